@@ -1,0 +1,24 @@
+# `make test` and `make demo` each create .venv on first use and install the project into it
+# from setup.py (editable); later runs reuse it and reinstall only when setup.py changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: test demo clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-test: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q tests
+
+demo: $(VENV)/.installed-test
+	$(BIN)/instruct-pt demo --run_dir=runs/demo
+
+clean-venv:
+	rm -rf $(VENV)

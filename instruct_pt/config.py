@@ -1,0 +1,110 @@
+"""Gin configuration: the few configurables the CLI calls, parsing, the operative config.
+
+Run-level choices are gin bindings on these names (deep code receives plain dataclasses):
+
+  model.preset / model.overrides   -> `ModelConfig` (instruct_pt.model.config)
+  train.*                          -> `TrainConfig` (instruct_pt.train.loop)
+  optimizer.*                      -> `OptimizerConfig` (instruct_pt.train.optim)
+  mesh.shape / mesh.rule_overrides -> `MeshConfig` (instruct_pt.parallel)
+
+Gin files may `include` other files by a path relative to the repository root (e.g.
+`include 'configs/models/tiny.gin'`), from any working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import dataclasses
+import os
+from typing import Any, Optional, Sequence
+
+import gin
+
+from instruct_pt.model.config import ModelConfig, get_preset
+from instruct_pt.parallel import MeshConfig
+from instruct_pt.train.loop import TrainConfig
+from instruct_pt.train.optim import OptimizerConfig
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_FILE_NAME = "config.gin"
+
+train_config = gin.external_configurable(TrainConfig, "train")
+optimizer_config = gin.external_configurable(OptimizerConfig, "optimizer")
+mesh_config = gin.external_configurable(MeshConfig, "mesh")
+
+
+@gin.configurable("model")
+def model_config(preset: str = "tiny", overrides: Optional[dict[str, Any]] = None) -> ModelConfig:
+  """The model: a named preset with optional field overrides.
+
+  Args:
+    preset: a name from `instruct_pt.model.config.preset_names()`.
+    overrides: ModelConfig fields to change, e.g. `{"dtype": "bfloat16"}`.
+  """
+  return get_preset(preset, **dict(overrides or {}))
+
+
+def resolve_config_path(path: str) -> str:
+  """Finds a gin file given as-is, relative to the working directory or to the repository.
+
+  Args:
+    path: the path the user gave.
+
+  Raises:
+    FileNotFoundError: naming the path and where it was looked for.
+  """
+  candidates = [path, os.path.join(REPO_ROOT, path)]
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      return candidate
+  raise FileNotFoundError(f"gin file {path!r} not found (looked in {os.getcwd()} and "
+                          f"{REPO_ROOT})")
+
+
+def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None:
+  """Clears gin and parses the given files, then the bindings (which win).
+
+  Args:
+    gin_files: gin file paths.
+    gin_params: bindings such as `"train.num_steps = 100"`.
+
+  Raises:
+    FileNotFoundError: a gin file (or an included one) does not exist.
+    ValueError: a binding is malformed or names an unknown configurable / parameter; the
+      message names the file or binding.
+  """
+  gin.clear_config()
+  gin.add_config_file_search_path(REPO_ROOT)
+  for path in gin_files:
+    resolved = resolve_config_path(path)
+    try:
+      gin.parse_config_file(resolved)
+    except (ValueError, SyntaxError, IOError) as e:
+      raise ValueError(f"in gin file {path}: {e}") from e
+  for binding in gin_params:
+    try:
+      gin.parse_config(binding)
+    except (ValueError, SyntaxError) as e:
+      raise ValueError(f"in --gin_param={binding!r}: {e}") from e
+
+
+def build_run_configs() -> tuple[ModelConfig, TrainConfig, OptimizerConfig, MeshConfig]:
+  """Calls the configurables under the current gin bindings."""
+  return model_config(), train_config(), optimizer_config(), mesh_config()
+
+
+def write_run_config(run_dir: str, model: ModelConfig) -> None:
+  """Writes the operative gin config and the resolved model config into the run directory.
+
+  `config.gin` holds every parameter the run used (defaults included), so it reproduces the
+  run; `model_config.json` lets later stages (synthesis, evaluation) rebuild the model.
+
+  Args:
+    run_dir: the run directory (created if missing).
+    model: the resolved model config.
+  """
+  os.makedirs(run_dir, exist_ok=True)
+  with open(os.path.join(run_dir, CONFIG_FILE_NAME), "w", encoding="utf-8") as f:
+    f.write(gin.operative_config_str())
+  with open(os.path.join(run_dir, "model_config.json"), "w", encoding="utf-8") as f:
+    json.dump(dataclasses.asdict(model), f, indent=2)

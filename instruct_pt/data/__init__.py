@@ -1,0 +1,1 @@
+"""Data: vocabularies, corpus readers, packing and (lazily imported) SeqIO tasks."""

@@ -1,0 +1,179 @@
+"""Rotary embeddings, attention masks, attention kernels and the KV cache.
+
+Conventions (shared by training, generation and evaluation):
+
+* Activations are `[batch, length, heads, head_dim]`; keys and values have `num_kv_heads`
+  heads and queries `num_heads` (grouped-query attention when they differ).
+* Every token carries a `position` (its index inside its own document) and a `segment id`
+  (which packed document it belongs to; 0 is padding). A query may see a key when both are in
+  the same segment, the key's position is not after the query's, and, with a sliding window,
+  the key is fewer than `window` positions back. Causality is therefore defined by positions,
+  which is what makes one rule serve packed training rows and a KV cache alike.
+* The KV cache holds, per layer, keys and values at their absolute positions
+  (`[layers, batch, cache_len, kv_heads, head_dim]`). A new token at position p is written to
+  slot p and attends to slots <= p, so a cache slot can be reused for a new prompt without
+  clearing it: stale entries lie after the new sequence's positions and are masked.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from instruct_pt.model.config import ModelConfig, RopeScaling
+
+# Added to masked logits. Finite, so a fully masked row (padding) gives a uniform softmax
+# instead of NaNs.
+_MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
+
+CACHE_AXES = ("layers", "cache_batch", "cache_length", "cache_kv_heads", "head_dim")
+
+
+def rope_inverse_frequencies(head_dim: int, theta: float,
+                             scaling: Optional[RopeScaling] = None) -> jnp.ndarray:
+  """Inverse frequencies of the rotary embedding, with optional Llama-3 scaling.
+
+  Args:
+    head_dim: width of one head (even).
+    theta: RoPE base.
+    scaling: Llama-3 style scaling of the low frequencies, or None.
+
+  Returns:
+    float32 array `[head_dim // 2]`.
+  """
+  inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+  if scaling is None:
+    return inv_freq
+  low_freq_wavelen = scaling.original_max_position / scaling.low_freq_factor
+  high_freq_wavelen = scaling.original_max_position / scaling.high_freq_factor
+  wavelen = 2 * math.pi / inv_freq
+  scaled = jnp.where(wavelen > low_freq_wavelen, inv_freq / scaling.factor, inv_freq)
+  smooth = ((scaling.original_max_position / wavelen - scaling.low_freq_factor) /
+            (scaling.high_freq_factor - scaling.low_freq_factor))
+  smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+  is_medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)
+  return jnp.where(is_medium, smoothed, scaled)
+
+
+def apply_rope(x: jnp.ndarray, positions: jnp.ndarray, inv_freq: jnp.ndarray) -> jnp.ndarray:
+  """Rotates `x` by its positions, "rotate half" layout (as Hugging Face Llama / Mistral).
+
+  Args:
+    x: `[batch, length, heads, head_dim]`.
+    positions: int `[batch, length]`.
+    inv_freq: `[head_dim // 2]` from `rope_inverse_frequencies`.
+
+  Returns:
+    Array like `x`.
+  """
+  angles = positions[..., None].astype(jnp.float32) * inv_freq  # [B, T, H/2]
+  sin = jnp.sin(angles)[:, :, None, :]
+  cos = jnp.cos(angles)[:, :, None, :]
+  x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+  rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+  return rotated.astype(x.dtype)
+
+
+def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
+                   q_segment_ids: Optional[jnp.ndarray] = None,
+                   kv_segment_ids: Optional[jnp.ndarray] = None,
+                   sliding_window: Optional[int] = None) -> jnp.ndarray:
+  """Boolean mask `[batch, q_len, kv_len]`, True where a query may attend to a key.
+
+  Args:
+    q_positions: int `[batch, q_len]`.
+    kv_positions: int `[batch, kv_len]`.
+    q_segment_ids: int `[batch, q_len]` or None (one document per row).
+    kv_segment_ids: int `[batch, kv_len]` or None.
+    sliding_window: keys at least this many positions back are hidden; None for no window.
+  """
+  q_pos = q_positions[:, :, None]
+  kv_pos = kv_positions[:, None, :]
+  mask = kv_pos <= q_pos
+  if q_segment_ids is not None and kv_segment_ids is not None:
+    mask &= q_segment_ids[:, :, None] == kv_segment_ids[:, None, :]
+  if sliding_window is not None:
+    mask &= q_pos - kv_pos < sliding_window
+  return mask
+
+
+def _xla_attention(q, k, v, mask):
+  """Einsum attention with a float32 softmax; supports grouped-query attention."""
+  batch, q_len, num_heads, head_dim = q.shape
+  num_kv_heads = k.shape[2]
+  groups = num_heads // num_kv_heads
+  q = q.reshape(batch, q_len, num_kv_heads, groups, head_dim)
+  logits = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32)
+  logits = logits / math.sqrt(head_dim)
+  logits = jnp.where(mask[:, None, None, :, :], logits, _MASK_VALUE)
+  weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+  out = jnp.einsum("bkgts,bskh->btkgh", weights, v)
+  return out.reshape(batch, q_len, num_heads, head_dim)
+
+
+def dot_product_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray,
+                          impl: str = "xla", causal_only: bool = False) -> jnp.ndarray:
+  """Attention of `q` over `k`/`v` under a boolean `mask`.
+
+  Args:
+    q: `[batch, q_len, heads, head_dim]`.
+    k: `[batch, kv_len, kv_heads, head_dim]`.
+    v: like `k`.
+    mask: bool `[batch, q_len, kv_len]` from `attention_mask`.
+    impl: "xla" (einsum), "dot_product" (`jax.nn.dot_product_attention`, XLA backend) or
+      "cudnn" (its cuDNN flash kernel; GPU, bfloat16/float16 only).
+    causal_only: promise that `mask` is plain causal attention of a sequence over itself,
+      which lets the cuDNN kernel skip the masked blocks instead of reading a mask.
+
+  Returns:
+    `[batch, q_len, heads, head_dim]` in the dtype of `v`.
+  """
+  if impl == "xla":
+    return _xla_attention(q, k, v, mask)
+  implementation = "cudnn" if impl == "cudnn" else None
+  if causal_only:
+    return jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=implementation)
+  return jax.nn.dot_product_attention(q, k, v, mask=mask[:, None, :, :],
+                                      implementation=implementation)
+
+
+def init_cache(config: ModelConfig, batch_size: int, cache_len: Optional[int] = None,
+               dtype=None) -> dict[str, jnp.ndarray]:
+  """Zero KV cache for `batch_size` sequences of up to `cache_len` tokens.
+
+  Args:
+    config: the model's config.
+    batch_size: number of sequences (slots).
+    cache_len: tokens per slot; defaults to `config.max_seq_len`.
+    dtype: cache dtype; defaults to the compute dtype.
+
+  Returns:
+    `{"key": array, "value": array}`, each `[layers, batch, cache_len, kv_heads, head_dim]`.
+  """
+  shape = (config.num_layers, batch_size, cache_len or config.max_seq_len,
+           config.num_kv_heads, config.head_dim)
+  dtype = dtype or jnp.dtype(config.dtype)
+  return {"key": jnp.zeros(shape, dtype), "value": jnp.zeros(shape, dtype)}
+
+
+def update_cache(layer_cache: dict[str, jnp.ndarray], k: jnp.ndarray, v: jnp.ndarray,
+                 positions: jnp.ndarray) -> dict[str, jnp.ndarray]:
+  """Writes keys/values of new tokens into one layer's cache at their positions.
+
+  Positions past the cache length are dropped (they can only be padding).
+
+  Args:
+    layer_cache: `{"key", "value"}`, each `[batch, cache_len, kv_heads, head_dim]`.
+    k: new keys `[batch, new_len, kv_heads, head_dim]`.
+    v: new values, like `k`.
+    positions: int `[batch, new_len]`.
+  """
+  batch_index = jnp.arange(k.shape[0])[:, None]
+  key = layer_cache["key"].at[batch_index, positions].set(
+      k.astype(layer_cache["key"].dtype), mode="drop")
+  value = layer_cache["value"].at[batch_index, positions].set(
+      v.astype(layer_cache["value"].dtype), mode="drop")
+  return {"key": key, "value": value}

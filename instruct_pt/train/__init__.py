@@ -1,0 +1,1 @@
+"""Training: optimizers and the jit-sharded training loop."""

@@ -1,0 +1,429 @@
+"""The training loop: sharded train state, jit train/eval steps, checkpoints, metrics.
+
+One screen of logic (EasyLM's rule), split into functions a test can call on their own:
+
+* `create_train_state` initialises parameters and optimizer state directly in their shardings
+  (no host copy of the full model);
+* `make_train_step` / `make_eval_step` build the jitted steps (gradient accumulation by
+  `lax.scan` over micro-batches, masked cross-entropy with optional z-loss, buffer donation);
+* `train` runs the loop: resumes from the newest Orbax checkpoint, feeds step-indexed
+  batches, logs metrics, saves asynchronously every N steps and on SIGTERM (preemption), and
+  stops with an error naming the step on a non-finite loss without saving the bad state.
+
+The loop takes numpy batches with the packed decoder features of `instruct_pt.data.packing`
+(the same names SeqIO's feature converter produces), so it runs without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import signal
+import time
+from typing import Any, Callable, Iterator, Optional, Union
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+from instruct_pt import parallel
+from instruct_pt.model.config import ModelConfig
+from instruct_pt.model.transformer import Decoder
+from instruct_pt.train import metrics as metrics_lib
+from instruct_pt.train.optim import OptimizerConfig, make_optimizer
+
+Batch = dict[str, np.ndarray]
+BatchSource = Union[Callable[[int], Iterator[Batch]], Iterator[Batch]]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Run-level training settings.
+
+  Attributes:
+    num_steps: optimizer steps to train to (a resumed run continues up to this step).
+    batch_size: global rows per optimizer step, over all hosts.
+    seq_len: tokens per row.
+    grad_accum_steps: micro-batches per step (the batch is split into this many).
+    seed: seed of parameter initialisation and data order.
+    z_loss: coefficient of the log(Z)^2 auxiliary loss (0 disables it).
+    log_every: steps between metric records.
+    eval_every: steps between held-out evaluations (0 disables them).
+    eval_batches: batches per evaluation.
+    checkpoint_every: steps between checkpoints (the last step is always saved).
+    keep_checkpoints: number of checkpoints kept.
+    async_checkpointing: save in a background thread while training goes on.
+    mixture: data to train on: None for the embedded demo corpus; a SeqIO mixture name once
+      the data package registers them.
+  """
+
+  num_steps: int = 100
+  batch_size: int = 8
+  seq_len: int = 128
+  grad_accum_steps: int = 1
+  seed: int = 0
+  z_loss: float = 0.0
+  log_every: int = 10
+  eval_every: int = 0
+  eval_batches: int = 4
+  checkpoint_every: int = 100
+  keep_checkpoints: int = 3
+  async_checkpointing: bool = True
+  mixture: Optional[str] = None
+
+  def __post_init__(self):
+    for name in ("num_steps", "batch_size", "seq_len", "grad_accum_steps", "log_every",
+                 "checkpoint_every", "keep_checkpoints", "eval_batches"):
+      if getattr(self, name) <= 0:
+        raise ValueError(f"train.{name} must be positive, got {getattr(self, name)}")
+    if self.batch_size % self.grad_accum_steps:
+      raise ValueError(f"train.batch_size={self.batch_size} is not divisible by "
+                       f"train.grad_accum_steps={self.grad_accum_steps}")
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a checkpoint holds: the step, parameters and optimizer state."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def _dummy_tokens(batch_size: int, seq_len: int) -> jnp.ndarray:
+  return jnp.zeros((batch_size, seq_len), jnp.int32)
+
+
+def _state_initializer(model: Decoder, tx: optax.GradientTransformation) -> Callable:
+  """`key -> TrainState` with logically boxed parameters and optimizer moments."""
+  def init(key):
+    params = model.init(key, _dummy_tokens(1, 8))["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+  return init
+
+
+def create_train_state(model: Decoder, tx: optax.GradientTransformation, rng: jax.Array,
+                       mesh: Mesh, rules: parallel.Rules) -> tuple[TrainState, Any]:
+  """Initialises a train state directly in its shardings (no host copy of the model).
+
+  Args:
+    model: the decoder.
+    tx: the optimizer.
+    rng: initialisation key.
+    mesh: the device mesh.
+    rules: logical axis rules.
+
+  Returns:
+    `(state, state_shardings)`.
+  """
+  init = _state_initializer(model, tx)
+  shardings = parallel.tree_shardings(jax.eval_shape(init, rng), mesh, rules)
+  state = jax.jit(lambda key: nn.meta.unbox(init(key)), out_shardings=shardings)(rng)
+  return state, shardings
+
+
+def abstract_train_state(model: Decoder, tx: optax.GradientTransformation, mesh: Mesh,
+                         rules: parallel.Rules) -> Any:
+  """Shapes, dtypes and shardings of the train state, for restoring a checkpoint onto `mesh`.
+
+  Args:
+    model: the decoder.
+    tx: the optimizer.
+    mesh: the device mesh to restore onto (may differ from the one that saved).
+    rules: logical axis rules.
+  """
+  abstract = jax.eval_shape(_state_initializer(model, tx), jax.random.key(0))
+  shardings = parallel.tree_shardings(abstract, mesh, rules)
+  return jax.tree_util.tree_map(
+      lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
+      nn.meta.unbox(abstract), shardings)
+
+
+def weighted_cross_entropy(logits: jnp.ndarray, targets: jnp.ndarray, weights: jnp.ndarray,
+                           z_loss: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Sum of per-token cross-entropy (plus z-loss) times `weights`, and the sum of weights.
+
+  Args:
+    logits: float32 `[batch, length, vocab]`.
+    targets: int `[batch, length]`.
+    weights: `[batch, length]` per-token loss weights (0 masks a token out).
+    z_loss: coefficient of `log(Z)^2`, which keeps the softmax normaliser near 1.
+  """
+  log_z = jax.nn.logsumexp(logits, axis=-1)
+  target_logits = jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  token_loss = log_z - target_logits
+  if z_loss:
+    token_loss = token_loss + z_loss * jnp.square(log_z)
+  weights = weights.astype(jnp.float32)
+  return jnp.sum(token_loss * weights), jnp.sum(weights)
+
+
+def batch_loss(model: Decoder, params: Any, batch: Batch,
+               z_loss: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Weighted loss sum and weight sum of `model` on one batch of packed decoder features.
+
+  Args:
+    model: the decoder.
+    params: its parameters.
+    batch: `decoder_input_tokens`, `decoder_target_tokens`, `decoder_loss_weights`, and
+      optionally `decoder_segment_ids` / `decoder_positions` for packed rows.
+    z_loss: z-loss coefficient.
+  """
+  logits, _ = model.apply({"params": params}, batch["decoder_input_tokens"],
+                          positions=batch.get("decoder_positions"),
+                          segment_ids=batch.get("decoder_segment_ids"))
+  return weighted_cross_entropy(logits, batch["decoder_target_tokens"],
+                                batch["decoder_loss_weights"], z_loss)
+
+
+def make_train_step(model: Decoder, tx: optax.GradientTransformation,
+                    schedule: optax.Schedule, config: TrainConfig) -> Callable:
+  """Builds `train_step(state, batch) -> (state, metrics)` (not yet jitted).
+
+  The loss is the token-weighted mean over the whole (accumulated) batch, so gradient
+  accumulation gives the same update as one big batch.
+
+  Args:
+    model: the decoder.
+    tx: the optimizer.
+    schedule: learning-rate schedule (for the metric).
+    config: training settings (`grad_accum_steps`, `z_loss`).
+  """
+  accum = config.grad_accum_steps
+
+  def loss_and_grads(params, micro_batch):
+    def loss_sum(p):
+      total, weight = batch_loss(model, p, micro_batch, config.z_loss)
+      return total, weight
+    (total, weight), grads = jax.value_and_grad(loss_sum, has_aux=True)(params)
+    return total, weight, grads
+
+  def train_step(state: TrainState, batch: Batch):
+    if accum == 1:
+      total, weight, grads = loss_and_grads(state.params, batch)
+    else:
+      # Row r goes to micro-batch r % accum, so every data shard keeps its own rows.
+      micro = jax.tree_util.tree_map(
+          lambda x: x.reshape((x.shape[0] // accum, accum) + x.shape[1:]).swapaxes(0, 1), batch)
+
+      def body(carry, micro_batch):
+        total, weight, grads = loss_and_grads(state.params, micro_batch)
+        return jax.tree_util.tree_map(jnp.add, carry, (total, weight, grads)), None
+
+      zeros = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
+               jax.tree_util.tree_map(jnp.zeros_like, state.params))
+      (total, weight, grads), _ = jax.lax.scan(body, zeros, micro)
+    weight = jnp.maximum(weight, 1.0)
+    grads = jax.tree_util.tree_map(lambda g: g / weight, grads)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": total / weight, "grad_norm": optax.tree.norm(grads),
+               "learning_rate": schedule(state.step), "loss_tokens": weight}
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return train_step
+
+
+def make_eval_step(model: Decoder) -> Callable:
+  """Builds `eval_step(params, batch) -> (loss_sum, weight_sum)` (not yet jitted)."""
+  def eval_step(params, batch):
+    return batch_loss(model, params, batch, 0.0)
+  return eval_step
+
+
+class _Preemption:
+  """Remembers a SIGTERM until the loop reaches a step boundary."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread: rely on multi-host sync points only
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint at the next step boundary")
+    self.requested = True
+
+  def reached(self, step: int) -> bool:
+    if jax.process_count() > 1:
+      return self.requested or multihost_utils.reached_preemption_sync_point(step)
+    return self.requested
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """What `train` returns.
+
+  Attributes:
+    step: the step the run stopped at.
+    losses: training loss of every step this invocation ran, by step.
+    preempted: True when the run stopped early on SIGTERM after saving.
+  """
+  step: int
+  losses: dict[int, float]
+  preempted: bool = False
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The training loss became NaN or infinite."""
+
+
+def _iterator_from(source: BatchSource, start_step: int) -> Iterator[Batch]:
+  if callable(source):
+    return source(start_step)
+  for _ in range(start_step):  # a plain iterator: skip the batches already trained on
+    next(source)
+  return source
+
+
+def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: TrainConfig,
+          mesh: Mesh, rules: parallel.Rules, run_dir: str, train_batches: BatchSource,
+          eval_batches: Optional[Callable[[], Iterator[Batch]]] = None,
+          show_progress: bool = True) -> TrainResult:
+  """Trains (or resumes training) up to `config.num_steps`.
+
+  Args:
+    model_config: the model.
+    optimizer_config: the optimizer.
+    config: run-level settings.
+    mesh: the device mesh.
+    rules: logical axis rules.
+    run_dir: where checkpoints (`checkpoints/`), `metrics.jsonl` and TensorBoard files go.
+    train_batches: host-local numpy batches: a function from the start step to an iterator
+      (preferred: resumes without replaying data) or a plain iterator.
+    eval_batches: a function returning an iterator of held-out batches, or None.
+    show_progress: show a tqdm progress bar on process 0.
+
+  Returns:
+    A `TrainResult`.
+
+  Raises:
+    NonFiniteLossError: the loss became NaN/inf; names the step and the last good checkpoint.
+    ValueError: the batch does not divide over the mesh.
+  """
+  parallel.check_batch_size(config.batch_size, mesh, rules, "train.batch_size")
+  parallel.check_batch_size(config.batch_size // config.grad_accum_steps, mesh, rules,
+                            "train.batch_size / train.grad_accum_steps")
+  model = Decoder(model_config)
+  tx, schedule = make_optimizer(optimizer_config, config.num_steps)
+  checkpoint_dir = os.path.abspath(os.path.join(run_dir, "checkpoints"))
+  manager = ocp.CheckpointManager(checkpoint_dir, options=ocp.CheckpointManagerOptions(
+      max_to_keep=config.keep_checkpoints, enable_async_checkpointing=config.async_checkpointing,
+      create=True))
+
+  latest = manager.latest_step()
+  if latest is None:
+    state, shardings = create_train_state(model, tx, jax.random.key(config.seed), mesh, rules)
+  else:
+    abstract = abstract_train_state(model, tx, mesh, rules)
+    shardings = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
+    state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+    logging.info("Resumed from %s at step %d", checkpoint_dir, latest)
+  start_step = int(state.step)
+
+  batch_sharding = parallel.batch_sharding(mesh, rules)
+  with parallel.sharding_context(mesh, rules):
+    train_step = jax.jit(make_train_step(model, tx, schedule, config),
+                         in_shardings=(shardings, batch_sharding),
+                         out_shardings=(shardings, None), donate_argnums=(0,))
+    eval_step = jax.jit(make_eval_step(model), in_shardings=(shardings.params, batch_sharding))
+
+  writer = metrics_lib.MetricsWriter(run_dir, start_step)
+  flops_per_token = model_config.flops_per_token(config.seq_len)
+  peak = metrics_lib.device_peak_flops(mesh.devices.flat[0])
+  tokens_per_step = config.batch_size * config.seq_len
+  losses: dict[int, float] = {}
+  pending: list[tuple[int, Any]] = []  # (step, device loss) not yet checked for finiteness
+
+  def check_pending() -> None:
+    values = jax.device_get([loss for _, loss in pending])
+    for (step, _), value in zip(pending, values):
+      losses[step] = float(value)
+      if not math.isfinite(value):
+        manager.wait_until_finished()
+        raise NonFiniteLossError(
+            f"loss is {value} at step {step}; training stopped. The last good checkpoint is "
+            f"step {manager.latest_step()} in {checkpoint_dir}")
+    pending.clear()
+
+  def save(step: int, current: TrainState) -> None:
+    check_pending()  # never save a state that already produced a non-finite loss
+    manager.save(step, args=ocp.args.StandardSave(current), force=True)
+
+  progress = None
+  if show_progress and jax.process_index() == 0:
+    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+    progress = tqdm(total=config.num_steps, initial=start_step, desc="train", unit="step")
+
+  preempted = False
+  batches = _iterator_from(train_batches, start_step)
+  window_start, window_steps = time.perf_counter(), 0
+  step = start_step
+  try:
+    with _Preemption() as preemption, parallel.sharding_context(mesh, rules):
+      while step < config.num_steps:
+        batch = parallel.host_local_to_global(next(batches), batch_sharding, config.batch_size)
+        state, step_metrics = train_step(state, batch)
+        step += 1
+        pending.append((step, step_metrics["loss"]))
+        if step == start_step + 1:  # exclude compilation from the throughput window
+          jax.block_until_ready(step_metrics)
+          window_start, window_steps = time.perf_counter(), 0
+        else:
+          window_steps += 1
+        if progress is not None:
+          progress.update(1)
+
+        if step % config.log_every == 0 or step == config.num_steps:
+          check_pending()
+          elapsed = time.perf_counter() - window_start
+          tokens_per_second = tokens_per_step * window_steps / elapsed if window_steps else 0.0
+          record = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+          record.update(tokens_per_second=tokens_per_second,
+                        mfu=metrics_lib.mfu(tokens_per_second, flops_per_token, mesh.size, peak))
+          writer.write(step, record)
+          if progress is not None:
+            progress.set_postfix(loss=f"{record['loss']:.4f}", tok_s=f"{tokens_per_second:.0f}")
+          window_start, window_steps = time.perf_counter(), 0
+
+        if eval_batches is not None and config.eval_every and step % config.eval_every == 0:
+          total, weight = 0.0, 0.0
+          for _, eval_batch in zip(range(config.eval_batches), eval_batches()):
+            eval_batch = parallel.host_local_to_global(eval_batch, batch_sharding,
+                                                       config.batch_size)
+            batch_total, batch_weight = jax.device_get(eval_step(state.params, eval_batch))
+            total, weight = total + batch_total, weight + batch_weight
+          writer.write(step, {"eval_loss": total / max(weight, 1.0)})
+
+        preempt_now = preemption.reached(step)
+        if step % config.checkpoint_every == 0 or step == config.num_steps or preempt_now:
+          save(step, state)
+        if preempt_now and step < config.num_steps:
+          preempted = True
+          logging.warning("Preempted: checkpoint saved at step %d", step)
+          break
+    check_pending()
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+    writer.close()
+    if progress is not None:
+      progress.close()
+  return TrainResult(step=step, losses=losses, preempted=preempted)

@@ -1,0 +1,143 @@
+"""Training metrics: JSONL and TensorBoard writers, device peak FLOPs and MFU.
+
+MFU (model FLOPs utilisation) = achieved model FLOPs / peak FLOPs of the devices, with
+model FLOPs per token from `ModelConfig.flops_per_token`:
+
+    6 * N_matmul + 12 * layers * heads * head_dim * seq_len
+
+(forward + backward of every weight matmul, plus the attention score/value products; PaLM,
+appendix B). Rematerialisation is not counted, so MFU measures useful work. Peaks are the
+dense bfloat16 figures of the vendor data sheets; on a device kind not in the table (e.g.
+CPUs) the peak is measured once with a large float32 matmul, so CPU MFU is relative to what
+XLA reaches on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+
+# Dense bfloat16 peak FLOP/s per device (chip for TPUs), from vendor data sheets.
+_PEAK_FLOPS = (
+    ("TPU v6", 918e12),   # v6e (Trillium)
+    ("TPU v5 lite", 197e12),  # v5e
+    ("TPU v5e", 197e12),
+    ("TPU v5", 459e12),   # v5p
+    ("TPU v4", 275e12),
+    ("TPU v3", 123e12),
+    ("H200", 989e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),     # SXM
+    ("A100", 312e12),
+    ("L4", 121e12),
+    ("A10G", 70e12),
+)
+
+_measured_peak: dict[str, float] = {}
+
+
+def device_peak_flops(device: Optional[jax.Device] = None) -> float:
+  """Peak FLOP/s of one device: the data-sheet bfloat16 figure, or measured when unknown.
+
+  Args:
+    device: the device; defaults to `jax.devices()[0]`.
+  """
+  device = device or jax.devices()[0]
+  kind = device.device_kind
+  for name, flops in _PEAK_FLOPS:
+    if name.lower() in kind.lower():
+      return flops
+  if kind not in _measured_peak:
+    _measured_peak[kind] = _measure_matmul_flops(device)
+  return _measured_peak[kind]
+
+
+def _measure_matmul_flops(device: jax.Device, size: int = 1024, repeats: int = 5) -> float:
+  x = jax.device_put(jnp.ones((size, size), jnp.float32), device)
+  matmul = jax.jit(lambda a: a @ a)
+  matmul(x).block_until_ready()
+  start = time.perf_counter()
+  for _ in range(repeats):
+    y = matmul(x)
+  y.block_until_ready()
+  return 2 * size ** 3 * repeats / (time.perf_counter() - start)
+
+
+def mfu(tokens_per_second: float, flops_per_token: float, num_devices: int,
+        peak_flops_per_device: float) -> float:
+  """Model FLOPs utilisation as a fraction (0..1).
+
+  Args:
+    tokens_per_second: training throughput over all devices.
+    flops_per_token: from `ModelConfig.flops_per_token`.
+    num_devices: devices the step runs on.
+    peak_flops_per_device: from `device_peak_flops`.
+  """
+  return tokens_per_second * flops_per_token / (num_devices * peak_flops_per_device)
+
+
+class MetricsWriter:
+  """Appends metrics to `run_dir/metrics.jsonl` and TensorBoard event files.
+
+  Only process 0 writes. When a run resumes at step k, lines logged after k by the interrupted
+  run are dropped first, so the file reads as one uninterrupted run.
+
+  Args:
+    run_dir: the run directory.
+    start_step: the step training resumes from (0 for a fresh run).
+  """
+
+  def __init__(self, run_dir: str, start_step: int = 0):
+    self._enabled = jax.process_index() == 0
+    self._path = os.path.join(run_dir, "metrics.jsonl")
+    self._tensorboard = None
+    if not self._enabled:
+      return
+    os.makedirs(run_dir, exist_ok=True)
+    self._drop_lines_after(start_step)
+    try:
+      from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+      self._tensorboard = SummaryWriter(os.path.join(run_dir, "tensorboard"),
+                                        purge_step=start_step + 1 if start_step else None)
+    except ImportError:
+      logging.warning("tensorboardX is not installed: metrics go to metrics.jsonl only")
+
+  def _drop_lines_after(self, step: int) -> None:
+    if not os.path.exists(self._path):
+      return
+    with open(self._path, encoding="utf-8") as f:
+      lines = f.readlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+      tmp = self._path + ".tmp"
+      with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+      os.replace(tmp, self._path)
+
+  def write(self, step: int, metrics: dict[str, Any]) -> None:
+    """Writes one record `{"step": step, **metrics}`.
+
+    Args:
+      step: the training step the metrics belong to.
+      metrics: scalar values.
+    """
+    if not self._enabled:
+      return
+    record = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+    with open(self._path, "a", encoding="utf-8") as f:
+      f.write(json.dumps(record) + "\n")
+    if self._tensorboard is not None:
+      for name, value in metrics.items():
+        self._tensorboard.add_scalar(name, float(value), step)
+      self._tensorboard.flush()
+
+  def close(self) -> None:
+    """Flushes and closes the TensorBoard writer."""
+    if self._tensorboard is not None:
+      self._tensorboard.close()

@@ -1,0 +1,33 @@
+"""instruct_pt: Instruction Pre-Training in JAX (synthesis, data, training, evaluation)."""
+
+from setuptools import find_packages, setup
+
+CORE = [
+    # Upper bounds are the newest releases this code was tested with; each of these packages
+    # has broken APIs we use in minor releases before.
+    "jax>=0.6.0,<0.11",
+    "flax>=0.10.4,<0.13",
+    "optax>=0.2.4,<0.3",
+    "orbax-checkpoint>=0.11.0,<0.13",
+    "gin-config>=0.5.0",
+    "numpy>=1.26",
+    "tensorboardX>=2.6",
+    "tqdm>=4.66",
+]
+
+EXTRAS = {
+    "test": ["pytest>=8"],
+    "gpu": ["jax[cuda12]>=0.6.0,<0.11"],
+    "tpu": ["jax[tpu]>=0.6.0,<0.11"],
+}
+
+setup(
+    name="instruct_pt",
+    version="0.1.0",
+    description=__doc__,
+    packages=find_packages(include=["instruct_pt", "instruct_pt.*"]),
+    python_requires=">=3.10",
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["instruct-pt=instruct_pt.cli:main"]},
+)

@@ -1,0 +1,128 @@
+"""The `instruct-pt` command line, as a user runs it (subprocesses, 8 forced CPU devices)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = "configs/pretrain/tiny_cpu.gin"
+
+
+def instruct_pt(*args, timeout=300):
+  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _metric_steps(run_dir):
+  with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+    return [json.loads(line)["step"] for line in f if "loss" in json.loads(line)]
+
+
+def test_train_writes_run_dir_and_continues_when_num_steps_grows(tmp_path):
+  """Acceptance: 20 steps, then the same command with 30 continues from step 20."""
+  run = str(tmp_path / "run")
+  first = instruct_pt("train", f"--gin_file={TINY}", "--gin_param=train.num_steps=20",
+                      f"--run_dir={run}")
+  assert first.returncode == 0, first.stderr
+  assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["10", "20"]
+  with open(os.path.join(run, "config.gin"), encoding="utf-8") as f:
+    operative = f.read()
+  assert "train.num_steps = 20" in operative and "model.preset = 'tiny'" in operative
+  assert "optimizer.learning_rate = 0.003" in operative
+  records = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"),
+                                               encoding="utf-8")]
+  assert {"step", "loss", "tokens_per_second", "mfu"} <= set(records[0])
+
+  second = instruct_pt("train", f"--gin_file={TINY}", "--gin_param=train.num_steps=30",
+                       f"--run_dir={run}")
+  assert second.returncode == 0, second.stderr
+  assert "Resumed from" in second.stderr and "at step 20" in second.stderr
+  assert _metric_steps(run) == [10, 20, 30]
+  assert "30" in os.listdir(os.path.join(run, "checkpoints"))
+
+
+@pytest.mark.parametrize("param, message", [
+    ("model.preset='nope'", "Unknown model preset 'nope'"),
+    ("mesh.shape=(3, -1, 1)", "does not divide the 8 devices"),
+    ("train.batch_size=12", "train.batch_size=12 is not divisible by the 8 batch shards"),
+    ("train.bogus=1", "doesn't have a parameter named 'bogus'"),
+    ("model.overrides={'num_kv_heads': 3}", "num_heads=4 is not a multiple of num_kv_heads=3"),
+])
+def test_bad_config_values_give_one_clear_error(tmp_path, param, message):
+  """Bad values exit with status 2 and a one-line message naming the value, no traceback."""
+  result = instruct_pt("train", f"--gin_file={TINY}", f"--gin_param={param}",
+                       f"--run_dir={tmp_path}")
+  assert result.returncode == 2, result.stderr
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_missing_gin_file_is_named(tmp_path):
+  """A gin file that does not exist is reported by name."""
+  result = instruct_pt("train", "--gin_file=configs/nowhere.gin", f"--run_dir={tmp_path}")
+  assert result.returncode == 2
+  assert "gin file 'configs/nowhere.gin' not found" in result.stderr
+
+
+def test_sigterm_saves_a_checkpoint_and_the_rerun_continues(tmp_path):
+  """Preemption: SIGTERM mid-run saves at the current step; re-running finishes the run."""
+  run = str(tmp_path / "run")
+  args = [sys.executable, "-m", "instruct_pt.cli", "train", f"--gin_file={TINY}",
+          "--gin_param=train.num_steps=100000", "--gin_param=train.checkpoint_every=100000",
+          "--gin_param=train.log_every=5", f"--run_dir={run}"]
+  process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  metrics_path = os.path.join(run, "metrics.jsonl")
+  deadline = time.time() + 120
+  while not (os.path.exists(metrics_path) and os.path.getsize(metrics_path)):
+    assert time.time() < deadline and process.poll() is None, process.communicate()
+    time.sleep(0.2)
+  process.send_signal(signal.SIGTERM)
+  stdout, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr
+  assert "preempted, checkpoint saved at step" in stdout
+  saved = int(stdout.split("at step ")[1].split(".")[0])
+  assert os.listdir(os.path.join(run, "checkpoints")) == [str(saved)]
+  assert 5 <= saved < 100000
+
+  rerun = instruct_pt("train", f"--gin_file={TINY}", f"--gin_param=train.num_steps={saved + 5}",
+                      "--gin_param=train.checkpoint_every=100000", f"--run_dir={run}")
+  assert rerun.returncode == 0, rerun.stderr
+  assert f"at step {saved}" in rerun.stderr
+  assert f"done at step {saved + 5}" in rerun.stdout
+
+
+def test_core_imports_without_tensorflow():
+  """Acceptance: model, parallel and the train loop import with TensorFlow blocked."""
+  code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['seqio'] = None; "
+          "import instruct_pt.model.transformer, instruct_pt.parallel, instruct_pt.train.loop")
+  result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, check=False)
+  assert result.returncode == 0, result.stderr
+
+
+def test_train_throughput_benchmark_summary_line():
+  """Acceptance: the benchmark ends with one line holding tokens/s and MFU."""
+  result = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--preset",
+                           "tiny", "--steps", "5"], cwd=REPO, capture_output=True, text=True,
+                          check=False, timeout=300)
+  assert result.returncode == 0, result.stderr
+  last = result.stdout.strip().splitlines()[-1]
+  assert "tokens/s" in last and "MFU" in last
+  tokens_per_second = float(last.split(":")[1].split("tokens/s")[0].replace(",", ""))
+  assert tokens_per_second > 0
+
+
+def test_demo_runs_and_reports(tmp_path):
+  """`instruct-pt demo` (what `make demo` runs) trains and prints its report."""
+  result = instruct_pt("demo", f"--run_dir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  assert "== instruct_pt demo report ==" in result.stdout
+  train_line = next(line for line in result.stdout.splitlines() if line.startswith("train loss"))
+  first, last = (float(part.split(": ")[-1]) for part in train_line.split(" -> "))
+  assert last < first - 1.0, train_line

@@ -1,0 +1,201 @@
+"""The training loop: learning, accumulation, resume, non-finite losses, schedules, metrics."""
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from instruct_pt import parallel
+from instruct_pt.data import feed, sources, vocab
+from instruct_pt.model.config import get_preset
+from instruct_pt.model.transformer import Decoder
+from instruct_pt.train import loop, metrics, optim
+
+RULES = parallel.LOGICAL_AXIS_RULES
+BYTES = vocab.ByteVocabulary()
+
+
+@pytest.fixture(scope="module")
+def mesh():
+  return parallel.create_mesh((1, -1, 1))
+
+
+def _demo_feed(batch_size=8, seq_len=64, split="train"):
+  return feed.text_feed(sources.demo_corpus(split), BYTES, seq_len, batch_size, seed=0)
+
+
+def _train(mesh, run_dir, num_steps, batches=None, **overrides):
+  settings = dict(num_steps=num_steps, batch_size=8, seq_len=64, log_every=5,
+                  checkpoint_every=4, async_checkpointing=True)
+  settings.update(overrides)
+  config = loop.TrainConfig(**settings)
+  optimizer = optim.OptimizerConfig(learning_rate=3e-3, warmup_steps=3, weight_decay=0.01)
+  return loop.train(get_preset("tiny"), optimizer, config, mesh, RULES, str(run_dir),
+                    train_batches=batches or _demo_feed().iterate, show_progress=False)
+
+
+def test_tiny_model_learns_the_embedded_corpus(mesh, tmp_path):
+  """30 steps on the demo corpus: the loss falls clearly (from ~ln(512) towards byte entropy)."""
+  result = _train(mesh, tmp_path, 30)
+  losses = [result.losses[s] for s in range(1, 31)]
+  assert losses[0] > 5.5, losses[0]  # near-uniform over 512 ids at init: ln 512 = 6.24
+  assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.5, losses
+
+
+def test_interrupted_run_resumes_with_identical_losses(mesh, tmp_path):
+  """A run killed after a checkpoint and re-run gives the uninterrupted run's losses."""
+  reference = _train(mesh, tmp_path / "reference", 12)
+
+  class Killed(Exception):
+    pass
+
+  demo = _demo_feed()
+
+  def dies_at_step_7(start_step):
+    for step, batch in enumerate(demo.iterate(start_step), start_step):
+      if step == 6:  # the batch of step 7: checkpoints 4 exists, step 5-6 were trained
+        raise Killed()
+      yield batch
+
+  with pytest.raises(Killed):
+    _train(mesh, tmp_path / "resumed", 12, batches=dies_at_step_7)
+  assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == ["4"]
+  resumed = _train(mesh, tmp_path / "resumed", 12)
+  assert min(resumed.losses) == 5  # restarted after checkpoint 4
+  for step in range(5, 13):
+    np.testing.assert_allclose(resumed.losses[step], reference.losses[step], rtol=1e-6,
+                               err_msg=f"step {step}")
+  # metrics.jsonl reads as one run: the interrupted run's step-5 record was replaced.
+  with open(tmp_path / "resumed" / "metrics.jsonl", encoding="utf-8") as f:
+    steps = [json.loads(line)["step"] for line in f]
+  assert steps == [5, 10, 12]
+
+
+def test_finished_run_is_not_trained_again(mesh, tmp_path):
+  """Re-running a finished run resumes at its last step and does nothing more."""
+  _train(mesh, tmp_path, 4)
+  again = _train(mesh, tmp_path, 4)
+  assert again.step == 4 and again.losses == {}
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(mesh, tmp_path):
+  """A NaN at step 7 raises naming step 7; no checkpoint of the bad state is written."""
+  demo = _demo_feed()
+
+  def nan_at_step_7(start_step):
+    for step, batch in enumerate(demo.iterate(start_step), start_step + 1):
+      if step == 7:
+        batch = dict(batch, decoder_loss_weights=np.full_like(
+            batch["decoder_loss_weights"], np.nan))
+      yield batch
+
+  with pytest.raises(loop.NonFiniteLossError, match=r"loss is nan at step 7.*step 4"):
+    _train(mesh, tmp_path, 12, batches=nan_at_step_7, checkpoint_every=4, log_every=100)
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["4"]
+
+
+def test_gradient_accumulation_matches_one_large_batch(mesh):
+  """grad_accum_steps=4 gives the same loss and gradient norm as one step on the batch."""
+  model = Decoder(get_preset("tiny"))
+  tx, schedule = optim.make_optimizer(optim.OptimizerConfig(), 10)
+  state, shardings = loop.create_train_state(model, tx, jax.random.key(0), mesh, RULES)
+  batch_sharding = parallel.batch_sharding(mesh, RULES)
+  batch = parallel.host_local_to_global(_demo_feed(batch_size=32).batch(0), batch_sharding, 32)
+  outputs = {}
+  for accum in (1, 4):
+    config = loop.TrainConfig(batch_size=32, seq_len=64, grad_accum_steps=accum)
+    with parallel.sharding_context(mesh, RULES):
+      step = jax.jit(loop.make_train_step(model, tx, schedule, config),
+                     in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None))
+      _, outputs[accum] = step(state, batch)
+  for name in ("loss", "grad_norm", "loss_tokens"):
+    np.testing.assert_allclose(outputs[4][name], outputs[1][name], rtol=1e-5)
+
+
+def test_loss_weights_mask_tokens():
+  """Tokens with weight 0 do not count; z-loss adds coef * log(Z)^2 per weighted token."""
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(2, 5, 7)).astype(np.float32)
+  targets = rng.integers(0, 7, (2, 5))
+  weights = np.array([[1, 1, 0, 0, 1], [0, 1, 1, 1, 0]], np.float32)
+  log_z = np.log(np.exp(logits).sum(-1))
+  token_loss = log_z - np.take_along_axis(logits, targets[..., None], -1)[..., 0]
+  total, weight = loop.weighted_cross_entropy(logits, targets, weights)
+  np.testing.assert_allclose(total, (token_loss * weights).sum(), rtol=1e-5)
+  assert float(weight) == 6.0
+  total_z, _ = loop.weighted_cross_entropy(logits, targets, weights, z_loss=1e-2)
+  np.testing.assert_allclose(total_z - total, 1e-2 * (log_z ** 2 * weights).sum(), rtol=1e-4)
+
+
+def test_schedule_warmup_then_cosine_to_final_ratio():
+  """Linear warmup to the peak, cosine decay to final_lr_ratio x peak at num_steps."""
+  config = optim.OptimizerConfig(learning_rate=1.0, warmup_steps=10, final_lr_ratio=0.1)
+  schedule = optim.make_schedule(config, num_steps=110)
+  assert float(schedule(0)) == 0.0
+  np.testing.assert_allclose(schedule(5), 0.5, rtol=1e-6)
+  np.testing.assert_allclose(schedule(10), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(schedule(60), 0.1 + 0.9 * 0.5, rtol=1e-5)  # half-way: cos = 0
+  np.testing.assert_allclose(schedule(110), 0.1, rtol=1e-5)
+  linear = optim.make_schedule(optim.OptimizerConfig(learning_rate=1.0, schedule="linear",
+                                                     final_lr_ratio=0.0), num_steps=100)
+  np.testing.assert_allclose(linear(25), 0.75, rtol=1e-6)
+
+
+def test_weight_decay_skips_norm_scales():
+  """Weight decay applies to kernels and embeddings, not to RMSNorm scales."""
+  params = jax.eval_shape(Decoder(get_preset("tiny")).init, jax.random.key(0),
+                          np.zeros((1, 4), np.int32))["params"]
+  mask = optim.weight_decay_mask(params)
+  assert mask["layers"]["attention"]["query"]["kernel"].value is True
+  assert mask["embedder"]["embedding"].value is True
+  assert mask["layers"]["mlp_norm"]["scale"].value is False
+  assert mask["final_norm"]["scale"].value is False
+
+
+def test_gradient_clipping_bounds_the_update_norm():
+  """With clip_norm, the first Adam update is computed from clipped gradients."""
+  tx, _ = optim.make_optimizer(optim.OptimizerConfig(clip_norm=1.0, weight_decay=0.0), 10)
+  params = {"w": np.ones(4, np.float32)}
+  state = tx.init(params)
+  grads = {"w": np.full(4, 100.0, np.float32)}
+  clipped = optax.clip_by_global_norm(1.0).update(grads, optax.EmptyState())[0]
+  assert math.isclose(float(optax.tree.norm(clipped)), 1.0, rel_tol=1e-5)
+  updates, _ = tx.update(grads, state, params)
+  assert np.all(np.isfinite(updates["w"]))
+
+
+def test_flops_per_token_formula():
+  """6 x matmul parameters + 12 x layers x heads x head_dim x seq_len, computed by hand."""
+  cfg = get_preset("tiny")
+  d, layers, hd = cfg.embed_dim, cfg.num_layers, cfg.head_dim
+  attn = d * hd * (2 * cfg.num_heads + 2 * cfg.num_kv_heads)
+  mlp = 3 * d * cfg.mlp_dim
+  norms = 2 * d * layers + d
+  matmul_params = layers * (attn + mlp) + norms + cfg.vocab_size * d
+  expected = 6 * matmul_params + 12 * layers * cfg.num_heads * hd * 128
+  assert cfg.flops_per_token(128) == expected
+  assert metrics.mfu(1000.0, 1e9, 2, 1e12) == pytest.approx(0.5)
+
+
+def test_metrics_file_has_the_documented_fields(mesh, tmp_path):
+  """metrics.jsonl lines carry step, loss, tokens_per_second and mfu; TensorBoard files exist."""
+  _train(mesh, tmp_path, 10)
+  with open(tmp_path / "metrics.jsonl", encoding="utf-8") as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [5, 10]
+  for record in records:
+    assert {"step", "loss", "tokens_per_second", "mfu", "grad_norm",
+            "learning_rate"} <= set(record)
+    assert record["tokens_per_second"] > 0 and 0 < record["mfu"] < 1
+  assert any(name.startswith("events.out.tfevents")
+             for name in os.listdir(tmp_path / "tensorboard"))
+
+
+def test_batch_not_dividing_the_mesh_is_refused(mesh, tmp_path):
+  """train.batch_size must split over the batch shards: clear error naming it."""
+  with pytest.raises(ValueError, match=r"train.batch_size=12 is not divisible by the 8"):
+    _train(mesh, tmp_path, 2, batch_size=12)
