@@ -10,6 +10,7 @@ CORE = [
     "optax>=0.2.4,<0.3",
     "orbax-checkpoint>=0.11.0,<0.13",
     "gin-config>=0.5.0",
+    "etils[epath]>=1.5",
     "numpy>=1.26",
     "tensorboardX>=2.6",
     "tqdm>=4.66",

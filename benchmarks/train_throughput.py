@@ -32,7 +32,7 @@ def parse_args() -> argparse.Namespace:
   parser.add_argument("--batch", type=int, default=8, help="global rows per step")
   parser.add_argument("--steps", type=int, default=10, help="timed steps")
   parser.add_argument("--warmup", type=int, default=2, help="untimed steps (compilation)")
-  parser.add_argument("--dtype", default=None, help="compute dtype (default: float32 on CPU, "
+  parser.add_argument("--dtype", default="auto", help="compute dtype (auto: float32 on CPU, "
                       "bfloat16 elsewhere)")
   parser.add_argument("--param_dtype", default="float32")
   parser.add_argument("--remat", default="none", help="remat policy")
@@ -46,9 +46,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
   args = parse_args()
   backend = jax.default_backend()
-  dtype = args.dtype or ("float32" if backend == "cpu" else "bfloat16")
   attention = args.attention or ("cudnn" if backend == "gpu" else "xla")
-  model_config = get_preset(args.preset, dtype=dtype, param_dtype=args.param_dtype,
+  model_config = get_preset(args.preset, dtype=args.dtype, param_dtype=args.param_dtype,
                             remat_policy=args.remat, attention_impl=attention,
                             max_seq_len=max(args.seq_len, 8))
   mesh = parallel.create_mesh(tuple(int(s) for s in args.mesh.split(",")))
@@ -88,7 +87,8 @@ def main() -> None:
                          mesh.size, peak)
   device = mesh.devices.flat[0].device_kind
   print(f"preset={args.preset} params={model_config.num_params() / 1e6:.1f}M "
-        f"seq_len={args.seq_len} batch={args.batch} dtype={dtype} remat={args.remat} "
+        f"seq_len={args.seq_len} batch={args.batch} dtype={model_config.compute_dtype} "
+        f"remat={args.remat} "
         f"attention={attention} mesh={dict(mesh.shape)} devices={mesh.size} x {device}")
   print(f"step time {1000 * elapsed / args.steps:.1f} ms, loss {float(out['loss']):.3f}, "
         f"peak {peak / 1e12:.1f} TFLOP/s per device"

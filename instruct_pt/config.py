@@ -19,6 +19,7 @@ import os
 from typing import Any, Optional, Sequence
 
 import gin
+from etils import epath
 
 from instruct_pt.model.config import ModelConfig, get_preset
 from instruct_pt.parallel import MeshConfig
@@ -100,11 +101,10 @@ def write_run_config(run_dir: str, model: ModelConfig) -> None:
   run; `model_config.json` lets later stages (synthesis, evaluation) rebuild the model.
 
   Args:
-    run_dir: the run directory (created if missing).
+    run_dir: the run directory (created if missing; local or gs://).
     model: the resolved model config.
   """
-  os.makedirs(run_dir, exist_ok=True)
-  with open(os.path.join(run_dir, CONFIG_FILE_NAME), "w", encoding="utf-8") as f:
-    f.write(gin.operative_config_str())
-  with open(os.path.join(run_dir, "model_config.json"), "w", encoding="utf-8") as f:
-    json.dump(dataclasses.asdict(model), f, indent=2)
+  run_path = epath.Path(run_dir)
+  run_path.mkdir(parents=True, exist_ok=True)
+  (run_path / CONFIG_FILE_NAME).write_text(gin.operative_config_str())
+  (run_path / "model_config.json").write_text(json.dumps(dataclasses.asdict(model), indent=2))

@@ -7,7 +7,9 @@ import os
 import jax
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import pytest
+from jax.sharding import PartitionSpec
 
 from instruct_pt import parallel
 from instruct_pt.data import feed, sources, vocab
@@ -73,6 +75,28 @@ def test_interrupted_run_resumes_with_identical_losses(mesh, tmp_path):
   with open(tmp_path / "resumed" / "metrics.jsonl", encoding="utf-8") as f:
     steps = [json.loads(line)["step"] for line in f]
   assert steps == [5, 10, 12]
+
+
+def test_checkpoint_restores_onto_a_different_mesh(mesh, tmp_path):
+  """A checkpoint written on a (1, 8, 1) mesh restores onto (2, 2, 2) with equal values."""
+  _train(mesh, tmp_path, 4)
+  model = Decoder(get_preset("tiny"))
+  tx, _ = optim.make_optimizer(optim.OptimizerConfig(), 4)
+  saved, _ = jax.device_get(loop.create_train_state(model, tx, jax.random.key(0), mesh, RULES))
+  other_mesh = parallel.create_mesh((2, 2, 2))
+  abstract = loop.abstract_train_state(model, tx, other_mesh, RULES)
+  with ocp.CheckpointManager(tmp_path / "checkpoints") as manager:
+    restored = manager.restore(4, args=ocp.args.StandardRestore(abstract))
+    reference = manager.restore(4, args=ocp.args.StandardRestore(
+        loop.abstract_train_state(model, tx, mesh, RULES)))
+  assert int(restored.step) == 4
+  query = restored.params["layers"]["attention"]["query"]["kernel"]
+  assert query.sharding.mesh.shape == other_mesh.shape
+  assert query.sharding.spec == PartitionSpec(None, "fsdp", "tensor", None)
+  for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(reference)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # Training moved the parameters away from their initial values.
+  assert not np.allclose(np.asarray(query), saved.params["layers"]["attention"]["query"]["kernel"])
 
 
 def test_finished_run_is_not_trained_again(mesh, tmp_path):

@@ -155,7 +155,7 @@ def init_cache(config: ModelConfig, batch_size: int, cache_len: Optional[int] = 
   """
   shape = (config.num_layers, batch_size, cache_len or config.max_seq_len,
            config.num_kv_heads, config.head_dim)
-  dtype = dtype or jnp.dtype(config.dtype)
+  dtype = dtype or jnp.dtype(config.compute_dtype)
   return {"key": jnp.zeros(shape, dtype), "value": jnp.zeros(shape, dtype)}
 
 

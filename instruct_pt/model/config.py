@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import jax
+
 
 @dataclasses.dataclass(frozen=True)
 class RopeScaling:
@@ -47,7 +49,8 @@ class ModelConfig:
     tie_embeddings: use the embedding matrix as the output projection.
     norm_eps: RMSNorm epsilon.
     param_dtype: dtype of the stored parameters ("float32" or "bfloat16").
-    dtype: compute dtype of the matmuls ("bfloat16" on accelerators, "float32" on CPU).
+    dtype: compute dtype of the matmuls; "auto" (default) is bfloat16 on accelerators and
+      float32 on CPU. See `compute_dtype`.
     attention_impl: "xla" (einsum + softmax), "dot_product" (`jax.nn.dot_product_attention`,
       XLA backend) or "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU).
     remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs) or
@@ -69,7 +72,7 @@ class ModelConfig:
   tie_embeddings: bool = False
   norm_eps: float = 1e-5
   param_dtype: str = "float32"
-  dtype: str = "float32"
+  dtype: str = "auto"
   attention_impl: str = "xla"
   remat_policy: str = "none"
   init_std: float = 0.02
@@ -88,9 +91,10 @@ class ModelConfig:
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f"ModelConfig.remat_policy={self.remat_policy!r}; "
                        f"choose one of {REMAT_POLICIES}")
-    for name in ("param_dtype", "dtype"):
-      if getattr(self, name) not in DTYPES:
-        raise ValueError(f"ModelConfig.{name}={getattr(self, name)!r}; choose one of {DTYPES}")
+    if self.param_dtype not in DTYPES:
+      raise ValueError(f"ModelConfig.param_dtype={self.param_dtype!r}; choose one of {DTYPES}")
+    if self.dtype not in DTYPES + ("auto",):
+      raise ValueError(f"ModelConfig.dtype={self.dtype!r}; choose one of {DTYPES + ('auto',)}")
     if self.sliding_window is not None and self.sliding_window <= 0:
       raise ValueError(f"ModelConfig.sliding_window must be positive or None, "
                        f"got {self.sliding_window}")
@@ -101,6 +105,13 @@ class ModelConfig:
     if unknown:
       raise ValueError(f"Unknown ModelConfig field(s): {sorted(unknown)}")
     return dataclasses.replace(self, **overrides)
+
+  @property
+  def compute_dtype(self) -> str:
+    """The matmul dtype: `dtype`, with "auto" resolved by the default JAX backend."""
+    if self.dtype != "auto":
+      return self.dtype
+    return "float32" if jax.default_backend() == "cpu" else "bfloat16"
 
   def num_params(self, include_embeddings: bool = True) -> int:
     """Number of parameters of the model this config builds."""

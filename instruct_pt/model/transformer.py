@@ -62,7 +62,7 @@ class Dense(nn.Module):
     shape = tuple(x.shape[-self.contract:]) + tuple(self.features)
     kernel = self.param("kernel", nn.with_logical_partitioning(
         nn.initializers.normal(cfg.init_std), self.axes), shape, jnp.dtype(cfg.param_dtype))
-    dtype = jnp.dtype(cfg.dtype)
+    dtype = jnp.dtype(cfg.compute_dtype)
     return jnp.tensordot(x.astype(dtype), kernel.astype(dtype), axes=self.contract)
 
 
@@ -82,7 +82,7 @@ class RMSNorm(nn.Module):
     x32 = x.astype(jnp.float32)
     normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True)
                                  + self.config.norm_eps)
-    return (normed * scale.astype(jnp.float32)).astype(jnp.dtype(self.config.dtype))
+    return (normed * scale.astype(jnp.float32)).astype(jnp.dtype(self.config.compute_dtype))
 
 
 class Attention(nn.Module):
@@ -171,11 +171,11 @@ class Embedder(nn.Module):
     # Gather the fsdp shards of the table first (as FSDP does for every weight), so the lookup
     # yields batch-sharded activations without an all-to-all.
     table = nn.with_logical_constraint(self.embedding, ("vocab", "activation_embed"))
-    return jnp.take(table, tokens, axis=0).astype(jnp.dtype(self.config.dtype))
+    return jnp.take(table, tokens, axis=0).astype(jnp.dtype(self.config.compute_dtype))
 
   def attend(self, x):
     """Logits of `x` against every embedding row."""
-    dtype = jnp.dtype(self.config.dtype)
+    dtype = jnp.dtype(self.config.compute_dtype)
     return jnp.einsum("...d,vd->...v", x.astype(dtype), self.embedding.astype(dtype))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import signal
 import time
 from typing import Any, Callable, Iterator, Optional, Union
@@ -31,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
@@ -239,17 +239,25 @@ def make_eval_step(model: Decoder) -> Callable:
 
 
 class _Preemption:
-  """Remembers a SIGTERM until the loop reaches a step boundary."""
+  """Tells the loop when to save and stop because the job is being preempted.
+
+  Single process: a SIGTERM handler sets a flag that the loop reads at the next step
+  boundary. Several processes (pods): every host must stop at the same step, so only JAX's
+  preemption sync point (driven by the distributed runtime's own SIGTERM notifier, which a
+  Python handler would replace) decides.
+  """
 
   def __init__(self):
     self.requested = False
     self._previous = None
+    self._multi_process = jax.process_count() > 1
 
   def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not the main thread: rely on multi-host sync points only
-      self._previous = None
+    if not self._multi_process:
+      try:
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+      except ValueError:  # not the main thread: no signal handling
+        self._previous = None
     return self
 
   def _handle(self, signum, frame):
@@ -258,8 +266,8 @@ class _Preemption:
     self.requested = True
 
   def reached(self, step: int) -> bool:
-    if jax.process_count() > 1:
-      return self.requested or multihost_utils.reached_preemption_sync_point(step)
+    if self._multi_process:
+      return multihost_utils.reached_preemption_sync_point(step)
     return self.requested
 
   def __exit__(self, *exc):
@@ -323,7 +331,9 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
                             "train.batch_size / train.grad_accum_steps")
   model = Decoder(model_config)
   tx, schedule = make_optimizer(optimizer_config, config.num_steps)
-  checkpoint_dir = os.path.abspath(os.path.join(run_dir, "checkpoints"))
+  checkpoint_dir = epath.Path(run_dir) / "checkpoints"
+  if "://" not in run_dir:
+    checkpoint_dir = checkpoint_dir.absolute()
   manager = ocp.CheckpointManager(checkpoint_dir, options=ocp.CheckpointManagerOptions(
       max_to_keep=config.keep_checkpoints, enable_async_checkpointing=config.async_checkpointing,
       create=True))

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
+from etils import epath
 
 # Dense bfloat16 peak FLOP/s per device (chip for TPUs), from vendor data sheets.
 _PEAK_FLOPS = (
@@ -86,7 +86,8 @@ class MetricsWriter:
   """Appends metrics to `run_dir/metrics.jsonl` and TensorBoard event files.
 
   Only process 0 writes. When a run resumes at step k, lines logged after k by the interrupted
-  run are dropped first, so the file reads as one uninterrupted run.
+  run are dropped first, so the file reads as one uninterrupted run. `run_dir` may be a
+  `gs://` path.
 
   Args:
     run_dir: the run directory.
@@ -95,30 +96,26 @@ class MetricsWriter:
 
   def __init__(self, run_dir: str, start_step: int = 0):
     self._enabled = jax.process_index() == 0
-    self._path = os.path.join(run_dir, "metrics.jsonl")
+    self._path = epath.Path(run_dir) / "metrics.jsonl"
     self._tensorboard = None
     if not self._enabled:
       return
-    os.makedirs(run_dir, exist_ok=True)
+    self._path.parent.mkdir(parents=True, exist_ok=True)
     self._drop_lines_after(start_step)
     try:
       from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-      self._tensorboard = SummaryWriter(os.path.join(run_dir, "tensorboard"),
+      self._tensorboard = SummaryWriter(str(epath.Path(run_dir) / "tensorboard"),
                                         purge_step=start_step + 1 if start_step else None)
     except ImportError:
       logging.warning("tensorboardX is not installed: metrics go to metrics.jsonl only")
 
   def _drop_lines_after(self, step: int) -> None:
-    if not os.path.exists(self._path):
+    if not self._path.exists():
       return
-    with open(self._path, encoding="utf-8") as f:
-      lines = f.readlines()
+    lines = self._path.read_text().splitlines(keepends=True)
     kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
     if len(kept) != len(lines):
-      tmp = self._path + ".tmp"
-      with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(kept)
-      os.replace(tmp, self._path)
+      self._path.write_text("".join(kept))
 
   def write(self, step: int, metrics: dict[str, Any]) -> None:
     """Writes one record `{"step": step, **metrics}`.
@@ -130,7 +127,7 @@ class MetricsWriter:
     if not self._enabled:
       return
     record = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
-    with open(self._path, "a", encoding="utf-8") as f:
+    with self._path.open("a") as f:
       f.write(json.dumps(record) + "\n")
     if self._tensorboard is not None:
       for name, value in metrics.items():
