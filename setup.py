@@ -19,6 +19,7 @@ CORE = [
     "gguf>=0.10",
     "tokenizers>=0.20",
     "sentencepiece>=0.2",
+    "protobuf>=4",  # reading SentencePiece model protos when saving them
 ]
 
 EXTRAS = {

@@ -29,6 +29,7 @@ def train_command(args: argparse.Namespace) -> int:
   """Trains a model from gin configs; resumes from the run directory's latest checkpoint."""
   from instruct_pt import config, parallel  # pylint: disable=import-outside-toplevel
   from instruct_pt.data import feed, sources, vocab  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
   from instruct_pt.train import loop  # pylint: disable=import-outside-toplevel
 
   parallel.maybe_initialize_distributed()
@@ -37,26 +38,101 @@ def train_command(args: argparse.Namespace) -> int:
   mesh = parallel.create_mesh(mesh_cfg.shape)
   rules = mesh_cfg.rules()
 
+  init_params = None
+  tokenizer = vocab.ByteVocabulary()
+  if train_cfg.init_from:
+    model_cfg = config.model_config(preset=train_cfg.init_from)
+    tokenizer = vocab.load_vocabulary(os.path.join(train_cfg.init_from,
+                                                   checkpoints.TOKENIZER_DIR))
+    init_params = lambda: checkpoints.restore_params(  # pylint: disable=unnecessary-lambda-assignment
+        train_cfg.init_from, model_cfg, mesh, rules)
   if train_cfg.mixture is not None:
     raise ValueError(f"train.mixture={train_cfg.mixture!r}: no SeqIO mixtures are registered "
                      f"yet; leave train.mixture unset to train on the embedded demo corpus")
-  byte_vocab = vocab.ByteVocabulary()
-  if model_cfg.vocab_size < byte_vocab.vocab_size:
-    raise ValueError(f"model vocab_size={model_cfg.vocab_size} is smaller than the byte "
-                     f"vocabulary's {byte_vocab.vocab_size} ids")
-  train_feed = feed.text_feed(sources.demo_corpus("train"), byte_vocab, train_cfg.seq_len,
+  if model_cfg.vocab_size < tokenizer.vocab_size:
+    raise ValueError(f"model vocab_size={model_cfg.vocab_size} is smaller than the "
+                     f"tokenizer's {tokenizer.vocab_size} ids")
+  train_feed = feed.text_feed(sources.demo_corpus("train"), tokenizer, train_cfg.seq_len,
                               train_cfg.batch_size, train_cfg.seed)
-  eval_feed = feed.text_feed(sources.demo_corpus("held_out"), byte_vocab, train_cfg.seq_len,
+  eval_feed = feed.text_feed(sources.demo_corpus("held_out"), tokenizer, train_cfg.seq_len,
                              train_cfg.batch_size, train_cfg.seed)
   logging.info("demo corpus: %d packed rows, packing efficiency %.1f%%", train_feed.num_rows,
                100 * train_feed.packing_efficiency)
 
   config.write_run_config(args.run_dir, model_cfg)
+  vocab.save_vocabulary(tokenizer, os.path.join(args.run_dir, checkpoints.TOKENIZER_DIR))
   result = loop.train(model_cfg, optimizer_cfg, train_cfg, mesh, rules, args.run_dir,
-                      train_batches=train_feed.iterate, eval_batches=eval_feed.iterate)
+                      train_batches=train_feed.iterate, eval_batches=eval_feed.iterate,
+                      init_params=init_params)
   status = "preempted, checkpoint saved" if result.preempted else "done"
   print(f"train: {status} at step {result.step}. Run directory: {args.run_dir} "
         f"(metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
+  return 0
+
+
+def convert_command(args: argparse.Namespace) -> int:
+  """Imports a GGUF / Hugging Face checkpoint into a run directory, or exports a run to HF."""
+  from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import vocab  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
+
+  sources_given = [flag for flag in ("from_gguf", "from_hf", "from_run") if getattr(args, flag)]
+  if len(sources_given) != 1:
+    raise ValueError("give exactly one of --from_gguf, --from_hf, --from_run")
+  if args.from_run and not args.to_hf:
+    raise ValueError("--from_run needs --to_hf=OUT_DIR")
+  if not args.from_run and not args.run_dir:
+    raise ValueError(f"--{sources_given[0]} needs --run_dir=RUN")
+  parallel.maybe_initialize_distributed()
+  mesh = parallel.create_mesh(tuple(int(s) for s in args.mesh.split(",")))
+  rules = parallel.LOGICAL_AXIS_RULES
+
+  if args.from_run:
+    model_cfg = checkpoints.read_model_config(args.from_run)
+    params = checkpoints.restore_params(args.from_run, model_cfg, mesh, rules)
+    tokenizer = vocab.load_vocabulary(os.path.join(args.from_run, checkpoints.TOKENIZER_DIR))
+    checkpoints.save_hf_model(params, model_cfg, args.to_hf, dtype=args.dtype, special_ids={
+        "bos": tokenizer.bos_id, "eos": tokenizer.eos_id, "pad": tokenizer.pad_id})
+    vocab.save_vocabulary(tokenizer, args.to_hf)
+    print(f"convert: wrote a Hugging Face model directory to {args.to_hf}")
+    return 0
+
+  if args.from_gguf:
+    path = checkpoints.resolve_gguf(args.from_gguf)
+    source = checkpoints.GGUFSource(path)
+    tokenizer = vocab.gguf_vocabulary(path)
+  else:
+    source = checkpoints.SafetensorsSource(args.from_hf)
+    path = os.path.join(args.from_hf, "config.json")
+    has_tokenizer = any(os.path.isfile(os.path.join(args.from_hf, name))
+                        for name in ("tokenizer.json", "tokenizer.model"))
+    tokenizer = vocab.load_vocabulary(args.from_hf) if has_tokenizer else None
+  model_cfg = checkpoints.model_config_from_hf(source.hf_config, path,
+                                               param_dtype=args.param_dtype)
+  params = checkpoints.load_params(source, model_cfg, mesh, rules)
+  checkpoints.save_run_params(args.run_dir, params, model_cfg)
+  written = "the model config"
+  if tokenizer is None:
+    logging.warning("%s has no tokenizer.json or tokenizer.model: the run directory gets no "
+                    "tokenizer/", args.from_hf)
+  else:
+    vocab.save_vocabulary(tokenizer, os.path.join(args.run_dir, checkpoints.TOKENIZER_DIR))
+    written += " and the tokenizer"
+  print(f"convert: wrote {model_cfg.num_params() / 1e6:.1f}M parameters to "
+        f"{os.path.join(args.run_dir, checkpoints.PARAMS_DIR)}, {written} to {args.run_dir}")
+  return 0
+
+
+def tokenizer_command(args: argparse.Namespace) -> int:
+  """Trains a SentencePiece tokenizer on a corpus (for from-scratch pre-training)."""
+  from instruct_pt.data import sources, vocab  # pylint: disable=import-outside-toplevel
+  documents = list(sources.read_documents(args.corpus, args.text_field))
+  os.makedirs(args.output_dir, exist_ok=True)
+  trained = vocab.train_sentencepiece(documents, args.vocab_size,
+                                      os.path.join(args.output_dir, "spm"))
+  vocab.save_vocabulary(trained, args.output_dir)
+  print(f"tokenizer: trained a {trained.vocab_size}-piece SentencePiece model on "
+        f"{len(documents)} documents; wrote {args.output_dir}/tokenizer.model")
   return 0
 
 
@@ -74,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
   train = commands.add_parser("train", help="train or continue training a model")
   _add_gin_flags(train)
   train.set_defaults(func=train_command)
+  convert = commands.add_parser(
+      "convert", help="import GGUF / Hugging Face checkpoints, export runs to Hugging Face")
+  convert.add_argument("--from_gguf", help="a GGUF file, or a bundled model name (smollm2)")
+  convert.add_argument("--from_hf", help="a local Hugging Face model directory")
+  convert.add_argument("--from_run", help="a run directory to export")
+  convert.add_argument("--run_dir", help="where an import writes params/, the model config "
+                       "and tokenizer/")
+  convert.add_argument("--to_hf", help="where an export writes the Hugging Face directory")
+  convert.add_argument("--param_dtype", default="float32", choices=("float32", "bfloat16"),
+                       help="dtype of imported parameters")
+  convert.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                       help="dtype of exported tensors")
+  convert.add_argument("--mesh", default="1,-1,1", help="data,fsdp,tensor mesh to load onto")
+  convert.set_defaults(func=convert_command)
+  tokenizer = commands.add_parser("tokenizer", help="train a SentencePiece tokenizer")
+  tokenizer.add_argument("--corpus", required=True,
+                         help='"demo", or a glob of .txt (blank-line separated) / .jsonl files')
+  tokenizer.add_argument("--text_field", default="text", help="JSONL field with the text")
+  tokenizer.add_argument("--vocab_size", type=int, required=True)
+  tokenizer.add_argument("--output_dir", required=True)
+  tokenizer.set_defaults(func=tokenizer_command)
   demo = commands.add_parser("demo", help="the pipeline on embedded defaults")
   demo.add_argument("--run_dir", default="runs/demo", help="where the demo writes")
   demo.set_defaults(func=demo_command)

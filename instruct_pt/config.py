@@ -13,14 +13,13 @@ Gin files may `include` other files by a path relative to the repository root (e
 
 from __future__ import annotations
 
-import json
-import dataclasses
 import os
 from typing import Any, Optional, Sequence
 
 import gin
 from etils import epath
 
+from instruct_pt.model import checkpoints
 from instruct_pt.model.config import ModelConfig, get_preset
 from instruct_pt.parallel import MeshConfig
 from instruct_pt.train.loop import TrainConfig
@@ -36,13 +35,17 @@ mesh_config = gin.external_configurable(MeshConfig, "mesh")
 
 @gin.configurable("model")
 def model_config(preset: str = "tiny", overrides: Optional[dict[str, Any]] = None) -> ModelConfig:
-  """The model: a named preset with optional field overrides.
+  """The model: a named preset or a run directory's model, with optional field overrides.
 
   Args:
-    preset: a name from `instruct_pt.model.config.preset_names()`.
+    preset: a name from `instruct_pt.model.config.preset_names()`, or a run directory (one
+      with a model_config.json, e.g. from `instruct-pt convert`).
     overrides: ModelConfig fields to change, e.g. `{"dtype": "bfloat16"}`.
   """
-  return get_preset(preset, **dict(overrides or {}))
+  overrides = dict(overrides or {})
+  if "/" in preset or os.path.isdir(preset):
+    return checkpoints.read_model_config(preset, **overrides)
+  return get_preset(preset, **overrides)
 
 
 def resolve_config_path(path: str) -> str:
@@ -107,4 +110,4 @@ def write_run_config(run_dir: str, model: ModelConfig) -> None:
   run_path = epath.Path(run_dir)
   run_path.mkdir(parents=True, exist_ok=True)
   (run_path / CONFIG_FILE_NAME).write_text(gin.operative_config_str())
-  (run_path / "model_config.json").write_text(json.dumps(dataclasses.asdict(model), indent=2))
+  checkpoints.write_model_config(run_dir, model)

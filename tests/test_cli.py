@@ -126,3 +126,106 @@ def test_demo_runs_and_reports(tmp_path):
   train_line = next(line for line in result.stdout.splitlines() if line.startswith("train loss"))
   first, last = (float(part.split(": ")[-1]) for part in train_line.split(" -> "))
   assert last < first - 1.0, train_line
+
+
+def test_convert_bundled_gguf_then_export_loads_in_transformers(tmp_path):
+  """Acceptance: convert --from_gguf=smollm2, then --from_run --to_hf; transformers loads the
+  export (model and tokenizer) and its logits equal ours from the run directory."""
+  transformers = pytest.importorskip("transformers")
+  torch = pytest.importorskip("torch")
+  run, out = str(tmp_path / "run"), str(tmp_path / "hf")
+  imported = instruct_pt("convert", "--from_gguf=smollm2", f"--run_dir={run}")
+  assert imported.returncode == 0, imported.stderr
+  assert {"params", "model_config.json", "tokenizer"} <= set(os.listdir(run))
+  exported = instruct_pt("convert", f"--from_run={run}", f"--to_hf={out}")
+  assert exported.returncode == 0, exported.stderr
+
+  model = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
+  tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+  ids = tokenizer("Python lists are mutable sequences", add_special_tokens=False)["input_ids"]
+  with torch.no_grad():
+    theirs = model(torch.tensor([ids])).logits.numpy()[0]
+
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import vocab  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model.transformer import Decoder  # pylint: disable=import-outside-toplevel
+  config = checkpoints.read_model_config(run)
+  mesh = parallel.create_mesh((1, -1, 1))
+  params = checkpoints.restore_params(run, config, mesh, parallel.LOGICAL_AXIS_RULES)
+  ours, _ = Decoder(config).apply({"params": params}, jnp.asarray([ids]))
+  assert np.abs(np.asarray(ours)[0] - theirs).max() < 1e-4
+  assert vocab.load_vocabulary(os.path.join(run, "tokenizer")).encode(
+      "Python lists are mutable sequences") == ids
+  assert tokenizer.eos_token_id == model.config.eos_token_id == 2
+
+
+def test_convert_argument_errors(tmp_path):
+  """convert needs exactly one source and the matching destination."""
+  both = instruct_pt("convert", "--from_gguf=smollm2", "--from_hf=x", f"--run_dir={tmp_path}")
+  assert both.returncode == 2 and "exactly one of" in both.stderr
+  no_dest = instruct_pt("convert", f"--from_run={tmp_path}")
+  assert no_dest.returncode == 2 and "--from_run needs --to_hf" in no_dest.stderr
+  missing = instruct_pt("convert", f"--from_hf={tmp_path}", f"--run_dir={tmp_path / 'r'}")
+  assert missing.returncode == 2 and "no config.json" in missing.stderr
+
+
+def test_tokenizer_command_trains_sentencepiece(tmp_path):
+  """`instruct-pt tokenizer` trains on a corpus file and writes a loadable tokenizer."""
+  corpus = tmp_path / "corpus.jsonl"
+  from instruct_pt.data import sources, vocab  # pylint: disable=import-outside-toplevel
+  corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in sources.demo_corpus()))
+  result = instruct_pt("tokenizer", f"--corpus={corpus}", "--vocab_size=800",
+                       f"--output_dir={tmp_path / 'tok'}")
+  assert result.returncode == 0, result.stderr
+  trained = vocab.load_vocabulary(str(tmp_path / "tok"))
+  assert trained.vocab_size == 800
+  text = "<QUE> What does a list hold? <ANS> objects </END>"
+  assert trained.decode(trained.encode(text)) == text
+  bad = tmp_path / "bad.jsonl"
+  bad.write_text('{"text": "fine"}\n{"body": "no text field"}\n')
+  result = instruct_pt("tokenizer", f"--corpus={bad}", "--vocab_size=800",
+                       f"--output_dir={tmp_path / 'tok2'}")
+  assert result.returncode == 2 and "bad.jsonl:2: no string field 'text'" in result.stderr
+
+
+def test_train_init_from_an_imported_checkpoint(tmp_path):
+  """Continual pre-training: train.init_from starts from the imported parameters (the first
+  step's loss is the imported model's loss on the first batch) with its config and tokenizer."""
+  transformers = pytest.importorskip("transformers")
+  torch = pytest.importorskip("torch")
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from instruct_pt import cli, parallel  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import feed, sources, vocab  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model.transformer import Decoder  # pylint: disable=import-outside-toplevel
+  from instruct_pt.train import loop  # pylint: disable=import-outside-toplevel
+
+  torch.manual_seed(0)
+  hf = transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(
+      vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256))
+  hf.save_pretrained(tmp_path / "hf")
+  imported, trained = str(tmp_path / "imported"), str(tmp_path / "trained")
+  assert cli.main(["convert", f"--from_hf={tmp_path / 'hf'}", f"--run_dir={imported}"]) == 0
+  vocab.save_vocabulary(vocab.ByteVocabulary(), os.path.join(imported, "tokenizer"))
+  assert cli.main(["train", f"--gin_file={os.path.join(REPO, TINY)}",
+                   f"--gin_param=train.init_from='{imported}'", "--gin_param=train.num_steps=2",
+                   "--gin_param=train.log_every=1", f"--run_dir={trained}"]) == 0
+
+  config = checkpoints.read_model_config(imported)
+  assert checkpoints.read_model_config(trained) == config
+  mesh = parallel.create_mesh((1, -1, 1))
+  params = checkpoints.restore_params(imported, config, mesh, parallel.LOGICAL_AXIS_RULES)
+  first_batch = feed.text_feed(sources.demo_corpus(), vocab.ByteVocabulary(), 128, 8).batch(0)
+  total, weight = loop.batch_loss(Decoder(config), params, first_batch)
+  with open(os.path.join(trained, "metrics.jsonl"), encoding="utf-8") as f:
+    first_loss = json.loads(f.readline())["loss"]
+  np.testing.assert_allclose(first_loss, float(total / weight), rtol=1e-5)
+  # The trained run's own checkpoint moved away from the imported parameters.
+  after = checkpoints.restore_params(trained, config, mesh, parallel.LOGICAL_AXIS_RULES)
+  assert not np.allclose(jax.device_get(after["final_norm"]["scale"]),
+                         jax.device_get(params["final_norm"]["scale"]))

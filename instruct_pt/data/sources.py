@@ -1,13 +1,18 @@
 """Raw corpus readers.
 
-For now: the embedded demo corpus, the paragraphs of CPython's own documentation
-(`pydoc_data.topics`), which every Python installation ships, so the demo and the tests need
-no download.
+* `demo_corpus`: the embedded demo corpus, the paragraphs of CPython's own documentation
+  (`pydoc_data.topics`), which every Python installation ships, so the demo and the tests need
+  no download.
+* `read_documents`: local text files (documents separated by blank lines) and JSONL files
+  (one document per line, in a chosen field), by glob.
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import zlib
+from typing import Iterator
 
 # Paragraphs shorter than this are mostly headings and code fragments.
 _MIN_PARAGRAPH_CHARS = 64
@@ -43,3 +48,62 @@ def demo_corpus(split: str = "train") -> list[str]:
       if held_out == (split == "held_out"):
         paragraphs.append(paragraph)
   return paragraphs
+
+
+def read_documents(pattern: str, text_field: str = "text") -> Iterator[str]:
+  """Documents of the files matching `pattern`, in sorted file order.
+
+  `.jsonl` files hold one JSON object per line with the text in `text_field`; any other file
+  is UTF-8 text whose documents are separated by blank lines. `pattern` "demo" reads the
+  demo corpus's training split.
+
+  Args:
+    pattern: a glob, a file path, or "demo".
+    text_field: the JSONL field holding the text.
+
+  Raises:
+    FileNotFoundError: nothing matches `pattern`.
+    ValueError: a line that is not UTF-8, not JSON, or lacks `text_field` (naming file and
+      line).
+  """
+  if pattern == "demo":
+    yield from demo_corpus("train")
+    return
+  paths = sorted(glob.glob(pattern))
+  if not paths:
+    raise FileNotFoundError(f"no file matches {pattern!r}")
+  for path in paths:
+    with open(path, "rb") as f:
+      lines = f.read().split(b"\n")
+    if path.endswith(".jsonl"):
+      for number, raw in enumerate(lines, 1):
+        if raw.strip():
+          yield _jsonl_text(raw, text_field, path, number)
+    else:
+      document = []
+      for number, raw in enumerate(lines, 1):
+        line = _decode(raw, path, number)
+        if line.strip():
+          document.append(line)
+        elif document:
+          yield "\n".join(document)
+          document = []
+      if document:
+        yield "\n".join(document)
+
+
+def _decode(raw: bytes, path: str, number: int) -> str:
+  try:
+    return raw.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") from e
+
+
+def _jsonl_text(raw: bytes, field: str, path: str, number: int) -> str:
+  try:
+    record = json.loads(_decode(raw, path, number))
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path}:{number}: not a JSON line ({e.msg})") from e
+  if not isinstance(record, dict) or not isinstance(record.get(field), str):
+    raise ValueError(f"{path}:{number}: no string field {field!r}")
+  return record[field]
