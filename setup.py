@@ -22,10 +22,14 @@ CORE = [
     "protobuf>=4",  # reading SentencePiece model protos when saving them
 ]
 
+DATA = ["seqio>=0.0.19", "tensorflow>=2.16", "tensorflow-datasets>=4.9"]
+
 EXTRAS = {
+    # SeqIO tasks and mixtures (instruct_pt/data/tasks.py); the core runs without them.
+    "data": DATA,
     # torch 2.13.0 is the CPU build available offline here; a newer or unpinned torch pulls a
     # multi-GB CUDA build. transformers + accelerate are the parity references.
-    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0"],
+    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0"] + DATA,
     "gpu": ["jax[cuda12]>=0.6.0,<0.11"],
     "tpu": ["jax[tpu]>=0.6.0,<0.11"],
 }
