@@ -311,13 +311,16 @@ def test_not_a_gguf_file(tmp_path):
     checkpoints.GGUFSource(str(tmp_path / "bad.gguf"))
 
 
+def _save_with_edited_config(model_dir, **changes):
+  """Saves a tiny Llama, then changes fields of its config.json."""
+  _hf_model("llama").save_pretrained(model_dir)
+  config_path = model_dir / "config.json"
+  config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **changes}))
+
+
 def test_config_disagreeing_with_tensors(tmp_path, mesh):
   """config.json says a wider MLP than the tensors have: error names tensor, file, shapes."""
-  _hf_model("llama").save_pretrained(tmp_path)
-  config_path = tmp_path / "config.json"
-  hf_config = json.loads(config_path.read_text())
-  hf_config["intermediate_size"] = 128
-  config_path.write_text(json.dumps(hf_config))
+  _save_with_edited_config(tmp_path, intermediate_size=128)
   with pytest.raises(ValueError, match=r"model.safetensors: tensor model.layers.0.mlp.\w+"
                                        r".weight has shape \(\d+, \d+\), but the config implies"):
     _import(tmp_path, mesh)
@@ -325,11 +328,7 @@ def test_config_disagreeing_with_tensors(tmp_path, mesh):
 
 def test_config_with_fewer_layers_than_tensors(tmp_path, mesh):
   """Tensors of a layer the config does not have are reported by name."""
-  _hf_model("llama").save_pretrained(tmp_path)
-  config_path = tmp_path / "config.json"
-  hf_config = json.loads(config_path.read_text())
-  hf_config["num_hidden_layers"] = 1
-  config_path.write_text(json.dumps(hf_config))
+  _save_with_edited_config(tmp_path, num_hidden_layers=1)
   with pytest.raises(ValueError, match=r"tensor model.layers.1.\S+ does not fit"):
     _import(tmp_path, mesh)
 
