@@ -13,6 +13,7 @@ from jax.sharding import PartitionSpec
 
 from instruct_pt import parallel
 from instruct_pt.data import feed, sources, vocab
+from instruct_pt.model import checkpoints
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import loop, metrics, optim
@@ -30,14 +31,15 @@ def _demo_feed(batch_size=8, seq_len=64, split="train"):
   return feed.text_feed(sources.demo_corpus(split), BYTES, seq_len, batch_size, seed=0)
 
 
-def _train(mesh, run_dir, num_steps, batches=None, **overrides):
+def _train(mesh, run_dir, num_steps, batches=None, eval_feed=None, **overrides):
   settings = dict(num_steps=num_steps, batch_size=8, seq_len=64, log_every=5,
                   checkpoint_every=4, async_checkpointing=True)
   settings.update(overrides)
   config = loop.TrainConfig(**settings)
   optimizer = optim.OptimizerConfig(learning_rate=3e-3, warmup_steps=3, weight_decay=0.01)
   return loop.train(get_preset("tiny"), optimizer, config, mesh, RULES, str(run_dir),
-                    train_batches=batches or _demo_feed().iterate, show_progress=False)
+                    train_batches=batches or _demo_feed().iterate, eval_batches=eval_feed,
+                    show_progress=False)
 
 
 def test_tiny_model_learns_the_embedded_corpus(mesh, tmp_path):
@@ -217,6 +219,22 @@ def test_metrics_file_has_the_documented_fields(mesh, tmp_path):
     assert record["tokens_per_second"] > 0 and 0 < record["mfu"] < 1
   assert any(name.startswith("events.out.tfevents")
              for name in os.listdir(tmp_path / "tensorboard"))
+
+
+def test_eval_loss_is_the_weighted_mean_over_held_out_batches(mesh, tmp_path):
+  """eval_loss at an eval step equals the token-weighted loss of the step's parameters on the
+  first eval_batches held-out batches."""
+  held_out = _demo_feed(split="held_out")
+  _train(mesh, tmp_path, 8, eval_feed=held_out.iterate, eval_every=8, eval_batches=2,
+         checkpoint_every=8)
+  with open(tmp_path / "metrics.jsonl", encoding="utf-8") as f:
+    eval_losses = [json.loads(line)["eval_loss"] for line in f if "eval_loss" in line]
+  config = get_preset("tiny")
+  params = checkpoints.restore_params(str(tmp_path), config, mesh, RULES)
+  sums = [loop.batch_loss(Decoder(config), params, held_out.batch(i)) for i in range(2)]
+  expected = sum(float(t) for t, _ in sums) / sum(float(w) for _, w in sums)
+  assert len(eval_losses) == 1
+  np.testing.assert_allclose(eval_losses[0], expected, rtol=1e-5)
 
 
 def test_batch_not_dividing_the_mesh_is_refused(mesh, tmp_path):

@@ -306,6 +306,15 @@ class NonFiniteLossError(FloatingPointError):
   """The training loss became NaN or infinite."""
 
 
+def _evaluate(eval_step: Callable, params: Any, batches: Iterator[Any]) -> float:
+  """Token-weighted mean loss of `params` over `batches`."""
+  total, weight = 0.0, 0.0
+  for batch in batches:
+    batch_total, batch_weight = jax.device_get(eval_step(params, batch))
+    total, weight = total + float(batch_total), weight + float(batch_weight)
+  return total / max(weight, 1.0)
+
+
 def _iterator_from(source: BatchSource, start_step: int) -> Iterator[Batch]:
   if callable(source):
     return source(start_step)
@@ -431,13 +440,11 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
           window_start, window_steps = time.perf_counter(), 0
 
         if eval_batches is not None and config.eval_every and step % config.eval_every == 0:
-          total, weight = 0.0, 0.0
-          for _, eval_batch in zip(range(config.eval_batches), eval_batches()):
-            eval_batch = parallel.host_local_to_global(eval_batch, batch_sharding,
-                                                       config.batch_size)
-            batch_total, batch_weight = jax.device_get(eval_step(state.params, eval_batch))
-            total, weight = total + batch_total, weight + batch_weight
-          writer.write(step, {"eval_loss": total / max(weight, 1.0)})
+          eval_start = time.perf_counter()
+          batches_for_eval = (parallel.host_local_to_global(b, batch_sharding, config.batch_size)
+                              for _, b in zip(range(config.eval_batches), eval_batches()))
+          writer.write(step, {"eval_loss": _evaluate(eval_step, state.params, batches_for_eval)})
+          window_start += time.perf_counter() - eval_start  # keep eval out of tokens/s
 
         preempt_now = preemption.reached(step)
         if step % config.checkpoint_every == 0 or step == config.num_steps or preempt_now:
