@@ -22,7 +22,7 @@ CORE = [
     "protobuf>=4",  # reading SentencePiece model protos when saving them
 ]
 
-DATA = ["seqio>=0.0.19", "tensorflow>=2.16", "tensorflow-datasets>=4.9"]
+DATA = ["seqio>=0.0.19", "tensorflow>=2.16", "tensorflow-datasets>=4.9", "pyarrow>=14"]
 
 EXTRAS = {
     # SeqIO tasks and mixtures (instruct_pt/data/tasks.py); the core runs without them.
