@@ -8,3 +8,26 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # pylint: disable=wrong-import-position
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+  """The bundled SmolLM2-135M-Instruct GGUF: ours and transformers' loading of the same file.
+
+  Returns `(config, params, reference_model, reference_tokenizer)`; params sit on a (1, -1, 1)
+  mesh of all devices. Loaded once per session (transformers' GGUF loader takes ~20 s).
+  """
+  transformers = pytest.importorskip("transformers")
+  from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
+  path = checkpoints.resolve_gguf("smollm2")
+  source = checkpoints.GGUFSource(path)
+  config = checkpoints.model_config_from_hf(source.hf_config, path)
+  params = checkpoints.load_params(source, config, parallel.create_mesh((1, -1, 1)),
+                                   parallel.LOGICAL_AXIS_RULES, progress=False)
+  directory, name = os.path.split(path)
+  reference = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=name).eval()
+  tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
+  return config, params, reference, tokenizer

@@ -1,0 +1,323 @@
+"""Batched generation on the device mesh: prefill + decode with a KV cache.
+
+The engine serves synthesis (and, later, evaluation) with the training model and the training
+mesh and rules: parameters keep their training shardings, and the KV cache is sharded by the
+same rule table (`cache_batch` over data/fsdp, `cache_kv_heads` over tensor).
+
+* **Prefill** runs a batch of right-padded prompts through the model once, writing their keys
+  and values into the cache at their positions. Prompt lengths are padded up to a small set of
+  buckets, so a long run compiles a handful of programs, not one per batch.
+* **Decode** runs entirely on device in a `lax.while_loop`: each step feeds every slot's last
+  token at its own position, samples the next one, and marks slots done on an EOS id or at
+  `max_new_tokens`.
+* **Continuous batching** (the default) refills finished slots with waiting prompts between
+  decode chunks, so short outputs do not leave the batch idle; **static** mode runs batches to
+  completion (kept for tests and comparison). Both give the same tokens for the same seed:
+  every request samples with its own key, `fold_in(fold_in(seed, request_index), step)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from typing import Any, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from instruct_pt import parallel
+from instruct_pt.model import attention
+from instruct_pt.model.config import ModelConfig
+from instruct_pt.model.transformer import Decoder
+
+MODES = ("continuous", "static")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+  """How to pick the next token.
+
+  Attributes:
+    temperature: 0 for greedy decoding; otherwise logits are divided by it.
+    top_k: keep the k most likely tokens (0 keeps all).
+    top_p: keep the smallest set of tokens whose probability reaches p (1.0 keeps all).
+    max_new_tokens: tokens to generate at most per prompt.
+  """
+
+  temperature: float = 0.0
+  top_k: int = 0
+  top_p: float = 1.0
+  max_new_tokens: int = 400
+
+  def __post_init__(self):
+    if self.temperature < 0:
+      raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+    if not 0 < self.top_p <= 1:
+      raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+    if self.top_k < 0 or self.max_new_tokens <= 0:
+      raise ValueError(f"top_k must be >= 0 and max_new_tokens > 0, got {self.top_k}, "
+                       f"{self.max_new_tokens}")
+
+
+@dataclasses.dataclass
+class GenerationStats:
+  """Counters of one `generate` call.
+
+  Attributes:
+    prompts: prompts processed.
+    prompt_tokens: prompt tokens prefilled.
+    generated_tokens: tokens generated (EOS excluded).
+    seconds: wall time.
+    compiled_prefill_lengths: the prompt buckets that were compiled.
+  """
+  prompts: int = 0
+  prompt_tokens: int = 0
+  generated_tokens: int = 0
+  seconds: float = 0.0
+  compiled_prefill_lengths: set = dataclasses.field(default_factory=set)
+
+  @property
+  def tokens_per_second(self) -> float:
+    """Generated tokens per second of wall time."""
+    return self.generated_tokens / self.seconds if self.seconds else 0.0
+
+
+def sample_tokens(logits: jnp.ndarray, keys: jnp.ndarray, sampling: SamplingConfig) -> jnp.ndarray:
+  """Picks one token per row.
+
+  Args:
+    logits: float32 `[batch, vocab]`.
+    keys: one PRNG key per row, `[batch]` (typed keys).
+    sampling: greedy when `sampling.temperature == 0`.
+
+  Returns:
+    int32 `[batch]`.
+  """
+  if sampling.temperature == 0:
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  logits = logits / sampling.temperature
+  if sampling.top_k:
+    kth = jax.lax.top_k(logits, sampling.top_k)[0][:, -1:]
+    logits = jnp.where(logits < kth, -jnp.inf, logits)
+  if sampling.top_p < 1.0:
+    sorted_logits = jnp.sort(logits, axis=-1)[:, ::-1]
+    cumulative = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
+    # The smallest prefix whose probability reaches top_p: keep tokens ranked before the first
+    # position where the cumulative probability (excluding itself) already reaches it.
+    keep = (cumulative - jax.nn.softmax(sorted_logits, axis=-1)) < sampling.top_p
+    threshold = jnp.min(jnp.where(keep, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < threshold, -jnp.inf, logits)
+  return jax.vmap(jax.random.categorical)(keys, logits).astype(jnp.int32)
+
+
+def prompt_buckets(max_prompt_len: int, smallest: int = 16) -> tuple[int, ...]:
+  """Powers of two from `smallest` up to (and including) `max_prompt_len`."""
+  buckets, length = [], smallest
+  while length < max_prompt_len:
+    buckets.append(length)
+    length *= 2
+  buckets.append(max_prompt_len)
+  return tuple(buckets)
+
+
+class Engine:
+  """Generates continuations for many prompts with one model on one mesh.
+
+  Args:
+    model_config: the model.
+    params: its parameters (already on `mesh`).
+    mesh: the device mesh.
+    rules: logical axis rules.
+    eos_ids: token ids that end a sequence.
+    num_slots: sequences decoded at once (the batch).
+    max_len: cache length per slot: prompt + generated tokens must fit.
+    decode_chunk: decode steps per device call between refills (continuous mode).
+  """
+
+  def __init__(self, model_config: ModelConfig, params: Any, mesh: Mesh,
+               rules: parallel.Rules, eos_ids: Sequence[int], num_slots: int = 8,
+               max_len: int = 1024, decode_chunk: int = 16):
+    if not eos_ids:
+      raise ValueError("eos_ids must name at least one token id")
+    parallel.check_batch_size(num_slots, mesh, rules, "num_slots")
+    self.config = model_config
+    self.params = params
+    self.mesh = mesh
+    self.rules = rules
+    self.eos_ids = jnp.asarray(sorted(set(int(i) for i in eos_ids)), jnp.int32)
+    self.num_slots = num_slots
+    self.max_len = max_len
+    self.decode_chunk = decode_chunk
+    self.model = Decoder(model_config)
+    cache_shape = (model_config.num_layers, num_slots, max_len, model_config.num_kv_heads,
+                   model_config.head_dim)
+    self.cache_sharding = parallel.logical_sharding(mesh, attention.CACHE_AXES, rules,
+                                                    cache_shape)
+    self.slot_sharding = parallel.logical_sharding(mesh, ("cache_batch",), rules, (num_slots,))
+    self.stats = GenerationStats()
+
+  # ------------------------------------------------------------------------------ device code
+
+  def _empty_cache(self):
+    dtype = jnp.dtype(self.config.compute_dtype)
+    return jax.jit(functools.partial(attention.init_cache, self.config, self.num_slots,
+                                     self.max_len, dtype),
+                   out_shardings={"key": self.cache_sharding, "value": self.cache_sharding})()
+
+  @functools.partial(jax.jit, static_argnums=(0,), donate_argnums=(2,))
+  def _prefill(self, params, cache, tokens, lengths, slots):
+    """Prefills prompts `tokens` [n, bucket] into cache rows `slots`; returns last logits."""
+    n = tokens.shape[0]
+    fresh = attention.init_cache(self.config, n, self.max_len, cache["key"].dtype)
+    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+    logits, fresh = self.model.apply({"params": params}, tokens, positions=positions,
+                                     cache=fresh)
+    last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
+    cache = jax.tree_util.tree_map(lambda c, f: c.at[:, slots].set(f), cache, fresh)
+    cache = jax.lax.with_sharding_constraint(cache, {"key": self.cache_sharding,
+                                                     "value": self.cache_sharding})
+    return last, cache
+
+  @functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(3,))
+  def _decode(self, sampling: SamplingConfig, params, cache, state, steps):
+    """Runs up to `steps` decode steps for every live slot; stops early when all are done."""
+    def cond(carry):
+      i, _, state = carry
+      return (i < steps) & ~jnp.all(state["done"])
+
+    def body(carry):
+      i, cache, state = carry
+      logits, cache = self.model.apply({"params": params}, state["token"][:, None],
+                                       positions=state["position"][:, None], cache=cache)
+      keys = jax.vmap(jax.random.fold_in)(state["key"], state["count"])
+      token = sample_tokens(logits[:, 0], keys, sampling)
+      live = ~state["done"]
+      is_eos = jnp.isin(token, self.eos_ids)
+      out = state["out"].at[jnp.arange(token.shape[0]), state["count"]].set(
+          jnp.where(live, token, -1), mode="drop")
+      count = state["count"] + live.astype(jnp.int32)
+      done = state["done"] | (live & (is_eos | (count >= state["limit"])))
+      state = dict(state, token=jnp.where(live, token, state["token"]),
+                   position=state["position"] + live.astype(jnp.int32), out=out, count=count,
+                   done=done)
+      return i + 1, cache, state
+
+    _, cache, state = jax.lax.while_loop(cond, body, (jnp.int32(0), cache, state))
+    return cache, state
+
+  # -------------------------------------------------------------------------------- host code
+
+  def _bucket(self, length: int, limit: int) -> int:
+    for bucket in prompt_buckets(limit):
+      if length <= bucket:
+        return bucket
+    raise AssertionError("unreachable: length checked against the limit")
+
+  def _check_prompts(self, prompts, sampling):
+    limit = self.max_len - sampling.max_new_tokens
+    if limit <= 0:
+      raise ValueError(f"max_new_tokens={sampling.max_new_tokens} leaves no room for a prompt "
+                       f"in the engine's cache of {self.max_len} tokens (max_len)")
+    for index, prompt in enumerate(prompts):
+      if not prompt:
+        raise ValueError(f"prompt {index} is empty")
+      if len(prompt) > limit:
+        raise ValueError(f"prompt {index} has {len(prompt)} tokens; with max_new_tokens="
+                         f"{sampling.max_new_tokens} the cache of {self.max_len} holds at most "
+                         f"{limit}")
+    return limit
+
+  def generate(self, prompts: Sequence[Sequence[int]],
+               sampling: SamplingConfig = SamplingConfig(), seed: int = 0,
+               mode: str = "continuous") -> list[list[int]]:
+    """Generates a continuation for every prompt.
+
+    Args:
+      prompts: token ids of each prompt (BOS included if the model wants one).
+      sampling: decoding settings.
+      seed: sampling seed (unused by greedy decoding).
+      mode: "continuous" (refill finished slots) or "static" (whole batches).
+
+    Returns:
+      The generated ids of each prompt, in order, without the final EOS.
+
+    Raises:
+      ValueError: an empty prompt, or one too long for the cache and `max_new_tokens`.
+    """
+    if mode not in MODES:
+      raise ValueError(f"mode {mode!r}; choose one of {MODES}")
+    limit = self._check_prompts(prompts, sampling)
+    eos = set(self.eos_ids.tolist())
+    start = time.perf_counter()
+    root = jax.random.key(seed)
+    results: list[Optional[list[int]]] = [None] * len(prompts)
+    pending = list(range(len(prompts)))
+    slot_request = [-1] * self.num_slots
+    cache = self._empty_cache()
+    state = self._initial_state(sampling)
+    with parallel.sharding_context(self.mesh, self.rules):
+      while pending or any(r >= 0 for r in slot_request):
+        free = [s for s in range(self.num_slots) if slot_request[s] < 0]
+        if pending and free and (mode == "continuous" or len(free) == self.num_slots):
+          admitted = pending[:len(free)]
+          pending = pending[len(admitted):]
+          cache, state = self._admit(cache, state, admitted, free[:len(admitted)], prompts,
+                                     sampling, root, limit)
+          for slot, request in zip(free, admitted):
+            slot_request[slot] = request
+        steps = self.decode_chunk if mode == "continuous" else sampling.max_new_tokens
+        cache, state = self._decode(sampling, self.params, cache, state, steps)
+        host = jax.device_get({k: state[k] for k in ("done", "count", "out")})
+        for slot, request in enumerate(slot_request):
+          if request >= 0 and host["done"][slot]:
+            tokens = host["out"][slot, :host["count"][slot]].tolist()
+            if tokens and tokens[-1] in eos:
+              tokens = tokens[:-1]
+            results[request] = tokens
+            self.stats.generated_tokens += len(tokens)
+            slot_request[slot] = -1
+    self.stats.prompts += len(prompts)
+    self.stats.seconds += time.perf_counter() - start
+    return results
+
+  def _initial_state(self, sampling: SamplingConfig) -> dict[str, jax.Array]:
+    n = self.num_slots
+    state = {
+        "token": np.zeros(n, np.int32), "position": np.zeros(n, np.int32),
+        "count": np.zeros(n, np.int32), "limit": np.zeros(n, np.int32),
+        "done": np.ones(n, bool), "out": np.full((n, sampling.max_new_tokens), -1, np.int32),
+    }
+    state = {k: jax.device_put(v, NamedSharding(self.mesh, PartitionSpec(
+        *self.slot_sharding.spec, *([None] * (v.ndim - 1))))) for k, v in state.items()}
+    state["key"] = jax.device_put(jax.random.split(jax.random.key(0), n), self.slot_sharding)
+    return state
+
+  def _admit(self, cache, state, requests, slots, prompts, sampling, root, limit):
+    """Prefills `requests` into `slots` and samples their first tokens."""
+    lengths = [len(prompts[r]) for r in requests]
+    bucket = self._bucket(max(lengths), limit)
+    self.stats.compiled_prefill_lengths.add(bucket)
+    self.stats.prompt_tokens += sum(lengths)
+    tokens = np.zeros((len(requests), bucket), np.int32)
+    for row, request in enumerate(requests):
+      tokens[row, :lengths[row]] = prompts[request]
+    last_logits, cache = self._prefill(self.params, cache, jnp.asarray(tokens),
+                                       jnp.asarray(lengths, jnp.int32), jnp.asarray(slots))
+    keys = jax.vmap(lambda r: jax.random.fold_in(root, r))(jnp.asarray(requests))
+    first = sample_tokens(last_logits, jax.vmap(jax.random.fold_in)(keys, jnp.zeros_like(
+        jnp.asarray(requests))), sampling)
+    slots_arr = jnp.asarray(slots)
+    is_eos = jnp.isin(first, self.eos_ids)
+    limit_new = sampling.max_new_tokens
+    state = dict(state)
+    state["token"] = state["token"].at[slots_arr].set(first)
+    state["position"] = state["position"].at[slots_arr].set(jnp.asarray(lengths, jnp.int32))
+    state["out"] = state["out"].at[slots_arr].set(-1).at[slots_arr, 0].set(first)
+    state["count"] = state["count"].at[slots_arr].set(1)
+    state["limit"] = state["limit"].at[slots_arr].set(limit_new)
+    state["done"] = state["done"].at[slots_arr].set(is_eos | (limit_new <= 1))
+    state["key"] = state["key"].at[slots_arr].set(keys)
+    return cache, state

@@ -1,0 +1,133 @@
+"""The generation engine against transformers' generate(), across modes, meshes and seeds."""
+
+import jax
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from instruct_pt import parallel  # pylint: disable=wrong-import-position
+from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
+from instruct_pt.synthesis.generate import (  # pylint: disable=wrong-import-position
+    Engine, SamplingConfig, prompt_buckets, sample_tokens)
+
+RULES = parallel.LOGICAL_AXIS_RULES
+EOS = 2  # SmolLM2-Instruct's <|im_end|>
+PROMPTS = ["The capital of France is", "def fibonacci(n):",
+           "<|im_start|>user\nWhat is a Python list?<|im_end|>\n<|im_start|>assistant\n",
+           "Once upon a time", "import numpy as np\nx ="]
+NEW_TOKENS = 32
+
+
+@pytest.fixture(scope="module")
+def prompt_ids(smollm2):
+  tokenizer = smollm2[3]
+  return [tokenizer(p, add_special_tokens=False)["input_ids"] for p in PROMPTS]
+
+
+@pytest.fixture(scope="module")
+def expected(smollm2, prompt_ids):
+  """transformers' greedy continuations (generate() stops after EOS; we drop the EOS)."""
+  reference = smollm2[2]
+  outputs = []
+  for ids in prompt_ids:
+    with torch.no_grad():
+      out = reference.generate(torch.tensor([ids]), max_new_tokens=NEW_TOKENS,
+                               do_sample=False)[0, len(ids):].tolist()
+    outputs.append(out[:-1] if out and out[-1] == EOS else out)
+  return outputs
+
+
+def _on_mesh(config, params, mesh):
+  _, shardings = checkpoints.param_shardings(config, mesh, RULES)
+  return jax.device_put(params, shardings)
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2):
+  """Eight slots on one device (the sharded case has its own test)."""
+  config, params = smollm2[:2]
+  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
+  return Engine(config, _on_mesh(config, params, mesh), mesh, RULES, eos_ids=[EOS],
+                num_slots=8, max_len=128, decode_chunk=8)
+
+
+@pytest.mark.parametrize("mode", ["static", "continuous"])
+def test_greedy_matches_transformers(engine, prompt_ids, expected, mode):
+  """Greedy output equals transformers' token for token, prompts of different lengths in one
+  batch, in static and continuous modes."""
+  assert len({len(p) for p in prompt_ids}) > 1
+  assert engine.generate(prompt_ids, SamplingConfig(max_new_tokens=NEW_TOKENS),
+                         mode=mode) == expected
+
+
+def test_continuous_batching_refills_slots(engine, prompt_ids, expected):
+  """With 2 slots for 5 prompts, finished slots take waiting prompts; outputs stay exact."""
+  two_slot = Engine(engine.config, engine.params, engine.mesh, RULES, eos_ids=[EOS],
+                    num_slots=2, max_len=128, decode_chunk=4)
+  assert two_slot.generate(prompt_ids, SamplingConfig(max_new_tokens=NEW_TOKENS)) == expected
+  assert two_slot.stats.prompts == 5
+
+
+def test_sharded_mesh_gives_the_same_tokens(smollm2, prompt_ids, expected):
+  """On a (2, 2, 2) mesh (params re-laid out, 3 KV heads replicated over tensor=2) the engine
+  produces the single-device tokens."""
+  config, params = smollm2[:2]
+  mesh = parallel.create_mesh((2, 2, 2))
+  engine = Engine(config, _on_mesh(config, params, mesh), mesh, RULES, eos_ids=[EOS],
+                  num_slots=4, max_len=128)
+  new_tokens = 12  # 8 CPU devices on 2 cores are slow; the first 12 tokens suffice here
+  outputs = engine.generate(prompt_ids[:4], SamplingConfig(max_new_tokens=new_tokens))
+  assert outputs == [e[:new_tokens] for e in expected[:4]]
+
+
+def test_sampling_is_reproducible_from_a_seed(engine, prompt_ids):
+  """Same seed: same samples (in both modes); another seed: different samples."""
+  sampling = SamplingConfig(temperature=1.0, top_k=50, top_p=0.95, max_new_tokens=12)
+  first = engine.generate(prompt_ids, sampling, seed=7)
+  assert engine.generate(prompt_ids, sampling, seed=7, mode="static") == first
+  assert engine.generate(prompt_ids, sampling, seed=8) != first
+
+
+def test_eos_ends_a_sequence(engine, prompt_ids, expected):
+  """A token declared as EOS stops the sequence before it (and is not returned)."""
+  target = expected[3]
+  stop = target[5]
+  assert stop not in target[:5]
+  custom = Engine(engine.config, engine.params, engine.mesh, RULES, eos_ids=[EOS, stop],
+                  num_slots=8, max_len=128)
+  assert custom.generate([prompt_ids[3]], SamplingConfig(max_new_tokens=NEW_TOKENS)) == [
+      target[:5]]
+
+
+def test_prompt_buckets_bound_the_compiled_prefill_shapes(engine):
+  """Prompts of 30 different lengths compile at most a handful of prefill programs."""
+  prompts = [[1 + (i % 50)] * length for i, length in enumerate(range(3, 63, 2))]
+  engine.stats.compiled_prefill_lengths.clear()
+  engine.generate(prompts, SamplingConfig(max_new_tokens=2))
+  assert engine.stats.compiled_prefill_lengths <= set(prompt_buckets(126))
+  assert len(engine.stats.compiled_prefill_lengths) <= 3
+
+
+def test_top_k_and_top_p_restrict_the_support():
+  """top_k=2 only ever samples the two best tokens; top_p keeps the smallest sufficient set."""
+  logits = jax.numpy.log(jax.numpy.asarray([[0.5, 0.3, 0.15, 0.05]] * 512))
+  keys = jax.random.split(jax.random.key(0), 512)
+  top_k = np.asarray(sample_tokens(logits, keys, SamplingConfig(temperature=1.0, top_k=2)))
+  assert set(top_k.tolist()) == {0, 1}
+  top_p = np.asarray(sample_tokens(logits, keys, SamplingConfig(temperature=1.0, top_p=0.7)))
+  assert set(top_p.tolist()) == {0, 1}  # 0.5 < 0.7 <= 0.5 + 0.3
+  top_p = np.asarray(sample_tokens(logits, keys, SamplingConfig(temperature=1.0, top_p=0.9)))
+  assert set(top_p.tolist()) == {0, 1, 2}
+  greedy = np.asarray(sample_tokens(logits, keys, SamplingConfig()))
+  assert set(greedy.tolist()) == {0}
+
+
+def test_bad_prompts_are_refused(engine):
+  """An empty prompt or one that leaves no room for max_new_tokens is named."""
+  with pytest.raises(ValueError, match="prompt 1 is empty"):
+    engine.generate([[1, 2], []], SamplingConfig(max_new_tokens=8))
+  with pytest.raises(ValueError, match="max_new_tokens=400 leaves no room"):
+    engine.generate([[1, 2]])
+  with pytest.raises(ValueError, match=r"prompt 0 has 120 tokens; with max_new_tokens=32"):
+    engine.generate([[1] * 120], SamplingConfig(max_new_tokens=32))
