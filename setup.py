@@ -39,6 +39,7 @@ setup(
     version="0.1.0",
     description=__doc__,
     packages=find_packages(include=["instruct_pt", "instruct_pt.*"]),
+    package_data={"instruct_pt.data": ["demo_data/*.jsonl"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -515,3 +515,20 @@ def test_seqio_source_splits_and_errors(tmp_path):
     source.get_dataset("test")
   with pytest.raises(tf.errors.OpError, match="bad.jsonl:2: not a JSON line"):
     list(source.get_dataset("validation", shuffle=False))
+
+
+def test_whole_record_as_json_text(tmp_path):
+  """text_field="*" turns each JSONL / Parquet record into its JSON text (structured data)."""
+  records = [{"context": "A list holds items.", "pairs": [{"question": "What?", "answer": "Items"}]},
+             {"context": "Dicts map keys.", "pairs": []}]
+  path = tmp_path / "sft.jsonl"
+  path.write_text("".join(json.dumps(r) + "\n" for r in records))
+  spec = SourceSpec(str(path), text_field=sources.WHOLE_RECORD)
+  assert [json.loads(r["text"]) for r in iter_records(spec)] == records
+  pq = pytest.importorskip("pyarrow.parquet")
+  pa = pytest.importorskip("pyarrow")
+  pq.write_table(pa.Table.from_pylist([{"prompt": "p", "response": "r"}]),
+                 str(tmp_path / "i.parquet"))
+  parquet = SourceSpec(str(tmp_path / "i.parquet"), text_field=sources.WHOLE_RECORD)
+  assert [json.loads(r["text"]) for r in iter_records(parquet)] == [
+      {"prompt": "p", "response": "r"}]

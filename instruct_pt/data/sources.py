@@ -83,6 +83,8 @@ FORMATS = ("auto", "text", "jsonl", "parquet", "tfrecord", "tfds")
 ON_ERROR = ("raise", "skip")
 # Keys every record has; extra fields may not reuse them.
 _RECORD_KEYS = ("text", "id")
+# `SourceSpec.text_field` value meaning "the whole record, as JSON".
+WHOLE_RECORD = "*"
 
 CORPUS_LAYOUTS: dict[str, dict[str, Any]] = {
     "refinedweb": {"text_field": "content", "extra_fields": ("url",)},
@@ -130,7 +132,9 @@ class SourceSpec:
     pattern: a glob or file, local or remote (`gs://...`); "demo" / "demo_held_out" for the demo
       corpus; the TFDS name (`name` or `name:version`) when `format` is "tfds".
     format: "auto" (by file name), "text", "jsonl", "parquet", "tfrecord" or "tfds".
-    text_field: the field, column or feature holding the text (unused by "text" files).
+    text_field: the field, column or feature holding the text (unused by "text" files), or
+      `WHOLE_RECORD` ("*"): the text is then the whole record as a JSON object, for
+      structured data such as synthesizer fine-tuning or instruction records.
     extra_fields: fields carried into each record as strings (values that are not strings are
       written as JSON).
     on_error: "raise" stops at the first bad input; "skip" skips it and counts it.
@@ -401,7 +405,12 @@ def _check_length(item: Union[dict, _Problem], spec: SourceSpec) -> Union[dict, 
 def _record(values: Mapping[str, Any], spec: SourceSpec, where: str) -> Union[dict, _Problem]:
   """The record of one document from its fields, or the problem with them."""
   record = {"text": "", "id": where}
-  for key, name in (("text", spec.text_field), *((n, n) for n in spec.extra_fields)):
+  fields = [(n, n) for n in spec.extra_fields]
+  if spec.text_field == WHOLE_RECORD:
+    record["text"] = json.dumps(dict(values), ensure_ascii=False, default=str)
+  else:
+    fields.insert(0, ("text", spec.text_field))
+  for key, name in fields:
     if name not in values:
       return _Problem("missing_field", f"{where}: no string field {name!r} (it is missing)")
     value = values[name]
@@ -472,7 +481,7 @@ def _read_parquet(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]
   """Rows of a Parquet file, read a batch at a time."""
   import pyarrow as pa  # pylint: disable=import-outside-toplevel
   import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
-  columns = [spec.text_field, *spec.extra_fields]
+  columns = _named_fields(spec)
   with _open(path) as f:
     try:
       table = pq.ParquetFile(f)
@@ -480,7 +489,7 @@ def _read_parquet(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]
       yield _Problem("corrupt", f"{path}: not a readable Parquet file ({e})")
       return
     names = table.schema_arrow.names
-    missing = [name for name in columns if name not in names]
+    missing = [name for name in columns or () if name not in names]
     if missing:
       yield _Problem("missing_field", f"{path}: no column {missing[0]!r} (columns: {names})")
       return
@@ -510,6 +519,13 @@ def _read_tfrecord(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem
     yield _Problem("corrupt", f"{path}:{number}: corrupt TFRecord ({e.message})")
 
 
+def _named_fields(spec: SourceSpec) -> Optional[list[str]]:
+  """The fields a record needs; None when it takes the whole record."""
+  if spec.text_field == WHOLE_RECORD:
+    return None
+  return [spec.text_field, *spec.extra_fields]
+
+
 def _example_values(example) -> dict[str, Any]:
   """The features of a `tf.train.Example`: one value, or a list when there are several."""
   values = {}
@@ -530,7 +546,7 @@ def _read_tfds(name: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
     raise FileNotFoundError(f"TFDS dataset {name!r} is not prepared in "
                             f"{spec.tfds_data_dir or 'the default data_dir'}") from e
   features = list(info.features.keys())
-  missing = [field for field in (spec.text_field, *spec.extra_fields) if field not in features]
+  missing = [field for field in _named_fields(spec) or () if field not in features]
   if missing:
     yield _Problem("missing_field", f"{name}: no feature {missing[0]!r} (features: {features})")
     return

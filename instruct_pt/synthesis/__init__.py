@@ -1,0 +1,1 @@
+"""Synthesis: the instruction synthesizer's text format, and (later) generation and templates."""

@@ -1,0 +1,341 @@
+"""The synthesizer format, SeqIO tasks and mixtures, the paper's recipes, demo data, inspect.
+
+Expectations are derived independently of the code under test: format strings are written by
+hand from the official template, token ids are computed from the byte vocabulary's definition
+(id = byte + 3) or by encoding hand-cut pieces, and mixture rates are recomputed from the
+paper's figures.
+"""
+
+import json
+import math
+import os
+
+import pytest
+
+seqio = pytest.importorskip("seqio")
+tf = pytest.importorskip("tensorflow")
+
+# pylint: disable=wrong-import-position
+from instruct_pt.data import sources, tasks, vocab
+from instruct_pt.data.seqio_vocab import SeqIOVocabulary
+from instruct_pt.model import checkpoints
+from instruct_pt.synthesis import formats
+from instruct_pt.synthesis.formats import QAPair
+
+BYTES = SeqIOVocabulary(vocab.ByteVocabulary())
+BOS, EOS = 1, 2
+LENGTHS = {"targets": 64, "loss_weights": 64}
+
+
+def _ids(text):
+  """Byte-vocabulary ids of `text`, by definition."""
+  return [b + 3 for b in text.encode("utf-8")]
+
+
+def _source(**features):
+  """An in-memory source with the given string features (lists of equal length)."""
+  def dataset_fn(split, shuffle_files, seed=None):
+    del split, shuffle_files, seed
+    return tf.data.Dataset.from_tensor_slices({k: tf.constant(v, tf.string)
+                                               for k, v in features.items()})
+  return seqio.FunctionDataSource(dataset_fn, splits=["train"])
+
+
+def _examples(name, lengths=None):
+  task = seqio.get_mixture_or_task(name)
+  return list(task.get_dataset(lengths, split="train", shuffle=False).as_numpy_iterator())
+
+
+@pytest.fixture(autouse=True)
+def clean_registries():
+  """Removes the tasks and mixtures a test registers."""
+  tasks_before = set(seqio.TaskRegistry.names())
+  mixtures_before = set(seqio.MixtureRegistry.names())
+  yield
+  for name in set(seqio.MixtureRegistry.names()) - mixtures_before:
+    seqio.MixtureRegistry.remove(name)
+  for name in set(seqio.TaskRegistry.names()) - tasks_before:
+    seqio.TaskRegistry.remove(name)
+
+
+# formats ---------------------------------------------------------------------------------------
+
+ONE_ROUND = [("The sky is blue.", [QAPair("What colour is the sky?", "Blue."),
+                                   QAPair("Is it green?", "No.")])]
+TWO_ROUNDS = [("Cats purr.", [QAPair("Do cats purr?", "Yes.")]),
+              ("Dogs bark.", [QAPair("What do dogs do?", "They bark."),
+                              QAPair("Loudly?", "Often.")])]
+
+
+def test_format_one_round_exact_string():
+  """One round joins to the official string, written by hand: space before <CON>, blank line
+  after </CON>, pairs joined by a blank line, <s> / </s> around the example."""
+  expected = ("<s> <CON> The sky is blue. </CON>\n\n"
+              "<QUE> What colour is the sky? <ANS> Blue. </END>\n\n"
+              "<QUE> Is it green? <ANS> No. </END></s>")
+  assert formats.join_segments(formats.format_segments(ONE_ROUND)) == expected
+
+
+def test_format_two_rounds_exact_string_and_flags():
+  """Two rounds concatenate, each with its own <s> ... </s>; exactly the pair strings, the
+  blank lines between pairs and each </s> carry loss."""
+  segments = formats.format_segments(TWO_ROUNDS)
+  expected = ("<s> <CON> Cats purr. </CON>\n\n<QUE> Do cats purr? <ANS> Yes. </END></s>"
+              "<s> <CON> Dogs bark. </CON>\n\n<QUE> What do dogs do? <ANS> They bark. </END>"
+              "\n\n<QUE> Loudly? <ANS> Often. </END></s>")
+  assert formats.join_segments(segments) == expected
+  loss_text = "".join(text for text, loss in segments if loss)
+  assert loss_text == ("<QUE> Do cats purr? <ANS> Yes. </END></s>"
+                       "<QUE> What do dogs do? <ANS> They bark. </END>\n\n"
+                       "<QUE> Loudly? <ANS> Often. </END></s>")
+  no_loss = [text for text, loss in segments if not loss]
+  assert no_loss == ["<s>", " <CON> Cats purr. </CON>\n\n", "<s>", " <CON> Dogs bark. </CON>\n\n"]
+
+
+def test_format_prompt():
+  """The prompt is the earlier rounds in training format, then <s> and the new context, ending
+  right after </CON> and a blank line."""
+  assert formats.format_prompt([], "New text.") == "<s> <CON> New text. </CON>\n\n"
+  prompt = formats.format_prompt(TWO_ROUNDS[:1], "New text.")
+  assert prompt == ("<s> <CON> Cats purr. </CON>\n\n<QUE> Do cats purr? <ANS> Yes. </END></s>"
+                    "<s> <CON> New text. </CON>\n\n")
+  assert prompt.endswith("</CON>\n\n")
+
+
+def test_format_rejects_rounds_without_pairs():
+  """No rounds, or a round without pairs, raises ValueError naming the round."""
+  with pytest.raises(ValueError, match="at least one"):
+    formats.format_segments([])
+  with pytest.raises(ValueError, match="round 1"):
+    formats.format_segments([ONE_ROUND[0], ("Empty.", [])])
+
+
+# synthesizer_sft and instructions ---------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=["byte", "smollm2"])
+def any_vocab(request):
+  """The byte vocabulary and a byte-level BPE one (SmolLM2's), where merges across segment
+  boundaries would show."""
+  if request.param == "byte":
+    return BYTES
+  return SeqIOVocabulary(vocab.gguf_vocabulary(checkpoints.resolve_gguf("smollm2")))
+
+
+def _sft_records():
+  single = {"id": "one", "context": "The sky is blue.",
+            "pairs": [{"question": "What colour is the sky?", "answer": "Blue."},
+                      {"question": "Is it green?", "answer": "No."}]}
+  multi = {"id": "two", "rounds": [
+      {"context": "Cats purr.", "pairs": [{"question": "Do cats purr?", "answer": "Yes."}]},
+      {"context": "Dogs bark.", "pairs": [{"question": "What do dogs do?", "answer": "Bark."},
+                                          {"question": "Loudly?", "answer": "Often."}]}]}
+  return [single, multi]
+
+
+def test_synthesizer_sft_loss_covers_exactly_the_pairs(any_vocab):
+  """Weighted tokens are the pair text of each round followed by EOS; unweighted tokens are the
+  contexts (and the inner <s> of the second round). The first <s> is not a target (the
+  converter's BOS input stands for it). Each piece is tokenized on its own, so decoding the
+  weighted tokens gives the pair text exactly, also with a BPE vocabulary."""
+  records = _sft_records()
+  tasks.register_task("test_sft", "synthesizer_sft",
+                      _source(text=[json.dumps(r) for r in records]), any_vocab)
+  examples = _examples("test_sft")
+  assert len(examples) == 2
+  enc, eos, bos = any_vocab.encode, any_vocab.eos_id, any_vocab.bos_id
+  pairs_1 = ["<QUE> What colour is the sky? <ANS> Blue. </END>", "\n\n",
+             "<QUE> Is it green? <ANS> No. </END>"]
+  pairs_2a = ["<QUE> Do cats purr? <ANS> Yes. </END>"]
+  pairs_2b = ["<QUE> What do dogs do? <ANS> Bark. </END>", "\n\n",
+              "<QUE> Loudly? <ANS> Often. </END>"]
+  expected_weighted = [
+      sum((enc(p) for p in pairs_1), []) + [eos],
+      sum((enc(p) for p in pairs_2a), []) + [eos] + sum((enc(p) for p in pairs_2b), []) + [eos],
+  ]
+  expected_unweighted = [
+      enc(" <CON> The sky is blue. </CON>\n\n"),
+      enc(" <CON> Cats purr. </CON>\n\n") + [bos] + enc(" <CON> Dogs bark. </CON>\n\n"),
+  ]
+  for example, weighted, unweighted in zip(examples, expected_weighted, expected_unweighted):
+    targets, weights = example["targets"].tolist(), example["loss_weights"].tolist()
+    assert set(weights) == {0, 1} and len(weights) == len(targets)
+    assert [t for t, w in zip(targets, weights) if w] == weighted
+    assert [t for t, w in zip(targets, weights) if not w] == unweighted
+    assert targets[-1] == eos and weights[-1] == 1
+  first = examples[0]
+  decoded = any_vocab.vocab.decode(first["targets"][first["loss_weights"] == 1].tolist())
+  assert decoded == "".join(pairs_1)
+  # Order inside the sequence: each round's context, then its pairs and EOS.
+  assert examples[1]["targets"].tolist() == (
+      expected_unweighted[1][:-len(enc(" <CON> Dogs bark. </CON>\n\n")) - 1]
+      + expected_weighted[1][:len(enc(pairs_2a[0])) + 1] + [bos]
+      + enc(" <CON> Dogs bark. </CON>\n\n") + expected_weighted[1][len(enc(pairs_2a[0])) + 1:])
+
+
+def test_synthesizer_sft_bad_record_names_it():
+  """A record without pairs fails with a message naming its id and round."""
+  record = {"id": "broken-7", "context": "c", "pairs": []}
+  tasks.register_task("test_sft_bad", "synthesizer_sft", _source(text=[json.dumps(record)]),
+                      BYTES)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="'broken-7', round 0"):
+    _examples("test_sft_bad")
+
+
+def test_instructions_loss_on_response_and_eos_only():
+  """targets = prompt + blank line + response + EOS (byte ids by definition); weight 1 exactly
+  on the response bytes and EOS."""
+  records = [{"prompt": "Add 2 and 3.", "response": "5"},
+             {"prompt": "Say hi", "response": "Hi there!", "extra": 1}]
+  tasks.register_task("test_instructions", "instructions",
+                      _source(text=[json.dumps(r) for r in records]), BYTES)
+  for example, record in zip(_examples("test_instructions"), records):
+    prompt, response = _ids(record["prompt"] + "\n\n"), _ids(record["response"])
+    assert example["targets"].tolist() == prompt + response + [EOS]
+    assert example["loss_weights"].tolist() == [0] * len(prompt) + [1] * (len(response) + 1)
+
+
+# raw_lm ---------------------------------------------------------------------------------------
+
+def test_raw_lm_splits_long_documents_without_loss():
+  """A 1000-byte document at length 64 becomes 16 chunks (15 full, 1 of 41) whose
+  concatenation is the document's ids + EOS; a short one stays whole; all weights are 1."""
+  long_doc = "".join(f"word{i:03d} " for i in range(125))  # 1000 bytes
+  docs = ["short one", long_doc]
+  tasks.register_task("test_raw", "raw_lm", _source(text=docs), BYTES)
+  chunks = _examples("test_raw", LENGTHS)
+  assert [len(c["targets"]) for c in chunks] == [10] + [64] * 15 + [41]
+  assert chunks[0]["targets"].tolist() == _ids("short one") + [EOS]
+  rebuilt = sum((c["targets"].tolist() for c in chunks[1:]), [])
+  assert rebuilt == _ids(long_doc) + [EOS]
+  assert all(c["loss_weights"].tolist() == [1] * len(c["targets"]) for c in chunks)
+  # Without a sequence length nothing is split.
+  assert [len(e["targets"]) for e in _examples("test_raw")] == [10, 1001]
+
+
+def test_register_task_replaces_and_validates():
+  """Registering a name again replaces the task; unknown kinds, bad names and names of
+  mixtures are refused with the culprit named."""
+  tasks.register_task("test_replace", "raw_lm", _source(text=["first"]), BYTES)
+  tasks.register_task("test_replace", "raw_lm", _source(text=["second"]), BYTES)
+  assert [e["targets"].tolist() for e in _examples("test_replace")] == [_ids("second") + [EOS]]
+  with pytest.raises(ValueError, match="'raw'"):
+    tasks.register_task("test_kind", "raw", _source(text=["x"]), BYTES)
+  with pytest.raises(ValueError, match="bad name"):
+    tasks.register_task("bad name", "raw_lm", _source(text=["x"]), BYTES)
+  tasks.register_mixture("test_replace_mix", {"test_replace": 1})
+  with pytest.raises(ValueError, match="test_replace_mix"):
+    tasks.register_task("test_replace_mix", "raw_lm", _source(text=["x"]), BYTES)
+
+
+# Mixtures -------------------------------------------------------------------------------------
+
+def test_mixture_rates_are_honoured():
+  """Rates 1 : 3 over 2,000 mixed examples: the share of the second task is 0.75 within 4
+  binomial standard deviations (4 * sqrt(2000 * 0.75 * 0.25) = 77.5 examples)."""
+  tasks.register_task("test_mix_a", "raw_lm", _source(text=[f"a{i}" for i in range(50)]), BYTES)
+  tasks.register_task("test_mix_b", "raw_lm", _source(text=[f"b{i}" for i in range(70)]), BYTES)
+  mixture = tasks.register_mixture("test_mix", {"test_mix_a": 1, "test_mix_b": 3.0})
+  dataset = mixture.get_dataset(LENGTHS, split="train", shuffle=True, seed=3, num_epochs=None)
+  first_bytes = [int(e["targets"][0]) for e in dataset.take(2000).as_numpy_iterator()]
+  from_b = sum(b == _ids("b")[0] for b in first_bytes)
+  assert sum(b == _ids("a")[0] for b in first_bytes) + from_b == 2000
+  assert abs(from_b - 1500) <= 4 * math.sqrt(2000 * 0.75 * 0.25), from_b
+
+
+def test_bad_mixtures_are_refused():
+  """Unknown tasks, non-positive or non-numeric rates, no tasks and task names are refused,
+  each error naming the culprit."""
+  tasks.register_task("test_ok", "raw_lm", _source(text=["x"]), BYTES)
+  with pytest.raises(ValueError, match="'test_missing'"):
+    tasks.register_mixture("test_bad", {"test_ok": 1, "test_missing": 1})
+  for rate in (0, -1.0, float("nan"), float("inf"), "2", True):
+    with pytest.raises(ValueError, match="'test_ok'"):
+      tasks.register_mixture("test_bad", {"test_ok": rate})
+  with pytest.raises(ValueError, match="no tasks"):
+    tasks.register_mixture("test_bad", {})
+  with pytest.raises(ValueError, match="a task has that name"):
+    tasks.register_mixture("test_ok", {"test_ok": 1})
+  assert "test_bad" not in seqio.MixtureRegistry.names()
+
+
+def test_recipes_rates_follow_the_papers_arithmetic():
+  """Pretrain: raw 1 - 1/5, augmented (1/5) / M with M = 2, synthesizer 4 x (0.2B / 100B) x
+  (100B / 200M tokens per raw text) / (0.2B / 249k tokens per tuning example). Domain: 1:1."""
+  for name in ("test_r", "test_a", "test_s", "test_i"):
+    tasks.register_task(name, "raw_lm", _source(text=["x"]), BYTES)
+  mixture = tasks.register_pretrain_recipe("test_pt", "test_r", "test_a", "test_s")
+  rates = {t.name: mixture.get_rate(t) for t in mixture.tasks}
+  synthesizer = 4 * (0.2 / 100) * 500 / (0.2e9 / 249e3)
+  assert rates == pytest.approx({"test_r": 0.8, "test_a": 0.1, "test_s": synthesizer})
+  assert synthesizer == pytest.approx(0.00498, abs=1e-5)
+  mixture = tasks.register_pretrain_recipe(
+      "test_pt", "test_r", "test_a", "test_s", augmented_fraction=0.5, synthesizer_repeats=1,
+      synthesizer_to_raw_token_ratio=0.01, texts_per_augmented_example=1,
+      raw_tokens_per_example=100, synthesizer_tokens_per_example=200)
+  rates = {t.name: mixture.get_rate(t) for t in mixture.tasks}
+  assert rates == pytest.approx({"test_r": 0.5, "test_a": 0.5, "test_s": 0.005})
+  domain = tasks.register_domain_recipe("test_cpt", "test_a", "test_i")
+  assert {t.name: domain.get_rate(t) for t in domain.tasks} == {"test_a": 1.0, "test_i": 1.0}
+
+
+def test_partitioned_tasks():
+  """One task per partition, named prefix_partition, each reading its own source; a partition
+  name that makes an invalid task name is refused."""
+  names = tasks.register_partitioned_tasks(
+      "test_part", "raw_lm", {"bio": _source(text=["b"]), "fin": _source(text=["f"])}, BYTES)
+  assert names == ["test_part_bio", "test_part_fin"]
+  assert _examples("test_part_fin")[0]["targets"].tolist() == _ids("f") + [EOS]
+  with pytest.raises(ValueError, match="'a b'"):
+    tasks.register_partitioned_tasks("test_part", "raw_lm", {"a b": _source(text=["x"])}, BYTES)
+
+
+# Demo data and inspect ------------------------------------------------------------------------
+
+def _demo_records(filename):
+  with open(os.path.join(tasks.DEMO_DATA_DIR, filename), encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def test_shipped_demo_files():
+  """Each shipped file holds about 20 records; the first says it is hand-made; augmented texts
+  and synthesizer contexts are paragraphs of the demo corpus (most of them: another Python
+  version may have edited some of its documentation); some synthesizer records are
+  multi-round."""
+  corpus = set(sources.demo_corpus("train"))
+  augmented = _demo_records("instruct_augmented.jsonl")
+  sft = _demo_records("synthesizer_sft.jsonl")
+  instructions = _demo_records("instructions.jsonl")
+  for records in (augmented, sft, instructions):
+    assert 18 <= len(records) <= 30
+    assert "hand" in records[0]["note"].lower()
+  from_corpus = [any(p in r["text"] for p in corpus) for r in augmented]
+  assert sum(from_corpus) >= 0.8 * len(augmented), from_corpus
+  rounds = [r.get("rounds", [r]) for r in sft]
+  assert sum(len(r) > 1 for r in rounds) >= 3
+  blocks = sum(rounds, [])
+  assert all(block["pairs"] for block in blocks)
+  assert sum(block["context"] in corpus for block in blocks) >= 0.8 * len(blocks)
+  assert all(r["prompt"] and r["response"] for r in instructions)
+
+
+def test_demo_tasks_and_inspect():
+  """register_demo_tasks registers the four tasks and two mixtures (twice without error);
+  inspect shows decoded examples with the mask marker, per-task counts for every task of the
+  mixture and the stand-in line."""
+  names = tasks.register_demo_tasks(BYTES)
+  assert tasks.register_demo_tasks(BYTES) == names
+  assert names == ["demo_raw", "demo_instruct_augmented", "demo_synthesizer_sft",
+                   "demo_instructions", "demo_instruct_pt", "demo_domain_cpt"]
+  assert {t.name for t in seqio.get_mixture_or_task("demo_domain_cpt").tasks} == {
+      "demo_instruct_augmented", "demo_instructions"}
+  report = tasks.inspect("demo_instruct_pt", BYTES, 512, num_examples=2, sample_size=30)
+  lines = report.splitlines()
+  for task in ("demo_raw", "demo_instruct_augmented", "demo_synthesizer_sft"):
+    row = next(line for line in lines if line.startswith(task + " "))
+    assert len(row.split()) == 10, row  # name, rate, 3 counts, tok/ex, trunc, 3 shares
+  assert sum(line.startswith("--- example") for line in lines) == 2
+  assert "</s>" in report  # decoded raw examples end with EOS
+  assert any(p.splitlines()[0] in report for p in sources.demo_corpus("train"))
+  assert "demo_synthesizer_sft <- synthesizer_sft.jsonl" in report
+  sft_report = tasks.inspect("demo_synthesizer_sft", BYTES, 2048, num_examples=1)
+  assert "⟦ <CON> " in sft_report and "</CON>\n\n⟧<QUE> " in sft_report
