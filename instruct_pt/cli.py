@@ -46,18 +46,18 @@ def train_command(args: argparse.Namespace) -> int:
                                                    checkpoints.TOKENIZER_DIR))
     init_params = lambda: checkpoints.restore_params(  # pylint: disable=unnecessary-lambda-assignment
         train_cfg.init_from, model_cfg, mesh, rules)
-  if train_cfg.mixture is not None:
-    raise ValueError(f"train.mixture={train_cfg.mixture!r}: no SeqIO mixtures are registered "
-                     f"yet; leave train.mixture unset to train on the embedded demo corpus")
   if model_cfg.vocab_size < tokenizer.vocab_size:
     raise ValueError(f"model vocab_size={model_cfg.vocab_size} is smaller than the "
                      f"tokenizer's {tokenizer.vocab_size} ids")
-  train_feed = feed.text_feed(sources.demo_corpus("train"), tokenizer, train_cfg.seq_len,
-                              train_cfg.batch_size, train_cfg.seed)
-  eval_feed = feed.text_feed(sources.demo_corpus("held_out"), tokenizer, train_cfg.seq_len,
-                             train_cfg.batch_size, train_cfg.seed)
-  logging.info("demo corpus: %d packed rows, packing efficiency %.1f%%", train_feed.num_rows,
-               100 * train_feed.packing_efficiency)
+  if train_cfg.mixture is None:
+    train_feed = feed.text_feed(sources.demo_corpus("train"), tokenizer, train_cfg.seq_len,
+                                train_cfg.batch_size, train_cfg.seed)
+    eval_feed = feed.text_feed(sources.demo_corpus("held_out"), tokenizer, train_cfg.seq_len,
+                               train_cfg.batch_size, train_cfg.seed)
+    logging.info("demo corpus (numpy feed): packing efficiency %.1f%%",
+                 100 * train_feed.packing_efficiency)
+  else:
+    train_feed, eval_feed = _seqio_feeds(config, train_cfg, tokenizer)
 
   config.write_run_config(args.run_dir, model_cfg)
   vocab.save_vocabulary(tokenizer, os.path.join(args.run_dir, checkpoints.TOKENIZER_DIR))
@@ -67,6 +67,44 @@ def train_command(args: argparse.Namespace) -> int:
   status = "preempted, checkpoint saved" if result.preempted else "done"
   print(f"train: {status} at step {result.step}. Run directory: {args.run_dir} "
         f"(metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
+  return 0
+
+
+def _seqio_feeds(config, train_cfg, tokenizer):
+  """Training and (when the mixture has a held_out split) evaluation feeds from SeqIO."""
+  from instruct_pt.data import seqio_feed, seqio_vocab  # pylint: disable=import-outside-toplevel
+  vocabulary = seqio_vocab.SeqIOVocabulary(tokenizer)
+  names = config.register_data(vocabulary)
+  if train_cfg.mixture not in names:
+    raise ValueError(f"train.mixture={train_cfg.mixture!r} is not registered; registered: "
+                     f"{', '.join(names)}")
+  def make(split):
+    return seqio_feed.SeqIOFeed(train_cfg.mixture, vocabulary, train_cfg.seq_len,
+                                train_cfg.batch_size, seed=train_cfg.seed, split=split)
+  train_feed = make("train")
+  eval_feed = None
+  if train_cfg.eval_every:
+    try:
+      eval_feed = make("held_out")
+    except ValueError as e:
+      logging.warning("no evaluation: %s has no held_out split (%s)", train_cfg.mixture, e)
+  logging.info("SeqIO mixture %s: packing efficiency %.1f%%", train_cfg.mixture,
+               100 * train_feed.packing_efficiency(num_batches=4))
+  return train_feed, eval_feed
+
+
+def data_command(args: argparse.Namespace) -> int:
+  """`instruct-pt data inspect`: decoded examples, loss masks and token counts of a mixture."""
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import seqio_vocab, tasks, vocab  # pylint: disable=import-outside-toplevel
+  config.parse(args.gin_file, args.gin_param)
+  tokenizer = vocab.load_vocabulary(args.tokenizer)
+  vocabulary = seqio_vocab.SeqIOVocabulary(tokenizer)
+  names = config.register_data(vocabulary)
+  if args.mixture not in names:
+    raise ValueError(f"--mixture={args.mixture!r} is not registered; registered: "
+                     f"{', '.join(names)}")
+  print(tasks.inspect(args.mixture, vocabulary, args.seq_len, args.num_examples))
   return 0
 
 
@@ -123,6 +161,51 @@ def convert_command(args: argparse.Namespace) -> int:
   return 0
 
 
+def _load_synthesizer(model: str, mesh, rules):
+  """(model config, params on `mesh`, tokenizer) of a bundled GGUF name, a GGUF path or a run."""
+  from instruct_pt.data import vocab  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
+  if model in checkpoints.BUNDLED_GGUF or model.endswith(".gguf"):
+    path = checkpoints.resolve_gguf(model)
+    source = checkpoints.GGUFSource(path)
+    config = checkpoints.model_config_from_hf(source.hf_config, path)
+    return (config, checkpoints.load_params(source, config, mesh, rules),
+            vocab.gguf_vocabulary(path))
+  config = checkpoints.read_model_config(model)
+  return (config, checkpoints.restore_params(model, config, mesh, rules),
+          vocab.load_vocabulary(os.path.join(model, checkpoints.TOKENIZER_DIR)))
+
+
+def synthesize_command(args: argparse.Namespace) -> int:
+  """Converts a raw corpus into instruction-augmented shards (resumable)."""
+  import math  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  from instruct_pt import config, parallel  # pylint: disable=import-outside-toplevel
+  from instruct_pt.synthesis import generate, pipeline  # pylint: disable=import-outside-toplevel
+
+  parallel.maybe_initialize_distributed()
+  config.parse(args.gin_file, args.gin_param)
+  synthesis_cfg = config.synthesis_config()
+  devices = jax.local_devices()  # synthesis is data-parallel over hosts
+  if -1 not in synthesis_cfg.mesh_shape:
+    devices = devices[:math.prod(synthesis_cfg.mesh_shape)]
+  mesh = parallel.create_mesh(synthesis_cfg.mesh_shape, devices)
+  rules = parallel.LOGICAL_AXIS_RULES
+  model_cfg, params, tokenizer = _load_synthesizer(synthesis_cfg.model, mesh, rules)
+  if tokenizer.eos_id is None:
+    raise ValueError(f"the tokenizer of {synthesis_cfg.model} has no EOS id to stop on")
+  engine = generate.Engine(model_cfg, params, mesh, rules, eos_ids=[tokenizer.eos_id],
+                           num_slots=synthesis_cfg.num_slots, max_len=synthesis_cfg.max_len)
+  config.write_operative_config(args.run_dir)
+  stats = pipeline.run(synthesis_cfg, pipeline.ShardConverter(engine, tokenizer, synthesis_cfg),
+                       args.run_dir)
+  print(f"synthesize: {stats['shards']} shards, {stats.get('documents', 0)} documents, "
+        f"{stats.get('pairs', 0)} pairs ({stats['pairs_per_document']:.2f} per document), "
+        f"{stats.get('malformed_pairs', 0)} malformed, {stats['tokens_per_second']:.0f} "
+        f"generated tokens/s. Outputs and stats.json in {args.run_dir}")
+  return 0
+
+
 def tokenizer_command(args: argparse.Namespace) -> int:
   """Trains a SentencePiece tokenizer on a corpus (for from-scratch pre-training)."""
   from instruct_pt.data import sources, vocab  # pylint: disable=import-outside-toplevel
@@ -164,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dtype of exported tensors")
   convert.add_argument("--mesh", default="1,-1,1", help="data,fsdp,tensor mesh to load onto")
   convert.set_defaults(func=convert_command)
+  synthesize = commands.add_parser(
+      "synthesize", help="instruction-augment a corpus with a synthesizer model")
+  _add_gin_flags(synthesize)
+  synthesize.set_defaults(func=synthesize_command)
   tokenizer = commands.add_parser("tokenizer", help="train a SentencePiece tokenizer")
   tokenizer.add_argument("--corpus", required=True,
                          help='"demo", or a glob of .txt (blank-line separated) / .jsonl files')
@@ -171,6 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
   tokenizer.add_argument("--vocab_size", type=int, required=True)
   tokenizer.add_argument("--output_dir", required=True)
   tokenizer.set_defaults(func=tokenizer_command)
+  data = commands.add_parser("data", help="look at SeqIO tasks and mixtures")
+  data_commands = data.add_subparsers(dest="data_command", required=True)
+  inspect = data_commands.add_parser("inspect", help="decoded examples, loss masks, counts")
+  inspect.add_argument("--mixture", required=True, help="a registered task or mixture")
+  inspect.add_argument("--num_examples", type=int, default=3)
+  inspect.add_argument("--seq_len", type=int, default=512, help="training sequence length")
+  inspect.add_argument("--tokenizer", default="byte",
+                       help='"byte", a tokenizer file/directory or a run\'s tokenizer/ dir')
+  inspect.add_argument("--gin_file", action="append", default=[],
+                       help="gin files with data.* registrations (repeatable)")
+  inspect.add_argument("--gin_param", action="append", default=[])
+  inspect.set_defaults(func=data_command)
   demo = commands.add_parser("demo", help="the pipeline on embedded defaults")
   demo.add_argument("--run_dir", default="runs/demo", help="where the demo writes")
   demo.set_defaults(func=demo_command)

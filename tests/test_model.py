@@ -535,3 +535,16 @@ def test_tied_vs_untied_lm_head():
   assert "lm_head" not in tied_params
   assert untied_params["lm_head"]["kernel"].shape == (untied.embed_dim, untied.vocab_size)
   assert param_count(untied_params) - param_count(tied_params) == tied.vocab_size * tied.embed_dim
+
+
+def test_logits_at_equals_the_full_forward_at_those_positions():
+  """logits_at gives each row's logits at one index, as the full forward pass does."""
+  config = get_preset("tiny", init_std=0.1)
+  model = Decoder(config)
+  tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, config.vocab_size)
+  params = model.init(jax.random.key(0), tokens)["params"]
+  full, _ = model.apply({"params": params}, tokens)
+  index = jnp.asarray([9, 0, 4])
+  picked, _ = model.apply({"params": params}, tokens, logits_at=index)
+  assert picked.shape == (3, 1, config.vocab_size)
+  np.testing.assert_allclose(picked[:, 0], full[jnp.arange(3), index], atol=1e-5)

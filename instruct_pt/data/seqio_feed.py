@@ -224,7 +224,11 @@ class SeqIOFeed:
     self.num_rows = global_batch_size // self.shard_info.num_shards
     self._converter = PackedLMFeatureConverter(pack=pack, bos_id=decoder_bos_id(vocabulary))
     self._efficiency: dict[int, float] = {}
-    seqio.get_mixture_or_task(name)  # fail now, naming it, when it is not registered
+    provider = seqio.get_mixture_or_task(name)  # fails now, naming it, when not registered
+    for task in seqio.get_subtasks(provider):
+      if split not in task.splits:
+        raise ValueError(f"task {task.name} (of {name}) has no split {split!r}; it has "
+                         f"{list(task.splits)}")
 
   def dataset(self) -> tf.data.Dataset:
     """A fresh tf.data pipeline of this host's batches, from step 0."""

@@ -209,16 +209,9 @@ def encode_segments(vocabulary: seqio.Vocabulary, segments: Sequence[formats.Seg
     bos_id: the BOS id, or None.
     eos_id: the EOS id.
   """
-  ids, weights = [], []
-  for text, loss in segments:
-    if text == formats.BOS:
-      piece = [] if bos_id is None else [bos_id]
-    elif text == formats.EOS:
-      piece = [eos_id]
-    else:
-      piece = list(vocabulary.encode(text))
-    ids += piece
-    weights += [int(loss)] * len(piece)
+  pieces = formats.encode_segment_pieces(vocabulary, segments, bos_id, eos_id)
+  ids = [token for piece in pieces for token in piece]
+  weights = [int(loss) for piece, (_, loss) in zip(pieces, segments) for _ in piece]
   return np.asarray(ids, np.int32), np.asarray(weights, np.int32)
 
 

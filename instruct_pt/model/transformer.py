@@ -190,7 +190,8 @@ class Decoder(nn.Module):
   @nn.compact
   def __call__(self, tokens: jnp.ndarray, positions: Optional[jnp.ndarray] = None,
                segment_ids: Optional[jnp.ndarray] = None,
-               cache: Optional[dict[str, jnp.ndarray]] = None):
+               cache: Optional[dict[str, jnp.ndarray]] = None,
+               logits_at: Optional[jnp.ndarray] = None):
     """Runs the model.
 
     Args:
@@ -200,10 +201,12 @@ class Decoder(nn.Module):
       segment_ids: int `[batch, length]` document ids of packed rows (0 = padding); None when
         each row is one document. Ignored with a cache (one sequence per cache slot).
       cache: KV cache from `attention.init_cache`, or None for a plain forward pass.
+      logits_at: int `[batch]`: compute logits only at this index of each row (e.g. the last
+        prompt token when prefilling), skipping the vocabulary projection elsewhere.
 
     Returns:
-      `(logits, cache)`: float32 logits `[batch, length, vocab]` and the updated cache (None
-      when no cache was given).
+      `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, 1, vocab]` with
+      `logits_at`) and the updated cache (None when no cache was given).
     """
     cfg = self.config
     if positions is None:
@@ -220,6 +223,8 @@ class Decoder(nn.Module):
         metadata_params={nn.PARTITION_NAME: "layers"})(cfg, name="layers")
     x, cache = layers(x, positions, segment_ids, cache)
 
+    if logits_at is not None:
+      x = jnp.take_along_axis(x, logits_at[:, None, None], axis=1)
     x = RMSNorm(cfg, name="final_norm")(x)
     if cfg.tie_embeddings:
       logits = embedder.attend(x)

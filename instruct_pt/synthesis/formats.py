@@ -14,7 +14,11 @@ Loss-carrying ("pair") text, exactly: each `<QUE> {q} <ANS> {a} </END>` string, 
 between two pairs of the same round, and the round's closing `</s>`. Everything else carries
 no loss: each round's `<s>` and its context piece ` <CON> {context} </CON>\n\n` (the
 `\n\n` after `</CON>` belongs to the context piece, so an inference prompt ends exactly at a
-segment boundary). Nothing here parses model output; that comes with synthesis.
+segment boundary).
+
+`parse_pairs` reads the pairs back out of the synthesizer's generated text, and
+`encode_segment_pieces` tokenizes segments one by one (prompts must be tokenized exactly as
+training tokenizes its examples).
 
 This module imports neither TensorFlow nor SeqIO.
 """
@@ -22,7 +26,7 @@ This module imports neither TensorFlow nor SeqIO.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Protocol, Sequence
 
 # Placeholders of the tokenizer's BOS and EOS tokens (the official code's literal strings).
 BOS = "<s>"
@@ -30,6 +34,9 @@ EOS = "</s>"
 CONTEXT_TEMPLATE = " <CON> {context} </CON>\n\n"
 PAIR_TEMPLATE = "<QUE> {question} <ANS> {answer} </END>"
 PAIR_DELIMITER = "\n\n"
+QUESTION_MARKER = "<QUE>"
+ANSWER_MARKER = "<ANS>"
+END_MARKER = "</END>"
 
 # A piece of text and whether it carries loss.
 Segment = tuple[str, bool]
@@ -114,3 +121,109 @@ def join_segments(segments: Sequence[Segment]) -> str:
 
 def _context_segments(context: str) -> list[Segment]:
   return [(BOS, False), (CONTEXT_TEMPLATE.format(context=context), False)]
+
+
+# Tokenizing segments ---------------------------------------------------------------------------
+
+class Encoder(Protocol):
+  """Anything with `encode(text) -> ids` (`instruct_pt.data.vocab.Vocabulary`, SeqIO's)."""
+
+  def encode(self, text: str) -> Sequence[int]:
+    """Token ids of `text`, no BOS / EOS added."""
+
+
+def encode_segment_pieces(vocabulary: Encoder, segments: Sequence[Segment], bos_id: int | None,
+                          eos_id: int | None) -> list[list[int]]:
+  """Token ids of each segment, each tokenized on its own.
+
+  A segment that is exactly `BOS` / `EOS` becomes that token (no token for a vocabulary without
+  BOS). Training (`instruct_pt.data.tasks.encode_segments`) and inference prompts
+  (`rounds.RoundBuilder`) both tokenize through it, so their ids agree.
+
+  Args:
+    vocabulary: tokenizer of the text segments.
+    segments: `(text, carries_loss)` pieces.
+    bos_id: the BOS id, or None.
+    eos_id: the EOS id; None only when no segment is `EOS`.
+
+  Raises:
+    ValueError: when a segment is `EOS` and `eos_id` is None.
+  """
+  return [_segment_ids(vocabulary, text, bos_id, eos_id) for text, _ in segments]
+
+
+def _segment_ids(vocabulary: Encoder, text: str, bos_id: int | None,
+                 eos_id: int | None) -> list[int]:
+  if text == BOS:
+    return [] if bos_id is None else [bos_id]
+  if text == EOS:
+    if eos_id is None:
+      raise ValueError("an EOS segment needs a vocabulary with an EOS id")
+    return [eos_id]
+  return list(vocabulary.encode(text))
+
+
+# Parsing generated text ------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ParseResult:
+  """The pairs read from one generated output, and what was thrown away.
+
+  Attributes:
+    pairs: the well-formed pairs, first occurrence of each question, in generation order.
+    malformed: complete (`</END>`-terminated) fragments that are not a valid pair.
+    duplicates: valid pairs dropped because an earlier pair had the same question.
+    truncated: True when non-blank text followed the last `</END>` (an unfinished pair,
+      dropped: generation hit EOS or `max_new_tokens` mid-pair).
+  """
+
+  pairs: list[QAPair]
+  malformed: int = 0
+  duplicates: int = 0
+  truncated: bool = False
+
+
+def parse_pairs(generated: str) -> ParseResult:
+  """The instruction-response pairs in the synthesizer's output (the official `parse_pred`).
+
+  Text from a literal `</s>` on is ignored (the model ended the example there). The rest is
+  split on `</END>`; the fragment after the last `</END>` is an unfinished pair and is dropped.
+  Each complete fragment, stripped, must be `<QUE> {question} <ANS> {answer}` with exactly one
+  `<QUE>` (at its start) and one `<ANS>`, and non-blank question and answer; anything else is
+  malformed. (The official code allows extra `<QUE>` markers and removes them all; one marker is
+  required here, since two mean a pair lost its `<ANS>` and `</END>`.) A question repeated
+  within the output, compared case-insensitively with whitespace runs collapsed, keeps only its
+  first pair. Question and answer are stripped of surrounding whitespace; inner whitespace
+  (e.g. the CoT question's newline) is kept.
+
+  Args:
+    generated: the decoded generation, without the prompt.
+  """
+  fragments = generated.split(EOS, 1)[0].split(END_MARKER)
+  result = ParseResult(pairs=[], truncated=bool(fragments[-1].strip()))
+  seen = set()
+  for fragment in fragments[:-1]:
+    pair = _parse_pair(fragment)
+    if pair is None:
+      result.malformed += 1
+    elif _question_key(pair.question) in seen:
+      result.duplicates += 1
+    else:
+      seen.add(_question_key(pair.question))
+      result.pairs.append(pair)
+  return result
+
+
+def _parse_pair(fragment: str) -> QAPair | None:
+  """The pair in one `</END>`-terminated fragment, or None when it is malformed."""
+  fragment = fragment.strip()
+  if (not fragment.startswith(QUESTION_MARKER) or fragment.count(QUESTION_MARKER) != 1
+      or fragment.count(ANSWER_MARKER) != 1):
+    return None
+  question, answer = fragment[len(QUESTION_MARKER):].split(ANSWER_MARKER)
+  question, answer = question.strip(), answer.strip()
+  return QAPair(question, answer) if question and answer else None
+
+
+def _question_key(question: str) -> str:
+  return " ".join(question.split()).lower()

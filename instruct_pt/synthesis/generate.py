@@ -174,8 +174,8 @@ class Engine:
     fresh = attention.init_cache(self.config, n, self.max_len, cache["key"].dtype)
     positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
     logits, fresh = self.model.apply({"params": params}, tokens, positions=positions,
-                                     cache=fresh)
-    last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
+                                     cache=fresh, logits_at=lengths - 1)
+    last = logits[:, 0]
     cache = jax.tree_util.tree_map(lambda c, f: c.at[:, slots].set(f), cache, fresh)
     cache = jax.lax.with_sharding_constraint(cache, {"key": self.cache_sharding,
                                                      "value": self.cache_sharding})

@@ -1,0 +1,290 @@
+"""Corpus shards -> instruction-augmented shards: resumable, exactly-once, multi-host.
+
+The input documents (any `instruct_pt.data.sources.SourceSpec`) are cut into shards of
+`documents_per_shard`. Each shard is converted on its own, so shards are the unit of progress:
+
+1. plan the M rounds (`rounds.plan_rounds`): round r converts the r-th slice of the shard, and
+   document i of round r continues the chain of document i of round r - 1;
+2. per round, build each prompt with the real tokenizer (`rounds.RoundBuilder`), generate on
+   the mesh (`generate.Engine`), parse the output (`formats.parse_pairs`), filter and
+   categorize the pairs (`templates`), and advance the chains;
+3. templatify each chain into one pre-training text (`templates.templatify`).
+
+A shard is written to a temporary file and renamed (`shard-00012.jsonl`, plus a TFRecord
+copy when TensorFlow is installed), then its statistics are written as the done marker
+(`shard-00012.done.json`). A re-run skips shards that have both, so after any number of
+interruptions every input document appears in exactly one output record; deleting a shard's
+output makes the next run regenerate exactly that shard. Near-duplicate questions are filtered
+across all earlier shards of the same process (done shards' kept questions are replayed into
+the index on a re-run), so resumed output equals uninterrupted output. With several processes, process p
+converts the shards whose index is p modulo the process count, each on a mesh of its own
+devices (synthesis is data-parallel over hosts). `stats.json` sums the done markers.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Any, Iterator, Optional, Sequence
+
+import jax
+
+from instruct_pt.data import sources
+from instruct_pt.synthesis import formats, rounds, templates
+from instruct_pt.synthesis.generate import Engine, SamplingConfig
+
+STATS_FILE = "stats.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesisConfig:
+  """Run-level synthesis settings (gin: `synthesize.*`).
+
+  Attributes:
+    model: "smollm2" (the bundled GGUF, converted on the fly) or a run directory with
+      params/ (or checkpoints/), model_config.json and tokenizer/.
+    input_pattern: documents to convert ("demo" for the embedded corpus).
+    input_format: `SourceSpec.format`.
+    text_field: `SourceSpec.text_field`.
+    on_error: `SourceSpec.on_error` ("raise" or "skip").
+    max_documents: convert only the first N documents (None for all).
+    documents_per_shard: documents per output shard (a multiple of num_rounds keeps chains
+      whole).
+    num_rounds: M, rounds of the multi-round conversion (2 for general, 3 for domain data).
+    max_len: longest prompt + output, in tokens (the paper: 4096).
+    max_new_tokens: generated tokens per document at most (the paper: 400).
+    temperature: 0 for greedy (the paper), else sampling.
+    top_k: sampling top-k (0: off).
+    top_p: sampling top-p (1.0: off).
+    num_slots: sequences decoded at once.
+    max_answer_chars: longer answers are filtered out.
+    seed: sampling and template seed.
+    mesh_shape: (data, fsdp, tensor) over this process's devices.
+    write_tfrecord: also write each shard as TFRecord (needs TensorFlow).
+  """
+
+  model: str = "smollm2"
+  input_pattern: str = "demo"
+  input_format: str = "auto"
+  text_field: str = "text"
+  on_error: str = "raise"
+  max_documents: Optional[int] = None
+  documents_per_shard: int = 64
+  num_rounds: int = 2
+  max_len: int = 4096
+  max_new_tokens: int = 400
+  temperature: float = 0.0
+  top_k: int = 0
+  top_p: float = 1.0
+  num_slots: int = 8
+  max_answer_chars: int = 2000
+  seed: int = 0
+  mesh_shape: tuple[int, int, int] = (1, -1, 1)
+  write_tfrecord: bool = True
+
+  def __post_init__(self):
+    if self.num_rounds < 1 or self.documents_per_shard < 1:
+      raise ValueError(f"synthesize.num_rounds={self.num_rounds} and documents_per_shard="
+                       f"{self.documents_per_shard} must be positive")
+
+  def sampling(self) -> SamplingConfig:
+    """The decoding settings."""
+    return SamplingConfig(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p,
+                          max_new_tokens=self.max_new_tokens)
+
+  def source_spec(self) -> sources.SourceSpec:
+    """Where the input documents are."""
+    return sources.SourceSpec(self.input_pattern, format=self.input_format,
+                              text_field=self.text_field, on_error=self.on_error)
+
+
+def shard_path(run_dir: str, index: int, suffix: str = ".jsonl") -> str:
+  """Path of output shard `index` (suffix ".jsonl", ".tfrecord" or ".done.json")."""
+  return os.path.join(run_dir, f"shard-{index:05d}{suffix}")
+
+
+def is_done(run_dir: str, index: int) -> bool:
+  """Whether shard `index` has both its output and its done marker."""
+  return (os.path.exists(shard_path(run_dir, index)) and
+          os.path.exists(shard_path(run_dir, index, ".done.json")))
+
+
+def document_shards(config: SynthesisConfig) -> Iterator[tuple[int, list[dict]]]:
+  """(shard index, records) of the input, `documents_per_shard` records each."""
+  records = sources.iter_records(config.source_spec())
+  shard, index = [], 0
+  for number, record in enumerate(records):
+    if config.max_documents is not None and number >= config.max_documents:
+      break
+    shard.append(record)
+    if len(shard) == config.documents_per_shard:
+      yield index, shard
+      shard, index = [], index + 1
+  if shard:
+    yield index, shard
+
+
+class ShardConverter:
+  """Converts one shard of documents with a generation engine.
+
+  Args:
+    engine: the generation engine (model, mesh, slots, cache length).
+    vocabulary: the model's tokenizer (`instruct_pt.data.vocab.Vocabulary`).
+    config: synthesis settings.
+  """
+
+  def __init__(self, engine: Engine, vocabulary, config: SynthesisConfig):
+    self.engine = engine
+    self.vocabulary = vocabulary
+    self.config = config
+    self.builder = rounds.RoundBuilder(vocabulary, config.max_len, config.max_new_tokens)
+    self.quality = templates.QualityFilter(max_answer_chars=config.max_answer_chars)
+
+  def convert(self, index: int, records: Sequence[dict]) -> tuple[list[dict], dict[str, Any]]:
+    """Output records (one per chain of documents) and statistics of shard `index`.
+
+    Args:
+      index: the shard index (seeds sampling and templates).
+      records: the shard's input records (`text`, `id`).
+    """
+    stats = collections.Counter(documents=len(records))
+    categories: collections.Counter = collections.Counter()
+    prompt_chains: dict[int, list] = {}  # what the next round's prompt may inherit
+    groups: dict[int, list] = {}         # every document of a chain: (doc, pairs, categories)
+    plan = rounds.plan_rounds([r["id"] for r in records], self.config.num_rounds)
+    truncated_before = self.builder.texts_truncated
+    start = time.perf_counter()
+    for round_index, documents in enumerate(plan):
+      prompts, kept_chains = [], []
+      for position, doc in enumerate(documents):
+        chain = prompt_chains.get(plan[0][position], []) if round_index else []
+        ids, chained, kept = self.builder.prompt(chain, records[doc]["text"])
+        stats["chained_documents"] += int(chained)
+        prompts.append(ids)
+        kept_chains.append(kept)
+      outputs = self.engine.generate(prompts, self.config.sampling(),
+                                     seed=self.config.seed + 1000 * index + round_index)
+      for position, (doc, kept, output) in enumerate(zip(documents, kept_chains, outputs)):
+        text = records[doc]["text"]
+        parsed = formats.parse_pairs(self.vocabulary.decode(output))
+        pairs, dropped = self.quality.filter_pairs(text, parsed.pairs)
+        pair_categories = [templates.categorize(pair, text) for pair in pairs]
+        categories.update(pair_categories)
+        stats.update(generated_tokens=len(output), malformed_pairs=parsed.malformed,
+                     duplicate_pairs=parsed.duplicates, pairs=len(pairs),
+                     documents_without_pairs=int(not pairs))
+        stats.update({f"filtered_{reason}": count for reason, count in dropped.items()
+                      if reason != "kept"})
+        head = plan[0][position]
+        prompt_chains[head] = rounds.advance(kept, text, pairs)
+        groups.setdefault(head, []).append((doc, pairs, pair_categories))
+    stats["seconds"] = time.perf_counter() - start
+    stats["texts_truncated"] = self.builder.texts_truncated - truncated_before
+    output = []
+    for head, group in groups.items():
+      chain = [(records[doc]["text"], pairs) for doc, pairs, _ in group]
+      output.append({
+          "text": templates.templatify(chain, seed=self.config.seed + 100003 * index + head),
+          "source_ids": [records[doc]["id"] for doc, _, _ in group],
+          "pairs": [[dataclasses.asdict(p) for p in pairs] for _, pairs, _ in group],
+          "categories": [cats for _, _, cats in group],
+      })
+    return output, {**stats, "categories": dict(categories)}
+
+
+def write_shard(run_dir: str, index: int, records: list[dict], stats: dict,
+                write_tfrecord: bool) -> None:
+  """Writes shard `index` atomically (temporary file + rename), the done marker last."""
+  path = shard_path(run_dir, index)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    for record in records:
+      f.write(json.dumps(record, ensure_ascii=False) + "\n")
+  os.replace(path + ".tmp", path)
+  if write_tfrecord:
+    _write_tfrecord(shard_path(run_dir, index, ".tfrecord"), [r["text"] for r in records])
+  marker = shard_path(run_dir, index, ".done.json")
+  with open(marker + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(stats, f)
+  os.replace(marker + ".tmp", marker)
+
+
+def _write_tfrecord(path: str, texts: list[str]) -> None:
+  try:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    logging.warning("TensorFlow is not installed: %s not written (the JSONL shard is)", path)
+    return
+  with tf.io.TFRecordWriter(path + ".tmp") as writer:
+    for text in texts:
+      feature = {"text": tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[text.encode("utf-8")]))}
+      writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
+                   .SerializeToString())
+  os.replace(path + ".tmp", path)
+
+
+def kept_questions(run_dir: str, index: int) -> list[str]:
+  """The questions of shard `index`'s output, in the order they were kept."""
+  with open(shard_path(run_dir, index), encoding="utf-8") as f:
+    return [pair["question"] for line in f for pairs in json.loads(line)["pairs"]
+            for pair in pairs]
+
+
+def summarize(run_dir: str) -> dict[str, Any]:
+  """Sums the done markers of `run_dir` into `stats.json` and returns it."""
+  total: collections.Counter = collections.Counter()
+  categories: collections.Counter = collections.Counter()
+  shards = 0
+  for name in sorted(os.listdir(run_dir)):
+    if name.endswith(".done.json"):
+      with open(os.path.join(run_dir, name), encoding="utf-8") as f:
+        stats = json.load(f)
+      categories.update(stats.pop("categories", {}))
+      total.update(stats)
+      shards += 1
+  summary = dict(total, shards=shards, categories=dict(categories.most_common()))
+  summary["tokens_per_second"] = (total["generated_tokens"] / total["seconds"]
+                                  if total.get("seconds") else 0.0)
+  summary["pairs_per_document"] = total["pairs"] / max(total["documents"], 1)
+  with open(os.path.join(run_dir, STATS_FILE), "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2)
+  return summary
+
+
+def run(config: SynthesisConfig, converter: ShardConverter, run_dir: str,
+        show_progress: bool = True) -> dict[str, Any]:
+  """Converts every shard of this process that is not done yet; returns the run's stats.
+
+  Args:
+    config: synthesis settings.
+    converter: the shard converter (engine + tokenizer).
+    run_dir: output directory.
+    show_progress: tqdm progress bar (process 0).
+  """
+  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+  os.makedirs(run_dir, exist_ok=True)
+  process, count = jax.process_index(), jax.process_count()
+  bar = tqdm(desc="synthesize", unit="doc", disable=not show_progress or process != 0)
+  totals = collections.Counter()
+  for index, records in document_shards(config):
+    if index % count != process:
+      continue
+    if is_done(run_dir, index):
+      # Near-duplicate filtering continues across this process's shards in order: replay
+      # the kept questions, so a resumed or regenerated shard is filtered as in one run.
+      converter.quality.remember(kept_questions(run_dir, index))
+      continue
+    output, stats = converter.convert(index, records)
+    write_shard(run_dir, index, output, stats, config.write_tfrecord)
+    totals.update({k: v for k, v in stats.items() if k != "categories"})
+    bar.update(len(records))
+    bar.set_postfix(docs_s=f"{totals['documents'] / max(totals['seconds'], 1e-9):.2f}",
+                    tok_s=f"{totals['generated_tokens'] / max(totals['seconds'], 1e-9):.0f}",
+                    pairs_doc=f"{totals['pairs'] / max(totals['documents'], 1):.2f}",
+                    malformed=f"{totals['malformed_pairs']}")
+  bar.close()
+  return summarize(run_dir)

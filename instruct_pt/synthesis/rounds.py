@@ -1,0 +1,172 @@
+"""Multi-round ("M-shot") synthesis: which documents go in which round, and each prompt.
+
+As in the official script (`get_dataset` / `run`), N documents are converted in M rounds of
+`B = ceil(N / M)`: round r takes the r-th slice of B documents, and document i of round r
+continues the chain of document i of round r - 1. A chain holds the `(text, pairs)` blocks of
+the earlier rounds; the prompt is those blocks in training format, then the new text
+(`formats.prompt_segments`), and the synthesizer continues it with pairs.
+
+Differences from the official script, all about the prompt length:
+
+* The budget `max_len - max_new_tokens` is measured in real tokens of the prompt (the official
+  code estimates the new text's length alone as words x 1.5).
+* When the chain does not fit, its oldest blocks are dropped first until the prompt fits (the
+  official code drops the whole chain), so a prompt keeps as much earlier context as fits.
+* A text too long even alone is cut (from its end) until its prompt fits, and counted in
+  `RoundBuilder.texts_truncated`; the official code never truncates, so such prompts overflow.
+  The chain keeps the full text (the pairs come from its start, and the pre-training document
+  should hold all of it); a later round drops that block, since it cannot fit.
+
+As in the official code, a chain restarts after a round that produced no pairs (`advance`).
+Prompts are tokenized segment by segment, exactly as `instruct_pt.data.tasks` tokenizes
+training examples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+from instruct_pt.data import vocab as vocab_lib
+from instruct_pt.synthesis import formats
+
+# Earlier `(text, pairs)` blocks, oldest first.
+Chain = list[tuple[str, list[formats.QAPair]]]
+
+
+@dataclasses.dataclass
+class RoundExample:
+  """One document's conversion in one round.
+
+  Attributes:
+    doc_id: the document's id.
+    text: the document's text.
+    round_index: the round (0-based).
+    chain: the earlier `(text, pairs)` blocks its prompt holds, oldest first.
+    chained: whether it continues a chain (False when it starts a new one).
+  """
+
+  doc_id: str
+  text: str
+  round_index: int
+  chain: Chain
+  chained: bool
+
+
+def plan_rounds(doc_ids: Sequence[str], num_rounds: int) -> list[list[int]]:
+  """The official split of documents into rounds: consecutive slices of `ceil(N / M)`.
+
+  Position i of round r continues the chain of position i of round r - 1. Rounds past the end
+  of the documents (e.g. N=4, M=3 gives slices of 2, 2 and 0) are left out, so fewer than
+  `num_rounds` lists may come back.
+
+  Args:
+    doc_ids: the documents, in corpus order.
+    num_rounds: M, the number of rounds (>= 1).
+
+  Returns:
+    Per round, the indices into `doc_ids` of its documents.
+
+  Raises:
+    ValueError: when `num_rounds` < 1.
+  """
+  if num_rounds < 1:
+    raise ValueError(f"num_rounds must be >= 1, got {num_rounds}")
+  size = math.ceil(len(doc_ids) / num_rounds)
+  return [list(range(start, min(start + size, len(doc_ids))))
+          for start in range(0, len(doc_ids), size or 1)]
+
+
+def advance(chain: Chain, text: str, pairs: Sequence[formats.QAPair]) -> Chain:
+  """The chain after a round: `chain` plus `(text, pairs)`, or empty when `pairs` is empty.
+
+  Args:
+    chain: the blocks the round's prompt held (its kept chain).
+    text: the round's text, in full.
+    pairs: the pairs parsed from the round's output.
+  """
+  return [*chain, (text, list(pairs))] if pairs else []
+
+
+class RoundBuilder:
+  """Builds prompt token ids that leave room for `max_new_tokens` in `max_len`.
+
+  Attributes:
+    budget: most prompt tokens, `max_len - max_new_tokens`.
+    texts_truncated: number of prompts whose text was cut to fit.
+  """
+
+  def __init__(self, vocabulary: vocab_lib.Vocabulary, max_len: int, max_new_tokens: int):
+    """Checks the budget.
+
+    Args:
+      vocabulary: the synthesizer's tokenizer (with an EOS id: earlier rounds end with it).
+      max_len: longest sequence, prompt plus generation (the official `max_model_len`).
+      max_new_tokens: tokens generated at most per prompt.
+
+    Raises:
+      ValueError: when `max_new_tokens` < 1 or the budget cannot hold a prompt of empty text.
+    """
+    if max_new_tokens < 1:
+      raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    self._vocabulary = vocabulary
+    self.budget = max_len - max_new_tokens
+    self.texts_truncated = 0
+    if len(self._text_ids("")) > self.budget:
+      raise ValueError(f"max_len {max_len} - max_new_tokens {max_new_tokens} leaves no room "
+                       "for a prompt")
+
+  def prompt(self, chain: Chain, text: str) -> tuple[list[int], bool, Chain]:
+    """The prompt for `text` after `chain`, dropping the oldest blocks until it fits.
+
+    Args:
+      chain: earlier `(text, pairs)` blocks, oldest first (each with pairs, as `advance` keeps).
+      text: the text to synthesize pairs for.
+
+    Returns:
+      The prompt ids (at most `budget`), whether any earlier block was kept, and the kept
+      blocks (a suffix of `chain`).
+    """
+    text_ids = self._text_ids(text)
+    if len(text_ids) > self.budget:
+      self.texts_truncated += 1
+      return self._text_ids(self._fitting_prefix(text)), False, []
+    room = self.budget - len(text_ids)
+    kept = []  # ids of the kept blocks, newest first
+    for block in reversed(chain):
+      ids = self._block_ids(block)
+      if len(ids) > room:
+        break
+      room -= len(ids)
+      kept.append(ids)
+    kept_chain = chain[len(chain) - len(kept):]
+    return [i for ids in reversed(kept) for i in ids] + text_ids, bool(kept_chain), kept_chain
+
+  def _encode(self, segments: Sequence[formats.Segment]) -> list[int]:
+    pieces = formats.encode_segment_pieces(self._vocabulary, segments, self._vocabulary.bos_id,
+                                           self._vocabulary.eos_id)
+    return [i for piece in pieces for i in piece]
+
+  def _block_ids(self, block: tuple[str, Sequence[formats.QAPair]]) -> list[int]:
+    """Ids of one earlier block; a prompt's blocks are their concatenation."""
+    return self._encode(formats.format_segments([block]))
+
+  def _text_ids(self, text: str) -> list[int]:
+    """Ids of the prompt's last part: BOS and the context segment of `text`."""
+    return self._encode(formats.prompt_segments([], text))
+
+  def _fitting_prefix(self, text: str) -> str:
+    """The longest prefix of `text` (found by bisection) whose prompt fits the budget.
+
+    Cutting characters, not token ids, keeps the text valid (a token prefix can end inside a
+    UTF-8 character) and keeps `</CON>\\n\\n` whole at the prompt's end.
+    """
+    fits, too_long = 0, len(text)
+    while too_long - fits > 1:
+      middle = (fits + too_long) // 2
+      if len(self._text_ids(text[:middle])) <= self.budget:
+        fits = middle
+      else:
+        too_long = middle
+    return text[:fits]

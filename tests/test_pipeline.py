@@ -1,0 +1,164 @@
+"""The synthesis pipeline: shards, rounds, exactly-once resume, statistics, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from instruct_pt.data import vocab
+from instruct_pt.synthesis import pipeline
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BYTES = vocab.ByteVocabulary()
+
+
+class FakeEngine:
+  """Stands in for `generate.Engine`: answers every prompt with two well-formed pairs about
+  the prompt's last text and one malformed pair, and records what it was asked."""
+
+  def __init__(self, fail_on_call=None):
+    self.calls = []
+    self.fail_on_call = fail_on_call
+
+  def generate(self, prompts, sampling, seed=0):
+    del sampling, seed
+    self.calls.append(prompts)
+    if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+      raise KeyboardInterrupt("simulated kill")
+    outputs = []
+    for ids in prompts:
+      text = BYTES.decode(ids).rsplit("<CON>", 1)[-1].split("</CON>")[0].strip()
+      words = text.split()
+      outputs.append(BYTES.encode(
+          f"<QUE> What word starts text number {words[1]} of the corpus collection here? <ANS> "
+          f"{words[0]} </END>\n\n"
+          f"<QUE> How many words does it have? <ANS> {len(words)} </END>\n\n"
+          f"<QUE> broken pair without an answer </END>\n\n<QUE> cut off"))
+    return outputs
+
+
+def _config(tmp_path, **overrides):
+  corpus = tmp_path / "corpus.jsonl"
+  if not corpus.exists():
+    corpus.write_text("".join(json.dumps({"text": f"Document {i} talks about topic {i} in "
+                                                  f"several plain words."}) + "\n"
+                              for i in range(10)))
+  settings = dict(input_pattern=str(corpus), documents_per_shard=4, num_rounds=2,
+                  max_len=2048, max_new_tokens=256, write_tfrecord=False)
+  settings.update(overrides)
+  return pipeline.SynthesisConfig(**settings)
+
+
+def _run(tmp_path, config, engine=None):
+  converter = pipeline.ShardConverter(engine or FakeEngine(), BYTES, config)
+  return pipeline.run(config, converter, str(tmp_path / "out"), show_progress=False)
+
+
+def _outputs(run_dir):
+  records = []
+  for name in sorted(os.listdir(run_dir)):
+    if name.endswith(".jsonl"):
+      with open(os.path.join(run_dir, name), encoding="utf-8") as f:
+        records += [json.loads(line) for line in f]
+  return records
+
+
+def test_every_document_appears_once_with_its_pairs(tmp_path):
+  """10 documents, 4 per shard, 2 rounds: 3 shards; each input id in exactly one record; each
+  record chains the two documents of a round pair into one templatified text."""
+  stats = _run(tmp_path, _config(tmp_path))
+  records = _outputs(tmp_path / "out")
+  ids = [i for r in records for i in r["source_ids"]]
+  assert sorted(ids) == sorted(f"{tmp_path / 'corpus.jsonl'}:{n}" for n in range(1, 11))
+  assert stats["shards"] == 3 and stats["documents"] == 10
+  assert stats["pairs"] == 20 and stats["malformed_pairs"] == 10
+  assert stats["pairs_per_document"] == 2.0
+  assert sum(stats["categories"].values()) == 20
+  two_doc = [r for r in records if len(r["source_ids"]) == 2]
+  assert two_doc, records
+  for record in records:
+    for pairs in record["pairs"]:
+      for pair in pairs:
+        assert pair["answer"] in record["text"]
+
+
+def test_second_round_prompts_carry_the_first_round(tmp_path):
+  """Round 2 prompts start with the round-1 text and its generated pairs (multi-round)."""
+  engine = FakeEngine()
+  _run(tmp_path, _config(tmp_path, max_documents=4), engine)
+  first_round, second_round = engine.calls
+  assert len(first_round) == 2 and len(second_round) == 2
+  prompt = BYTES.decode(second_round[0])
+  assert prompt.count("<CON>") == 2 and "<ANS> Document </END>" in prompt
+  assert "topic 0" in prompt and "topic 2" in prompt  # round 2 continues document 0's chain
+
+
+def test_rerun_does_nothing_and_a_deleted_shard_is_regenerated(tmp_path):
+  """Re-running skips done shards; deleting shard 1 regenerates exactly it, identically."""
+  config = _config(tmp_path)
+  _run(tmp_path, config)
+  out = tmp_path / "out"
+  before = {name: (out / name).read_text() for name in os.listdir(out)}
+  engine = FakeEngine()
+  _run(tmp_path, config, engine)
+  assert engine.calls == []
+  (out / "shard-00001.jsonl").unlink()
+  engine = FakeEngine()
+  _run(tmp_path, config, engine)
+  assert len(engine.calls) == 2  # the two rounds of shard 1 only
+  after = {name: (out / name).read_text() for name in os.listdir(out)}
+  outputs = lambda files: {k: v for k, v in files.items() if k.endswith(".jsonl")}
+  assert outputs(after) == outputs(before)
+
+
+def test_interrupted_run_resumes_exactly_once(tmp_path):
+  """Killed in shard 1: shard 0 is kept, nothing partial is visible, and the re-run's
+  outputs equal an uninterrupted run's."""
+  config = _config(tmp_path)
+  with pytest.raises(KeyboardInterrupt):
+    _run(tmp_path, config, FakeEngine(fail_on_call=3))
+  out = tmp_path / "out"
+  assert sorted(n for n in os.listdir(out) if n.startswith("shard")) == [
+      "shard-00000.done.json", "shard-00000.jsonl"]
+  _run(tmp_path, config)
+  reference = tmp_path / "reference"
+  reference.mkdir()
+  _run(reference, _config(tmp_path))
+  assert _outputs(out) == _outputs(reference / "out")
+
+
+def test_bad_input_line_is_named_and_earlier_shards_are_kept(tmp_path):
+  """A non-JSON line stops the run naming file and line; shards before it stay written."""
+  corpus = tmp_path / "corpus.jsonl"
+  lines = [json.dumps({"text": f"Document {i} has words."}) for i in range(9)]
+  lines[6] = "{not json"
+  corpus.write_text("\n".join(lines) + "\n")
+  with pytest.raises(ValueError, match=r"corpus.jsonl:7: not a JSON line"):
+    _run(tmp_path, _config(tmp_path, documents_per_shard=2))
+  assert sorted(n for n in os.listdir(tmp_path / "out") if n.endswith(".jsonl")) == [
+      "shard-00000.jsonl", "shard-00001.jsonl", "shard-00002.jsonl"]
+
+
+def test_synthesize_command_on_embedded_defaults(tmp_path):
+  """Acceptance (shortened outputs): SmolLM2 converts 8 demo documents into shards and
+  stats.json; re-running does nothing new."""
+  run = str(tmp_path / "run")
+  args = [sys.executable, "-m", "instruct_pt.cli", "synthesize",
+          "--gin_file=configs/synthesis/smollm2_cpu.gin", "--gin_param=synthesize.max_documents=8",
+          "--gin_param=synthesize.max_new_tokens=24", f"--run_dir={run}"]
+  first = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
+  assert first.returncode == 0, first.stderr
+  with open(os.path.join(run, "stats.json"), encoding="utf-8") as f:
+    stats = json.load(f)
+  assert stats["documents"] == 8 and stats["shards"] == 2
+  for key in ("pairs", "malformed_pairs", "generated_tokens", "tokens_per_second", "categories"):
+    assert key in stats
+  assert stats["generated_tokens"] > 0
+  assert os.path.exists(os.path.join(run, "shard-00001.tfrecord"))
+  mtimes = {n: os.path.getmtime(os.path.join(run, n)) for n in os.listdir(run)
+            if n.startswith("shard")}
+  second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
+  assert second.returncode == 0, second.stderr
+  assert {n: os.path.getmtime(os.path.join(run, n)) for n in mtimes} == mtimes
