@@ -127,10 +127,14 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=8)
   parser.add_argument("--new_tokens", type=int, default=32)
   parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--mesh", default="1,-1,1",
+                      help="data,fsdp,tensor; without -1 only the first devices are used")
   parser.add_argument("--skip_transformers", action="store_true")
   args = parser.parse_args()
 
-  mesh = parallel.create_mesh((1, -1, 1))
+  shape = tuple(int(n) for n in args.mesh.split(","))
+  devices = jax.devices() if -1 in shape else jax.devices()[:int(np.prod(shape))]
+  mesh = parallel.create_mesh(shape, devices)
   rules = parallel.LOGICAL_AXIS_RULES
   config, params, tokenizer, path = load_model(args.model, mesh, rules)
   prompts = make_prompts(tokenizer, args.batch, config.vocab_size)

@@ -62,7 +62,8 @@ def train_command(args: argparse.Namespace) -> int:
   config.write_run_config(args.run_dir, model_cfg)
   vocab.save_vocabulary(tokenizer, os.path.join(args.run_dir, checkpoints.TOKENIZER_DIR))
   result = loop.train(model_cfg, optimizer_cfg, train_cfg, mesh, rules, args.run_dir,
-                      train_batches=train_feed.iterate, eval_batches=eval_feed.iterate,
+                      train_batches=train_feed.iterate,
+                      eval_batches=eval_feed.iterate if eval_feed else None,
                       init_params=init_params)
   status = "preempted, checkpoint saved" if result.preempted else "done"
   print(f"train: {status} at step {result.step}. Run directory: {args.run_dir} "

@@ -1,8 +1,16 @@
 """The demo on embedded defaults: what `make demo` runs.
 
-For now it trains the `tiny` preset on the embedded corpus (CPython's documentation) on the
-CPU and reports the loss curve and where the outputs are; synthesis and evaluation join it as
-those stages land. Re-running resumes (and, once finished, only reports).
+Instruction Pre-Training end to end on a CPU, with nothing downloaded:
+
+1. **synthesize**: the bundled SmolLM2-135M-Instruct (GGUF) converts demo-corpus paragraphs
+   (CPython's documentation) with the multi-round pipeline (`configs/synthesis/smollm2_cpu.gin`);
+2. **train**: the `tiny` model pre-trains on a SeqIO mixture of the raw corpus and the
+   instruction-augmented shards just written, at the paper's 4:1 raw:augmented text ratio;
+3. **report**: synthesis statistics, an augmented text, and the loss curve.
+
+SmolLM2 is a chat model, not a fine-tuned instruction synthesizer, so most of its outputs do
+not parse into pairs (the report counts them); the stages and files are the real ones.
+Re-running resumes each stage (and, once finished, only reports).
 """
 
 from __future__ import annotations
@@ -12,34 +20,62 @@ import os
 
 from instruct_pt import cli
 
-DEMO_CONFIG = "configs/pretrain/tiny_cpu.gin"
+SYNTHESIS_CONFIG = "configs/synthesis/smollm2_cpu.gin"
+TRAIN_CONFIG = "configs/pretrain/tiny_cpu.gin"
+DEMO_DOCUMENTS = 16
+DEMO_NEW_TOKENS = 64
 DEMO_STEPS = 100
 
 
 def run(run_dir: str) -> None:
-  """Trains the demo model in `run_dir` and prints a short report.
+  """Runs the demo stages in `run_dir` and prints a short report.
 
   Args:
     run_dir: where the demo writes (re-running resumes).
   """
+  synthesis_dir = os.path.join(run_dir, "synthesis")
   train_dir = os.path.join(run_dir, "train")
-  status = cli.main(["train", f"--gin_file={DEMO_CONFIG}",
-                     f"--gin_param=train.num_steps={DEMO_STEPS}", f"--run_dir={train_dir}"])
+  _check(cli.main(["synthesize", f"--gin_file={SYNTHESIS_CONFIG}",
+                   f"--gin_param=synthesize.max_documents={DEMO_DOCUMENTS}",
+                   f"--gin_param=synthesize.max_new_tokens={DEMO_NEW_TOKENS}",
+                   f"--run_dir={synthesis_dir}"]))
+  shards = os.path.join(os.path.abspath(synthesis_dir), "shard-*.jsonl")
+  tasks = {"demo_synthesized": {"kind": "instruct_augmented_lm", "pattern": shards}}
+  mixture = {"demo_synthesized_pt": {"demo_raw": 0.8, "demo_synthesized": 0.2}}
+  _check(cli.main(["train", f"--gin_file={TRAIN_CONFIG}",
+                   f"--gin_param=train.num_steps={DEMO_STEPS}",
+                   "--gin_param=train.mixture='demo_synthesized_pt'",
+                   f"--gin_param=data.tasks={tasks!r}", f"--gin_param=data.mixtures={mixture!r}",
+                   f"--run_dir={train_dir}"]))
+  _report(synthesis_dir, train_dir)
+
+
+def _check(status: int) -> None:
   if status:
     raise SystemExit(status)
+
+
+def _report(synthesis_dir: str, train_dir: str) -> None:
+  with open(os.path.join(synthesis_dir, "stats.json"), encoding="utf-8") as f:
+    stats = json.load(f)
+  with open(os.path.join(synthesis_dir, "shard-00000.jsonl"), encoding="utf-8") as f:
+    example = json.loads(f.readline())
   with open(os.path.join(train_dir, "metrics.jsonl"), encoding="utf-8") as f:
     records = [json.loads(line) for line in f if line.strip()]
-  train_losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
-  eval_losses = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+  losses = [(r["step"], r["loss"]) for r in records if "loss" in r]
   print("\n== instruct_pt demo report ==")
-  print(f"model: tiny preset, byte-level vocabulary, embedded corpus, {DEMO_STEPS} steps")
-  print(f"train loss: step {train_losses[0][0]}: {train_losses[0][1]:.3f} -> "
-        f"step {train_losses[-1][0]}: {train_losses[-1][1]:.3f}")
-  if eval_losses:
-    print(f"held-out loss at step {eval_losses[-1][0]}: {eval_losses[-1][1]:.3f}")
+  print(f"synthesis: {stats['documents']} documents in {stats['shards']} shards, "
+        f"{stats.get('pairs', 0)} pairs kept, {stats.get('malformed_pairs', 0)} malformed, "
+        f"{stats.get('documents_without_pairs', 0)} documents without pairs, "
+        f"{stats['tokens_per_second']:.0f} generated tokens/s (SmolLM2 on CPU)")
+  print(f"an instruction-augmented text ({len(example['source_ids'])} source documents):\n  "
+        + example["text"][:300].replace("\n", "\n  ") + ("..." if len(example["text"]) > 300
+                                                          else ""))
+  print(f"train loss: step {losses[0][0]}: {losses[0][1]:.3f} -> "
+        f"step {losses[-1][0]}: {losses[-1][1]:.3f} (tiny model, mixture 4:1 raw:augmented)")
   throughput = [r for r in records if "tokens_per_second" in r]
   if throughput:
-    last = throughput[-1]
-    print(f"throughput: {last['tokens_per_second']:.0f} tokens/s, MFU {100 * last['mfu']:.1f}%")
-  print(f"outputs: {os.path.abspath(train_dir)} (config.gin, metrics.jsonl, checkpoints/, "
-        f"tensorboard/)")
+    print(f"throughput: {throughput[-1]['tokens_per_second']:.0f} tokens/s, "
+          f"MFU {100 * throughput[-1]['mfu']:.1f}%")
+  print(f"outputs: {os.path.abspath(synthesis_dir)} (shards, stats.json), "
+        f"{os.path.abspath(train_dir)} (config.gin, metrics.jsonl, checkpoints/, tensorboard/)")

@@ -119,13 +119,18 @@ def test_train_throughput_benchmark_summary_line():
 
 
 def test_demo_runs_and_reports(tmp_path):
-  """`instruct-pt demo` (what `make demo` runs) trains and prints its report."""
-  result = instruct_pt("demo", f"--run_dir={tmp_path}")
+  """`instruct-pt demo` (what `make demo` runs) synthesizes, trains on the mixture of raw and
+  synthesized data, and prints its report."""
+  result = instruct_pt("demo", f"--run_dir={tmp_path}", timeout=900)
   assert result.returncode == 0, result.stderr
   assert "== instruct_pt demo report ==" in result.stdout
+  assert "synthesis: 16 documents in 4 shards" in result.stdout
   train_line = next(line for line in result.stdout.splitlines() if line.startswith("train loss"))
-  first, last = (float(part.split(": ")[-1]) for part in train_line.split(" -> "))
+  first, last = (float(part.split(": ")[1].split()[0]) for part in
+                 train_line[len("train loss: "):].split(" -> "))
   assert last < first - 1.0, train_line
+  with open(tmp_path / "train" / "config.gin", encoding="utf-8") as f:
+    assert "demo_synthesized_pt" in f.read()
 
 
 def test_convert_bundled_gguf_then_export_loads_in_transformers(tmp_path):
@@ -264,3 +269,19 @@ def test_train_from_a_seqio_mixture_and_gin_registered_corpus(tmp_path):
                        "--gin_param=data.mixtures={'web_mix': {'web': 1.0, 'demo_raw': 1.0}}")
   assert result.returncode == 0, result.stderr
   assert any(line.startswith("web ") for line in result.stdout.splitlines())
+
+
+def test_generate_throughput_benchmark_summary_line():
+  """Acceptance (smaller sizes): the generation benchmark ends with one line holding our
+  tokens/s, transformers' tokens/s and their ratio."""
+  pytest.importorskip("transformers")
+  result = subprocess.run([sys.executable, "benchmarks/generate_throughput.py",
+                           "--model=smollm2", "--batch=2", "--new_tokens=4", "--repeats=1",
+                           "--mesh=1,1,1"],
+                          cwd=REPO, capture_output=True, text=True, check=False, timeout=600)
+  assert result.returncode == 0, result.stderr
+  last = result.stdout.strip().splitlines()[-1]
+  ours = float(last.split("ours: ")[1].split(" tokens/s")[0].replace(",", ""))
+  theirs = float(last.split("transformers: ")[1].split(" tokens/s")[0].replace(",", ""))
+  ratio = float(last.split("ratio: ")[1].rstrip("x"))
+  assert ours > 0 and theirs > 0 and abs(ratio - ours / theirs) < 0.01 * ratio + 0.01

@@ -156,7 +156,13 @@ def test_synthesize_command_on_embedded_defaults(tmp_path):
   for key in ("pairs", "malformed_pairs", "generated_tokens", "tokens_per_second", "categories"):
     assert key in stats
   assert stats["generated_tokens"] > 0
-  assert os.path.exists(os.path.join(run, "shard-00001.tfrecord"))
+  # The TFRecord copy is what an instruct_augmented_lm task can read: the same texts.
+  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
+  texts = [r["text"] for r in sources.iter_records(sources.SourceSpec(
+      os.path.join(run, "shard-0000*.tfrecord")))]
+  jsonl = [json.loads(line)["text"] for n in (0, 1)
+           for line in open(os.path.join(run, f"shard-0000{n}.jsonl"), encoding="utf-8")]
+  assert texts == jsonl and len(texts) == 4  # 8 documents in chains of 2
   mtimes = {n: os.path.getmtime(os.path.join(run, n)) for n in os.listdir(run)
             if n.startswith("shard")}
   second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
