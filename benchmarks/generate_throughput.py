@@ -53,9 +53,8 @@ def load_model(name: str, mesh, rules):
   """(config, params on the mesh, tokenizer or None, HF directory + file for transformers)."""
   if name == "smollm2":
     path = checkpoints.resolve_gguf("smollm2")
-    source = checkpoints.GGUFSource(path)
-    config = checkpoints.model_config_from_hf(source.hf_config, path)
-    params = checkpoints.load_params(source, config, mesh, rules, progress=False)
+    config, params = checkpoints.import_checkpoint(checkpoints.GGUFSource(path), path, mesh,
+                                                   rules, progress=False)
     return config, params, vocab.gguf_vocabulary(path), path
   if not name.endswith("_random"):
     raise ValueError(f"--model={name!r}: use smollm2 or <preset>_random")
@@ -132,9 +131,7 @@ def main() -> None:
   parser.add_argument("--skip_transformers", action="store_true")
   args = parser.parse_args()
 
-  shape = tuple(int(n) for n in args.mesh.split(","))
-  devices = jax.devices() if -1 in shape else jax.devices()[:int(np.prod(shape))]
-  mesh = parallel.create_mesh(shape, devices)
+  mesh = parallel.create_mesh(tuple(int(n) for n in args.mesh.split(",")), allow_subset=True)
   rules = parallel.LOGICAL_AXIS_RULES
   config, params, tokenizer, path = load_model(args.model, mesh, rules)
   prompts = make_prompts(tokenizer, args.batch, config.vocab_size)

@@ -146,9 +146,8 @@ def convert_command(args: argparse.Namespace) -> int:
     has_tokenizer = any(os.path.isfile(os.path.join(args.from_hf, name))
                         for name in ("tokenizer.json", "tokenizer.model"))
     tokenizer = vocab.load_vocabulary(args.from_hf) if has_tokenizer else None
-  model_cfg = checkpoints.model_config_from_hf(source.hf_config, path,
-                                               param_dtype=args.param_dtype)
-  params = checkpoints.load_params(source, model_cfg, mesh, rules)
+  model_cfg, params = checkpoints.import_checkpoint(source, path, mesh, rules,
+                                                    param_dtype=args.param_dtype)
   checkpoints.save_run_params(args.run_dir, params, model_cfg)
   written = "the model config"
   if tokenizer is None:
@@ -168,10 +167,9 @@ def _load_synthesizer(model: str, mesh, rules):
   from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
   if model in checkpoints.BUNDLED_GGUF or model.endswith(".gguf"):
     path = checkpoints.resolve_gguf(model)
-    source = checkpoints.GGUFSource(path)
-    config = checkpoints.model_config_from_hf(source.hf_config, path)
-    return (config, checkpoints.load_params(source, config, mesh, rules),
-            vocab.gguf_vocabulary(path))
+    config, params = checkpoints.import_checkpoint(checkpoints.GGUFSource(path), path, mesh,
+                                                   rules)
+    return config, params, vocab.gguf_vocabulary(path)
   config = checkpoints.read_model_config(model)
   return (config, checkpoints.restore_params(model, config, mesh, rules),
           vocab.load_vocabulary(os.path.join(model, checkpoints.TOKENIZER_DIR)))
@@ -179,7 +177,6 @@ def _load_synthesizer(model: str, mesh, rules):
 
 def synthesize_command(args: argparse.Namespace) -> int:
   """Converts a raw corpus into instruction-augmented shards (resumable)."""
-  import math  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
   from instruct_pt import config, parallel  # pylint: disable=import-outside-toplevel
   from instruct_pt.synthesis import generate, pipeline  # pylint: disable=import-outside-toplevel
@@ -187,10 +184,8 @@ def synthesize_command(args: argparse.Namespace) -> int:
   parallel.maybe_initialize_distributed()
   config.parse(args.gin_file, args.gin_param)
   synthesis_cfg = config.synthesis_config()
-  devices = jax.local_devices()  # synthesis is data-parallel over hosts
-  if -1 not in synthesis_cfg.mesh_shape:
-    devices = devices[:math.prod(synthesis_cfg.mesh_shape)]
-  mesh = parallel.create_mesh(synthesis_cfg.mesh_shape, devices)
+  # Synthesis is data-parallel over hosts: each host's mesh holds only its own devices.
+  mesh = parallel.create_mesh(synthesis_cfg.mesh_shape, jax.local_devices(), allow_subset=True)
   rules = parallel.LOGICAL_AXIS_RULES
   model_cfg, params, tokenizer = _load_synthesizer(synthesis_cfg.model, mesh, rules)
   if tokenizer.eos_id is None:

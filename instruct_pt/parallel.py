@@ -158,7 +158,7 @@ def resolve_mesh_shape(shape: Sequence[int], num_devices: int) -> tuple[int, int
 
 
 def create_mesh(shape: Sequence[int] = (1, -1, 1),
-                devices: Optional[Sequence[Any]] = None) -> Mesh:
+                devices: Optional[Sequence[Any]] = None, allow_subset: bool = False) -> Mesh:
   """Builds the (data, fsdp, tensor) mesh over all (or the given) devices.
 
   Uses `mesh_utils.create_device_mesh` so that on TPU the tensor axis follows the fastest
@@ -167,8 +167,12 @@ def create_mesh(shape: Sequence[int] = (1, -1, 1),
   Args:
     shape: (data, fsdp, tensor) sizes; one may be -1.
     devices: devices to use; defaults to `jax.devices()` (all hosts).
+    allow_subset: when `shape` has no -1, use only the first `prod(shape)` devices instead
+      of requiring it to use them all (e.g. one-device generation on a multi-device host).
   """
   devices = list(devices if devices is not None else jax.devices())
+  if allow_subset and -1 not in shape:
+    devices = devices[:math.prod(shape)]
   resolved = resolve_mesh_shape(shape, len(devices))
   try:
     device_array = mesh_utils.create_device_mesh(resolved, devices)

@@ -23,10 +23,9 @@ def smollm2():
   from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
   from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
   path = checkpoints.resolve_gguf("smollm2")
-  source = checkpoints.GGUFSource(path)
-  config = checkpoints.model_config_from_hf(source.hf_config, path)
-  params = checkpoints.load_params(source, config, parallel.create_mesh((1, -1, 1)),
-                                   parallel.LOGICAL_AXIS_RULES, progress=False)
+  config, params = checkpoints.import_checkpoint(
+      checkpoints.GGUFSource(path), path, parallel.create_mesh((1, -1, 1)),
+      parallel.LOGICAL_AXIS_RULES, progress=False)
   directory, name = os.path.split(path)
   reference = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=name).eval()
   tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)

@@ -38,9 +38,8 @@ def _hf_model(kind, **overrides):
 
 
 def _import(model_dir, mesh):
-  source = checkpoints.SafetensorsSource(str(model_dir))
-  config = checkpoints.model_config_from_hf(source.hf_config, str(model_dir))
-  return config, checkpoints.load_params(source, config, mesh, RULES, progress=False)
+  return checkpoints.import_checkpoint(checkpoints.SafetensorsSource(str(model_dir)),
+                                      str(model_dir), mesh, RULES, progress=False)
 
 
 def _ragged_batch(lengths, seq_len=16, seed=0):
@@ -196,9 +195,9 @@ def test_gguf_import_undoes_llama_cpp_permutation(tmp_path, mesh, tensor_type, a
   model = _hf_model("llama")
   qtype = getattr(gguf.GGMLQuantizationType, tensor_type) if tensor_type else None
   _write_gguf(tmp_path / "m.gguf", model, tensor_type=qtype)
-  source = checkpoints.GGUFSource(str(tmp_path / "m.gguf"))
-  config = checkpoints.model_config_from_hf(source.hf_config)
-  params = checkpoints.load_params(source, config, mesh, RULES, progress=False)
+  path = str(tmp_path / "m.gguf")
+  config, params = checkpoints.import_checkpoint(checkpoints.GGUFSource(path), path, mesh,
+                                                 RULES, progress=False)
   ids, mask = _ragged_batch([16, 10])
   _assert_valid_logits_close(_ours(config, params, ids, mask), _theirs(model, ids, mask), mask,
                              atol=atol)

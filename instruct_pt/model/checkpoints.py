@@ -573,6 +573,22 @@ def load_params(source, config: ModelConfig, mesh: jax.sharding.Mesh, rules: par
   return params
 
 
+def import_checkpoint(source, where: str, mesh: jax.sharding.Mesh, rules: parallel.Rules,
+                      progress: bool = True, **overrides) -> tuple[ModelConfig, dict[str, Any]]:
+  """The model config and parameters (on the mesh) of a `SafetensorsSource` / `GGUFSource`.
+
+  Args:
+    source: the tensor source (its `hf_config` gives the model config).
+    where: the source's path, for error messages.
+    mesh: the device mesh.
+    rules: logical axis rules.
+    progress: show a progress bar.
+    **overrides: ModelConfig fields to set (e.g. param_dtype).
+  """
+  config = model_config_from_hf(source.hf_config, where, **overrides)
+  return config, load_params(source, config, mesh, rules, progress=progress)
+
+
 def _progress(total: int, enabled: bool):
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   return tqdm(total=total, desc="load tensors", unit="tensor",
