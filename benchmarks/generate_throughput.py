@@ -6,10 +6,12 @@
 Both generate exactly `--new_tokens` greedy tokens for the same `--batch` prompts (demo-corpus
 paragraphs, 24 to 60 tokens) from the same weights: the bundled SmolLM2-135M GGUF, or a
 random-weight model of a preset's shape (`<preset>_random`, e.g. Mistral-7B on a GPU). Each side
-runs once untimed (compilation / warm-up) and then `--repeats` timed. The decode roofline is
-the memory-bandwidth bound: every decode step reads all parameters and the live KV cache, so
-tokens/s <= batch * bandwidth / bytes per step. The last line holds both tokens/s figures and
-their ratio.
+runs once untimed (compilation / warm-up) and then `--repeats` timed, for `--new_tokens` and
+for 1 token (prefill and the first token): their difference is the decode time, printed per
+step. The decode roofline is the memory-bandwidth bound: every decode step reads all
+parameters and the live KV cache, so a step takes at least bytes / bandwidth. The ceiling is
+the best any engine could do here: prefill at the device's peak FLOP/s plus every decode step
+at the roofline. The last line holds both tokens/s figures and their ratio.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from instruct_pt.model import checkpoints
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
+from instruct_pt.train.metrics import device_peak_flops
 
 # Peak memory bandwidth per device (bytes/s), from vendor data sheets.
 _BANDWIDTH = (("H200", 4.8e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100", 2.0e12),
@@ -78,18 +81,25 @@ def make_prompts(tokenizer, batch: int, vocab_size: int) -> list[list[int]]:
   return prompts
 
 
-def time_ours(engine, prompts, new_tokens, repeats) -> float:
-  sampling = SamplingConfig(max_new_tokens=new_tokens)
-  engine.generate(prompts, sampling)
+def _seconds(run, repeats: int) -> float:
+  run()  # compilation / warm-up
   start = time.perf_counter()
   for _ in range(repeats):
-    outputs = engine.generate(prompts, sampling)
-  elapsed = (time.perf_counter() - start) / repeats
-  assert all(len(o) == new_tokens for o in outputs), "an output stopped early"
-  return len(prompts) * new_tokens / elapsed
+    run()
+  return (time.perf_counter() - start) / repeats
 
 
-def time_transformers(path, config, params, prompts, new_tokens, repeats) -> float:
+def time_ours(engine, prompts, new_tokens, repeats) -> tuple[float, float]:
+  """Seconds to generate 1 and `new_tokens` tokens per prompt with our engine."""
+  def run(tokens):
+    outputs = engine.generate(prompts, SamplingConfig(max_new_tokens=tokens))
+    assert all(len(o) == tokens for o in outputs), "an output stopped early"
+  return (_seconds(lambda: run(1), repeats), _seconds(lambda: run(new_tokens), repeats))
+
+
+def time_transformers(path, config, params, prompts, new_tokens,
+                      repeats) -> tuple[float, float]:
+  """Seconds to generate 1 and `new_tokens` tokens per prompt with transformers."""
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   if path is not None:
@@ -107,17 +117,19 @@ def time_transformers(path, config, params, prompts, new_tokens, repeats) -> flo
   ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=device)
   mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
 
-  def run():
+  def run(tokens):
     with torch.no_grad():
-      return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
-                            min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
-  run()
-  start = time.perf_counter()
-  for _ in range(repeats):
-    run()
-  if device == "cuda":
-    torch.cuda.synchronize()
-  return len(prompts) * new_tokens / ((time.perf_counter() - start) / repeats)
+      model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=tokens,
+                     min_new_tokens=tokens, do_sample=False, pad_token_id=0)
+    if device == "cuda":
+      torch.cuda.synchronize()
+  return (_seconds(lambda: run(1), repeats), _seconds(lambda: run(new_tokens), repeats))
+
+
+def _row(name, first_token_s, total_s, batch, new_tokens):
+  step_ms = 1e3 * (total_s - first_token_s) / max(new_tokens - 1, 1)
+  print(f"{name:>14} {first_token_s:12.3f} {step_ms:15.1f} {batch * new_tokens / total_s:10,.1f}")
+  return step_ms
 
 
 def main() -> None:
@@ -146,18 +158,31 @@ def main() -> None:
   mean_len = np.mean([len(p) for p in prompts]) + args.new_tokens / 2
   cache_bytes = (2 * config.num_layers * config.num_kv_heads * config.head_dim * mean_len *
                  args.batch * jnp.dtype(config.compute_dtype).itemsize)
-  roofline = args.batch * bandwidth * mesh.size / (param_bytes + cache_bytes)
+  step_floor = (param_bytes + cache_bytes) / (bandwidth * mesh.size)
+  prefill_floor = (2 * config.num_params(include_embeddings=False) * sum(map(len, prompts)) /
+                   (device_peak_flops(device) * mesh.size))
+  ceiling = args.batch * args.new_tokens / (prefill_floor + (args.new_tokens - 1) * step_floor)
   print(f"model={args.model} ({config.num_params() / 1e6:.0f}M params) batch={args.batch} "
         f"new_tokens={args.new_tokens} devices={mesh.size} x {device.device_kind}")
-  print(f"decode roofline: {roofline:,.0f} tokens/s ({bandwidth / 1e9:.0f} GB/s {how}, "
-        f"{(param_bytes + cache_bytes) / 2**20:.0f} MiB read per step); ours at "
-        f"{100 * ours / roofline:.0f}% of it (prefill included)")
-  if args.skip_transformers:
-    print(f"ours: {ours:,.1f} tokens/s")
+  print(f"{'':>14} {'1st token s':>12} {'decode ms/step':>15} {'tokens/s':>10}")
+  our_step = _row("ours", *ours, args.batch, args.new_tokens)
+  theirs = None
+  if not args.skip_transformers:
+    theirs = time_transformers(path, config, params, prompts, args.new_tokens, args.repeats)
+    _row("transformers", *theirs, args.batch, args.new_tokens)
+  print(f"{'ceiling':>14} {prefill_floor:12.3f} {1e3 * step_floor:15.1f} {ceiling:10,.1f}"
+        f"   (prefill at peak FLOP/s, decode at the roofline)")
+  print(f"decode roofline: {1e3 * step_floor:.1f} ms/step ({bandwidth / 1e9:.0f} GB/s {how}, "
+        f"{(param_bytes + cache_bytes) / 2**20:.0f} MiB read per step); our decode at "
+        f"{100 * 1e3 * step_floor / our_step:.0f}% of it")
+  ours_tps = args.batch * args.new_tokens / ours[1]
+  if theirs is None:
+    print(f"ours: {ours_tps:,.1f} tokens/s")
     return
-  theirs = time_transformers(path, config, params, prompts, args.new_tokens, args.repeats)
-  print(f"ours: {ours:,.1f} tokens/s  transformers: {theirs:,.1f} tokens/s  "
-        f"ratio: {ours / theirs:.2f}x")
+  theirs_tps = args.batch * args.new_tokens / theirs[1]
+  print(f"ours: {ours_tps:,.1f} tokens/s  transformers: {theirs_tps:,.1f} tokens/s  "
+        f"ratio: {ours_tps / theirs_tps:.2f}x  (ceiling/transformers: "
+        f"{ceiling / theirs_tps:.2f}x)")
 
 
 if __name__ == "__main__":

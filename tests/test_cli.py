@@ -283,5 +283,11 @@ def test_generate_throughput_benchmark_summary_line():
   last = result.stdout.strip().splitlines()[-1]
   ours = float(last.split("ours: ")[1].split(" tokens/s")[0].replace(",", ""))
   theirs = float(last.split("transformers: ")[1].split(" tokens/s")[0].replace(",", ""))
-  ratio = float(last.split("ratio: ")[1].rstrip("x"))
+  ratio = float(last.split("ratio: ")[1].split("x")[0])
+  ceiling = float(last.split("ceiling/transformers: ")[1].split("x")[0])
   assert ours > 0 and theirs > 0 and abs(ratio - ours / theirs) < 0.01 * ratio + 0.01
+  # The side-by-side table: prefill, decode per step and tokens/s of each and of the ceiling.
+  rows = {line.split()[0]: line.split()[1:4] for line in result.stdout.splitlines()
+          if line.split() and line.split()[0] in ("ours", "transformers", "ceiling")}
+  assert set(rows) == {"ours", "transformers", "ceiling"}
+  assert float(rows["ceiling"][2].replace(",", "")) > ours and ceiling > 0

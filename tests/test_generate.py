@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from instruct_pt import parallel  # pylint: disable=wrong-import-position
 from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
 from instruct_pt.synthesis.generate import (  # pylint: disable=wrong-import-position
-    Engine, SamplingConfig, prompt_buckets, sample_tokens)
+    Engine, SamplingConfig, plan_prefill, prompt_buckets, sample_tokens)
 
 RULES = parallel.LOGICAL_AXIS_RULES
 EOS = 2  # SmolLM2-Instruct's <|im_end|>
@@ -107,6 +107,33 @@ def test_prompt_buckets_bound_the_compiled_prefill_shapes(engine):
   engine.generate(prompts, SamplingConfig(max_new_tokens=2))
   assert engine.stats.compiled_prefill_lengths <= set(prompt_buckets(126))
   assert len(engine.stats.compiled_prefill_lengths) <= 3
+
+
+def test_plan_prefill_packs_prompts_without_overlap():
+  """Packed prompts never overlap or overflow a row; the plan needs no more padded tokens
+  than one prompt per row at the longest prompt's bucket; row counts round up to the batch
+  shards; a prompt longer than every bucket is named."""
+  rng = np.random.default_rng(0)
+  buckets = prompt_buckets(200)
+  assert buckets[:6] == (16, 24, 32, 48, 64, 96) and buckets[-1] == 200
+  for _ in range(50):
+    lengths = rng.integers(1, 201, rng.integers(1, 17)).tolist()
+    plan = plan_prefill(lengths, buckets, max_row_len=1024, row_multiple=2)
+    assert plan.num_rows % 2 == 0
+    used = {}
+    for length, (row, offset) in zip(lengths, plan.placements):
+      assert 0 <= row < plan.num_rows and offset + length <= plan.row_len
+      cells = {(row, offset + i) for i in range(length)}
+      assert not cells & set(used)
+      used.update(dict.fromkeys(cells))
+    unpacked_rows = -(-len(lengths) // 2) * 2
+    unpacked = unpacked_rows * next(b for b in buckets if b >= max(lengths))
+    assert plan.num_rows * plan.row_len <= unpacked
+  # Eight prompts of 24..55 tokens: 5 rows of 71 (355 slots) instead of 8 x 71 (568).
+  plan = plan_prefill([55, 47, 42, 33, 35, 25, 26, 24], prompt_buckets(71), 1024)
+  assert (plan.num_rows, plan.row_len) == (5, 71)
+  with pytest.raises(ValueError, match="a prompt of 300 tokens exceeds the largest bucket 200"):
+    plan_prefill([300], buckets, 1024)
 
 
 def test_top_k_and_top_p_restrict_the_support():

@@ -31,20 +31,18 @@ VOCAB_LO, VOCAB_HI = 3, 259  # byte-vocabulary ids
 def _jitted_apply(cfg: ModelConfig):
   model = Decoder(cfg)
 
-  def apply(params, tokens, positions, segment_ids, cache):
-    return model.apply({"params": params}, tokens, positions, segment_ids, cache)
+  def apply(params, tokens, positions, segment_ids, cache, cache_rows):
+    return model.apply({"params": params}, tokens, positions, segment_ids, cache, cache_rows)
 
   return jax.jit(apply)
 
 
-def forward(cfg, params, tokens, positions=None, segment_ids=None, cache=None):
+def forward(cfg, params, tokens, positions=None, segment_ids=None, cache=None,
+            cache_rows=None):
   """`(logits, cache)` of `Decoder(cfg)` (jitted once per config and input shapes)."""
-  tokens = jnp.asarray(tokens, jnp.int32)
-  if positions is not None:
-    positions = jnp.asarray(positions, jnp.int32)
-  if segment_ids is not None:
-    segment_ids = jnp.asarray(segment_ids, jnp.int32)
-  return _jitted_apply(cfg)(params, tokens, positions, segment_ids, cache)
+  as_int = lambda x: None if x is None else jnp.asarray(x, jnp.int32)
+  return _jitted_apply(cfg)(params, as_int(tokens), as_int(positions), as_int(segment_ids),
+                            cache, as_int(cache_rows))
 
 
 def init_params(cfg, seed=0):
@@ -179,7 +177,7 @@ def test_kv_cache_prefill_then_decode_matches_full_forward(params, data, alone_l
   seq = data["docs"][i][None]
   assert seq.shape[1] > PREFILL + 2
   cache = attention.init_cache(cfg, batch_size=1, cache_len=CACHE_LEN)
-  assert cache["key"].shape == (cfg.num_layers, 1, CACHE_LEN, cfg.num_kv_heads, cfg.head_dim)
+  assert cache["key"].shape == (cfg.num_layers, 1, cfg.num_kv_heads, CACHE_LEN, cfg.head_dim)
   assert cache["key"].dtype == jnp.float32
   prefill, steps, cache = _decode(
       cfg, params, cache, seq[:, :PREFILL], np.arange(PREFILL)[None],
@@ -190,13 +188,11 @@ def test_kv_cache_prefill_then_decode_matches_full_forward(params, data, alone_l
     np.testing.assert_allclose(logits[0], full[p], atol=TOL, rtol=TOL, err_msg=f"position {p}")
 
 
-@pytest.mark.parametrize("impl", ["xla", "dot_product"])
-def test_kv_cache_batch_of_right_padded_prompts(params, data, alone_logits, impl):
+def test_kv_cache_batch_of_right_padded_prompts(params, data, alone_logits):
   """Two prompts of lengths 3 and 5, right-padded to 5 and prefilled together; then each row
   decodes its own continuation at its own positions (row 0's padded slots 3, 4 get
-  overwritten). Every real position matches that sequence's full forward pass, with either
-  attention kernel."""
-  cfg = CFG.replace(attention_impl=impl)
+  overwritten). Every real position matches that sequence's full forward pass."""
+  cfg = CFG
   doc_ids, prompt_lens = (1, 3), (3, PREFILL)
   seqs = [data["docs"][i] for i in doc_ids]
   prompt = np.zeros((2, PREFILL), np.int32)
@@ -225,6 +221,48 @@ def test_kv_cache_batch_of_right_padded_prompts(params, data, alone_logits, impl
   assert checked == sum(len(s) - n for s, n in zip(seqs, prompt_lens))
 
 
+@pytest.mark.parametrize("impl", ["xla", "dot_product"])
+def test_packed_prefill_into_cache_rows(params, data, alone_logits, impl):
+  """Prefilling the packed rows (five documents in two rows, segment ids) with `cache_rows`
+  sending document j to cache row j and padding past the cache: the logits are each document's
+  alone, the cache rows hold what prefilling each document alone writes, and one decode step
+  from either cache gives the same logits (the zero entries after each document and the
+  alone run's padding entries are both masked)."""
+  cfg = CFG.replace(attention_impl=impl)
+  num_docs = len(data["docs"])
+  rows = np.full(data["tokens"].shape, num_docs)  # padding: past the cache, dropped
+  for j, (r, start, end) in enumerate(data["spans"]):
+    rows[r, start:end] = j
+  packed_logits, packed_cache = forward(
+      cfg, params, data["tokens"], data["positions"], data["segments"],
+      cache=attention.init_cache(cfg, num_docs, ROW_LEN + 1), cache_rows=rows)
+  _, alone_cache = forward(cfg, params, data["alone"], np.broadcast_to(
+      np.arange(ROW_LEN), data["alone"].shape), cache=attention.init_cache(
+          cfg, num_docs, ROW_LEN + 1))
+  lengths = [len(d) for d in data["docs"]]
+  for j, (r, start, end) in enumerate(data["spans"]):
+    np.testing.assert_allclose(packed_logits[r, start:end], alone_logits[None][j, :lengths[j]],
+                               atol=TOL, rtol=TOL)
+    for part in ("key", "value"):
+      np.testing.assert_allclose(packed_cache[part][:, j, :, :lengths[j]],
+                                 alone_cache[part][:, j, :, :lengths[j]], atol=TOL, rtol=TOL)
+      assert not np.asarray(packed_cache[part][:, j, :, lengths[j]:]).any()
+  step = (np.full((num_docs, 1), VOCAB_LO + 1), np.asarray(lengths)[:, None])
+  from_packed, _ = forward(cfg, params, *step, cache=packed_cache)
+  from_alone, _ = forward(cfg, params, *step, cache=alone_cache)
+  np.testing.assert_allclose(from_packed, from_alone, atol=TOL, rtol=TOL)
+
+
+def test_cache_modes_reject_bad_arguments(params):
+  """cache_rows needs a cache; segment ids cannot be used when extending one."""
+  model, tokens = Decoder(CFG), jnp.zeros((1, 3), jnp.int32)
+  with pytest.raises(ValueError, match="cache_rows is given but cache is None"):
+    model.apply({"params": params}, tokens, cache_rows=tokens)
+  with pytest.raises(ValueError, match="segment_ids cannot be used when extending"):
+    model.apply({"params": params}, tokens, segment_ids=tokens + 1,
+                cache=attention.init_cache(CFG, 1, 8))
+
+
 def test_kv_cache_slot_reuse_equals_fresh_cache(params, data, alone_logits):
   """After a cache slot held a 9-token sequence, writing a shorter (6-token) new sequence from
   position 0 into it gives the same logits as a fresh (zero) cache, and as the full pass."""
@@ -237,8 +275,8 @@ def test_kv_cache_slot_reuse_equals_fresh_cache(params, data, alone_logits):
 
   _, _, used = run(old, attention.init_cache(CFG, 1, CACHE_LEN))
   # The slot really holds the old sequence, past the new one's end too.
-  stale = np.abs(np.asarray(used["key"][:, 0, new.shape[1]:old.shape[1]]))
-  assert (stale.max(axis=(0, 2, 3)) > 0).all()
+  stale = np.abs(np.asarray(used["key"][:, 0, :, new.shape[1]:old.shape[1]]))
+  assert (stale.max(axis=(0, 1, 3)) > 0).all()
   reused_prefill, reused_steps, _ = run(new, used)
   fresh_prefill, fresh_steps, _ = run(new, attention.init_cache(CFG, 1, CACHE_LEN))
   reused = np.concatenate([reused_prefill[0]] + [s[0][None] for s in reused_steps])
@@ -538,13 +576,13 @@ def test_tied_vs_untied_lm_head():
 
 
 def test_logits_at_equals_the_full_forward_at_those_positions():
-  """logits_at gives each row's logits at one index, as the full forward pass does."""
+  """logits_at gives each row's logits at its indices, as the full forward pass does."""
   config = get_preset("tiny", init_std=0.1)
   model = Decoder(config)
   tokens = jax.random.randint(jax.random.key(1), (3, 10), 0, config.vocab_size)
   params = model.init(jax.random.key(0), tokens)["params"]
   full, _ = model.apply({"params": params}, tokens)
-  index = jnp.asarray([9, 0, 4])
+  index = jnp.asarray([[9, 2], [0, 0], [4, 7]])
   picked, _ = model.apply({"params": params}, tokens, logits_at=index)
-  assert picked.shape == (3, 1, config.vocab_size)
-  np.testing.assert_allclose(picked[:, 0], full[jnp.arange(3), index], atol=1e-5)
+  assert picked.shape == (3, 2, config.vocab_size)
+  np.testing.assert_allclose(picked, full[jnp.arange(3)[:, None], index], atol=1e-5)

@@ -10,9 +10,13 @@ Conventions (shared by training, generation and evaluation):
   the key is fewer than `window` positions back. Causality is therefore defined by positions,
   which is what makes one rule serve packed training rows and a KV cache alike.
 * The KV cache holds, per layer, keys and values at their absolute positions
-  (`[layers, batch, cache_len, kv_heads, head_dim]`). A new token at position p is written to
-  slot p and attends to slots <= p, so a cache slot can be reused for a new prompt without
-  clearing it: stale entries lie after the new sequence's positions and are masked.
+  (`[layers, batch, kv_heads, cache_len, head_dim]`: per (row, kv head) the keys are one
+  contiguous `[cache_len, head_dim]` matrix, the operand layout of the attention dot). New
+  tokens read only cache entries before their row's first new position and attend to each
+  other directly, so a cache row can be reused for a new prompt without clearing it (stale
+  entries lie at or after the new positions) and the cache itself is only read inside the
+  layers: the model writes all layers' new keys and values once, after the last layer
+  (`write_cache`), which XLA does in place inside a decode loop.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from instruct_pt.model.config import ModelConfig, RopeScaling
 # instead of NaNs.
 _MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
-CACHE_AXES = ("layers", "cache_batch", "cache_length", "cache_kv_heads", "head_dim")
+CACHE_AXES = ("layers", "cache_batch", "cache_kv_heads", "cache_length", "head_dim")
 
 
 def rope_inverse_frequencies(head_dim: int, theta: float,
@@ -140,40 +144,84 @@ def dot_product_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: 
                                       implementation=implementation)
 
 
+def cached_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, cache_key: jnp.ndarray,
+                     cache_value: jnp.ndarray, positions: jnp.ndarray,
+                     sliding_window: Optional[int] = None) -> jnp.ndarray:
+  """Attention of new tokens over one layer's cache plus themselves (incremental decoding).
+
+  Row b's queries see the cache entries at positions before `positions[b, 0]` (the row's
+  first new token) and the new tokens causally; one softmax spans both.
+
+  Args:
+    q: `[batch, new_len, heads, head_dim]`.
+    k: keys of the new tokens, `[batch, new_len, kv_heads, head_dim]`.
+    v: values of the new tokens, like `k`.
+    cache_key: this layer's cached keys, `[batch, kv_heads, cache_len, head_dim]`.
+    cache_value: cached values, like `cache_key`.
+    positions: int `[batch, new_len]`, absolute positions of the new tokens (increasing).
+    sliding_window: keys at least this many positions back are hidden; None for no window.
+
+  Returns:
+    `[batch, new_len, heads, head_dim]` in the dtype of `v`.
+  """
+  batch, new_len, num_heads, head_dim = q.shape
+  num_kv_heads, cache_len = cache_key.shape[1], cache_key.shape[2]
+  q = q.reshape(batch, new_len, num_kv_heads, num_heads // num_kv_heads, head_dim)
+  scale = 1 / math.sqrt(head_dim)
+  old = jnp.einsum("btkgh,bksh->bkgts", q, cache_key.astype(q.dtype),
+                   preferred_element_type=jnp.float32) * scale
+  new = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32) * scale
+  cache_positions = jnp.arange(cache_len)[None, None, :]
+  old_mask = cache_positions < positions[:, :1, None]
+  if sliding_window is not None:
+    old_mask &= positions[:, :, None] - cache_positions < sliding_window
+  new_mask = attention_mask(positions, positions, sliding_window=sliding_window)
+  logits = jnp.concatenate([jnp.where(old_mask[:, None, None], old, _MASK_VALUE),
+                            jnp.where(new_mask[:, None, None], new, _MASK_VALUE)], axis=-1)
+  weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+  out = (jnp.einsum("bkgts,bksh->btkgh", weights[..., :cache_len], cache_value.astype(v.dtype))
+         + jnp.einsum("bkgts,bskh->btkgh", weights[..., cache_len:], v))
+  return out.reshape(batch, new_len, num_heads, head_dim)
+
+
 def init_cache(config: ModelConfig, batch_size: int, cache_len: Optional[int] = None,
                dtype=None) -> dict[str, jnp.ndarray]:
   """Zero KV cache for `batch_size` sequences of up to `cache_len` tokens.
 
   Args:
     config: the model's config.
-    batch_size: number of sequences (slots).
-    cache_len: tokens per slot; defaults to `config.max_seq_len`.
+    batch_size: number of sequences (rows).
+    cache_len: tokens per row; defaults to `config.max_seq_len`.
     dtype: cache dtype; defaults to the compute dtype.
 
   Returns:
-    `{"key": array, "value": array}`, each `[layers, batch, cache_len, kv_heads, head_dim]`.
+    `{"key": array, "value": array}`, each `[layers, batch, kv_heads, cache_len, head_dim]`.
   """
-  shape = (config.num_layers, batch_size, cache_len or config.max_seq_len,
-           config.num_kv_heads, config.head_dim)
+  shape = (config.num_layers, batch_size, config.num_kv_heads,
+           cache_len or config.max_seq_len, config.head_dim)
   dtype = dtype or jnp.dtype(config.compute_dtype)
   return {"key": jnp.zeros(shape, dtype), "value": jnp.zeros(shape, dtype)}
 
 
-def update_cache(layer_cache: dict[str, jnp.ndarray], k: jnp.ndarray, v: jnp.ndarray,
-                 positions: jnp.ndarray) -> dict[str, jnp.ndarray]:
-  """Writes keys/values of new tokens into one layer's cache at their positions.
+def write_cache(cache: dict[str, jnp.ndarray], new_keys: jnp.ndarray, new_values: jnp.ndarray,
+                rows: jnp.ndarray, positions: jnp.ndarray) -> dict[str, jnp.ndarray]:
+  """Writes every layer's keys/values of new tokens into the cache.
 
-  Positions past the cache length are dropped (they can only be padding).
+  Entries whose row or position lies past the end of the cache are dropped (send padding
+  tokens there; negative indices count from the end, as in numpy).
 
   Args:
-    layer_cache: `{"key", "value"}`, each `[batch, cache_len, kv_heads, head_dim]`.
-    k: new keys `[batch, new_len, kv_heads, head_dim]`.
-    v: new values, like `k`.
-    positions: int `[batch, new_len]`.
+    cache: `{"key", "value"}`, each `[layers, batch, kv_heads, cache_len, head_dim]`.
+    new_keys: `[layers, tokens_batch, new_len, kv_heads, head_dim]`.
+    new_values: like `new_keys`.
+    rows: int `[tokens_batch, new_len]`: the cache row of each new token.
+    positions: int `[tokens_batch, new_len]`: its position in that row.
+
+  Returns:
+    The updated cache.
   """
-  batch_index = jnp.arange(k.shape[0])[:, None]
-  key = layer_cache["key"].at[batch_index, positions].set(
-      k.astype(layer_cache["key"].dtype), mode="drop")
-  value = layer_cache["value"].at[batch_index, positions].set(
-      v.astype(layer_cache["value"].dtype), mode="drop")
-  return {"key": key, "value": value}
+  def write(buffer, update):
+    # Advanced indices split by a slice put their broadcast dims first: [B, T, L, K, H].
+    return buffer.at[:, rows, :, positions, :].set(
+        jnp.transpose(update, (1, 2, 0, 3, 4)).astype(buffer.dtype), mode="drop")
+  return {"key": write(cache["key"], new_keys), "value": write(cache["value"], new_values)}

@@ -91,6 +91,7 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, x, positions, segment_ids, layer_cache):
+    """Returns the output and the new tokens' `(keys, values)` (for the cache writer)."""
     cfg = self.config
     q = _dense((cfg.num_heads, cfg.head_dim), ("embed", "heads", "head_dim"), cfg, "query")(x)
     k = _dense((cfg.num_kv_heads, cfg.head_dim), ("embed", "kv_heads", "head_dim"), cfg,
@@ -114,17 +115,12 @@ class Attention(nn.Module):
       causal_only = segment_ids is None and cfg.sliding_window is None
       out = attention.dot_product_attention(q, k, v, mask, cfg.attention_impl, causal_only)
     else:
-      layer_cache = attention.update_cache(layer_cache, k, v, positions)
-      cache_len = layer_cache["key"].shape[1]
-      kv_positions = jnp.broadcast_to(jnp.arange(cache_len), (x.shape[0], cache_len))
-      mask = attention.attention_mask(positions, kv_positions, sliding_window=cfg.sliding_window)
-      out = attention.dot_product_attention(
-          q, layer_cache["key"].astype(q.dtype), layer_cache["value"].astype(q.dtype), mask,
-          cfg.attention_impl)
+      out = attention.cached_attention(q, k, v, layer_cache["key"], layer_cache["value"],
+                                       positions, cfg.sliding_window)
     out = nn.with_logical_constraint(
         out, ("activation_batch", "activation_length", "activation_heads", "head_dim"))
     out = _dense(cfg.embed_dim, ("heads", "head_dim", "embed"), cfg, "out", contract=2)(out)
-    return out, layer_cache
+    return out, (k, v)
 
 
 class MLP(nn.Module):
@@ -142,18 +138,25 @@ class MLP(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-  """Pre-norm attention and MLP with residuals; the unit that `nn.scan` repeats."""
+  """Pre-norm attention and MLP with residuals; the unit that `nn.scan` repeats.
+
+  Attributes:
+    config: the model config.
+    emit_kv: also return the block's new keys and values (stacked over layers by the scan,
+      for the cache writer); False in training, where they would only cost memory.
+  """
   config: ModelConfig
+  emit_kv: bool = False
 
   @nn.compact
   def __call__(self, x, positions, segment_ids, layer_cache):
     residual_axes = ("activation_batch", "activation_length", "activation_embed")
     x = nn.with_logical_constraint(x, residual_axes)
-    attn_out, layer_cache = Attention(self.config, name="attention")(
+    attn_out, new_kv = Attention(self.config, name="attention")(
         RMSNorm(self.config, name="attention_norm")(x), positions, segment_ids, layer_cache)
     x = x + attn_out
     x = x + MLP(self.config, name="mlp")(RMSNorm(self.config, name="mlp_norm")(x))
-    return nn.with_logical_constraint(x, residual_axes), layer_cache
+    return nn.with_logical_constraint(x, residual_axes), (new_kv if self.emit_kv else None)
 
 
 class Embedder(nn.Module):
@@ -191,24 +194,43 @@ class Decoder(nn.Module):
   def __call__(self, tokens: jnp.ndarray, positions: Optional[jnp.ndarray] = None,
                segment_ids: Optional[jnp.ndarray] = None,
                cache: Optional[dict[str, jnp.ndarray]] = None,
+               cache_rows: Optional[jnp.ndarray] = None,
                logits_at: Optional[jnp.ndarray] = None):
     """Runs the model.
+
+    With a `cache` there are two modes. Without `cache_rows` (extend), row b of `tokens`
+    continues cache row b: its tokens attend to the row's cached entries before its first new
+    position and to each other. With `cache_rows` (prefill), the tokens (packed rows with
+    segment ids allowed) attend only to each other, as without a cache, and each token's key
+    and value is stored in cache row `cache_rows[b, t]` at `positions[b, t]`. Either way the
+    new keys and values of all layers are written after the last layer.
 
     Args:
       tokens: int `[batch, length]`.
       positions: int `[batch, length]`, each token's index inside its document; defaults to
         `0..length-1`. With a cache, the absolute positions of the new tokens.
       segment_ids: int `[batch, length]` document ids of packed rows (0 = padding); None when
-        each row is one document. Ignored with a cache (one sequence per cache slot).
+        each row is one document. Not allowed when extending a cache (one sequence per row).
       cache: KV cache from `attention.init_cache`, or None for a plain forward pass.
-      logits_at: int `[batch]`: compute logits only at this index of each row (e.g. the last
-        prompt token when prefilling), skipping the vocabulary projection elsewhere.
+      cache_rows: int `[batch, length]`: prefill mode, the cache row of each token; rows past
+        the cache's batch drop the token (padding).
+      logits_at: int `[batch, n]`: compute logits only at these indices of each row (e.g. the
+        last token of each prompt when prefilling), skipping the vocabulary projection
+        elsewhere.
 
     Returns:
-      `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, 1, vocab]` with
+      `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, n, vocab]` with
       `logits_at`) and the updated cache (None when no cache was given).
+
+    Raises:
+      ValueError: `cache_rows` without a cache, or `segment_ids` when extending a cache.
     """
     cfg = self.config
+    if cache_rows is not None and cache is None:
+      raise ValueError("cache_rows is given but cache is None")
+    if cache is not None and cache_rows is None and segment_ids is not None:
+      raise ValueError("segment_ids cannot be used when extending a cache (one sequence per "
+                       "row); prefill packed rows with cache_rows instead")
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
     embedder = Embedder(cfg, name="embedder")
@@ -220,11 +242,17 @@ class Decoder(nn.Module):
     layers = nn.scan(
         block, variable_axes={"params": 0}, split_rngs={"params": True},
         in_axes=(nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
-        metadata_params={nn.PARTITION_NAME: "layers"})(cfg, name="layers")
-    x, cache = layers(x, positions, segment_ids, cache)
+        metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, name="layers")
+    # The cache enters the scan read-only (one layer's slice per step) and only when extending;
+    # every layer's new keys and values come out stacked and are written once, below.
+    x, new_kv = layers(x, positions, segment_ids, cache if cache_rows is None else None)
+    if cache is not None:
+      if cache_rows is None:
+        cache_rows = jnp.broadcast_to(jnp.arange(tokens.shape[0])[:, None], tokens.shape)
+      cache = attention.write_cache(cache, *new_kv, cache_rows, positions)
 
     if logits_at is not None:
-      x = jnp.take_along_axis(x, logits_at[:, None, None], axis=1)
+      x = jnp.take_along_axis(x, logits_at[:, :, None], axis=1)
     x = RMSNorm(cfg, name="final_norm")(x)
     if cfg.tie_embeddings:
       logits = embedder.attend(x)

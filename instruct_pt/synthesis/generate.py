@@ -4,9 +4,12 @@ The engine serves synthesis (and, later, evaluation) with the training model and
 mesh and rules: parameters keep their training shardings, and the KV cache is sharded by the
 same rule table (`cache_batch` over data/fsdp, `cache_kv_heads` over tensor).
 
-* **Prefill** runs a batch of right-padded prompts through the model once, writing their keys
-  and values into the cache at their positions. Prompt lengths are padded up to a small set of
-  buckets, so a long run compiles a handful of programs, not one per batch.
+* **Prefill** packs the admitted prompts into rows (first-fit decreasing, segment ids keep
+  them apart), runs the rows through the model once and writes every token's key and value
+  straight into its slot's cache row, then samples each prompt's first token. The row length
+  is picked from a small set of buckets (the one that needs the fewest padded tokens), so a
+  long run compiles a handful of programs, not one per batch, and mixed lengths do not pay
+  for padding every prompt to the longest.
 * **Decode** runs entirely on device in a `lax.while_loop`: each step feeds every slot's last
   token at its own position, samples the next one, and marks slots done on an EOS id or at
   `max_new_tokens`.
@@ -71,7 +74,7 @@ class GenerationStats:
     prompt_tokens: prompt tokens prefilled.
     generated_tokens: tokens generated (EOS excluded).
     seconds: wall time.
-    compiled_prefill_lengths: the prompt buckets that were compiled.
+    compiled_prefill_lengths: the prefill row lengths (buckets) that were compiled.
   """
   prompts: int = 0
   prompt_tokens: int = 0
@@ -114,13 +117,79 @@ def sample_tokens(logits: jnp.ndarray, keys: jnp.ndarray, sampling: SamplingConf
 
 
 def prompt_buckets(max_prompt_len: int, smallest: int = 16) -> tuple[int, ...]:
-  """Powers of two from `smallest` up to (and including) `max_prompt_len`."""
+  """Row lengths for prefill: `smallest * 2**i` and `1.5 * smallest * 2**i`, up to (and
+  including) `max_prompt_len`."""
   buckets, length = [], smallest
   while length < max_prompt_len:
     buckets.append(length)
+    if length * 3 // 2 < max_prompt_len:
+      buckets.append(length * 3 // 2)
     length *= 2
   buckets.append(max_prompt_len)
   return tuple(buckets)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefillPlan:
+  """Where each prompt goes in the packed prefill rows.
+
+  Attributes:
+    row_len: tokens per row (a bucket).
+    num_rows: rows.
+    placements: `(row, offset)` of each prompt, in the order given.
+  """
+  row_len: int
+  num_rows: int
+  placements: tuple[tuple[int, int], ...]
+
+  @property
+  def max_prompts_per_row(self) -> int:
+    """The most prompts any row holds."""
+    rows = [row for row, _ in self.placements]
+    return max(rows.count(row) for row in set(rows))
+
+
+def _first_fit_decreasing(lengths: Sequence[int], row_len: int) -> list[tuple[int, int]]:
+  free: list[int] = []
+  placements: list[tuple[int, int]] = [(0, 0)] * len(lengths)
+  for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+    row = next((r for r, room in enumerate(free) if room >= lengths[index]), len(free))
+    if row == len(free):
+      free.append(row_len)
+    placements[index] = (row, row_len - free[row])
+    free[row] -= lengths[index]
+  return placements
+
+
+def plan_prefill(lengths: Sequence[int], buckets: Sequence[int], max_row_len: int,
+                 row_multiple: int = 1) -> PrefillPlan:
+  """Packs prompts into prefill rows with the fewest padded tokens.
+
+  Every bucket from the smallest that holds the longest prompt up to `max_row_len` is tried
+  (first-fit decreasing); the one with the fewest rows x row length wins, the shorter row on
+  a tie (attention inside a row costs the square of its length).
+
+  Args:
+    lengths: prompt lengths (each > 0).
+    buckets: allowed row lengths, increasing; the last must hold the longest prompt.
+    max_row_len: longest row to consider unless the longest prompt needs a longer one.
+    row_multiple: the row count is rounded up to a multiple of this (the batch shards).
+
+  Returns:
+    The plan.
+  """
+  longest = max(lengths)
+  fitting = [b for b in buckets if b >= longest]
+  if not fitting:
+    raise ValueError(f"a prompt of {longest} tokens exceeds the largest bucket {buckets[-1]}")
+  candidates = [b for b in fitting if b <= max_row_len] or fitting[:1]
+  best = None
+  for row_len in candidates:
+    placements = _first_fit_decreasing(lengths, row_len)
+    num_rows = -(-(1 + max(row for row, _ in placements)) // row_multiple) * row_multiple
+    if best is None or num_rows * row_len < best.num_rows * best.row_len:
+      best = PrefillPlan(row_len, num_rows, tuple(placements))
+  return best
 
 
 class Engine:
@@ -135,11 +204,13 @@ class Engine:
     num_slots: sequences decoded at once (the batch).
     max_len: cache length per slot: prompt + generated tokens must fit.
     decode_chunk: decode steps per device call between refills (continuous mode).
+    prefill_row_len: prompts admitted together are packed into rows of up to this many
+      tokens (longer when a prompt needs it).
   """
 
   def __init__(self, model_config: ModelConfig, params: Any, mesh: Mesh,
                rules: parallel.Rules, eos_ids: Sequence[int], num_slots: int = 8,
-               max_len: int = 1024, decode_chunk: int = 16):
+               max_len: int = 1024, decode_chunk: int = 16, prefill_row_len: int = 1024):
     if not eos_ids:
       raise ValueError("eos_ids must name at least one token id")
     parallel.check_batch_size(num_slots, mesh, rules, "num_slots")
@@ -151,8 +222,9 @@ class Engine:
     self.num_slots = num_slots
     self.max_len = max_len
     self.decode_chunk = decode_chunk
+    self.prefill_row_len = prefill_row_len
     self.model = Decoder(model_config)
-    cache_shape = (model_config.num_layers, num_slots, max_len, model_config.num_kv_heads,
+    cache_shape = (model_config.num_layers, num_slots, model_config.num_kv_heads, max_len,
                    model_config.head_dim)
     self.cache_sharding = parallel.logical_sharding(mesh, attention.CACHE_AXES, rules,
                                                     cache_shape)
@@ -167,19 +239,33 @@ class Engine:
                                      self.max_len, dtype),
                    out_shardings={"key": self.cache_sharding, "value": self.cache_sharding})()
 
-  @functools.partial(jax.jit, static_argnums=(0,), donate_argnums=(2,))
-  def _prefill(self, params, cache, tokens, lengths, slots):
-    """Prefills prompts `tokens` [n, bucket] into cache rows `slots`; returns last logits."""
-    n = tokens.shape[0]
-    fresh = attention.init_cache(self.config, n, self.max_len, cache["key"].dtype)
-    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
-    logits, fresh = self.model.apply({"params": params}, tokens, positions=positions,
-                                     cache=fresh, logits_at=lengths - 1)
-    last = logits[:, 0]
-    cache = jax.tree_util.tree_map(lambda c, f: c.at[:, slots].set(f), cache, fresh)
+  @functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(3, 4))
+  def _prefill(self, sampling: SamplingConfig, params, cache, state, rows, slots, root):
+    """Prefills the packed prompt `rows` into the cache and starts their slots.
+
+    `rows` holds `[num_rows, row_len]` tokens, positions, segment ids and cache rows (the
+    slot of each token; `num_slots` for padding) plus `logits_at` `[num_rows, k]`, the last
+    token of each prompt. `slots` holds, per slot, the request admitted into it (-1: none),
+    its prompt length and `pick`, the flat index of its last token into `logits_at`.
+    """
+    logits, cache = self.model.apply(
+        {"params": params}, rows["tokens"], positions=rows["positions"],
+        segment_ids=rows["segments"], cache=cache, cache_rows=rows["cache_rows"],
+        logits_at=rows["logits_at"])
     cache = jax.lax.with_sharding_constraint(cache, {"key": self.cache_sharding,
                                                      "value": self.cache_sharding})
-    return last, cache
+    last = logits.reshape(-1, logits.shape[-1])[slots["pick"]]
+    admitted = slots["request"] >= 0
+    keys = jax.vmap(lambda request: jax.random.fold_in(root, request))(slots["request"])
+    first = sample_tokens(last, jax.vmap(jax.random.fold_in)(keys, jnp.zeros_like(
+        slots["request"])), sampling)
+    done = jnp.isin(first, self.eos_ids) | (sampling.max_new_tokens <= 1)
+    fresh = {"token": first, "position": slots["length"], "count": jnp.ones_like(first),
+             "limit": jnp.full_like(first, sampling.max_new_tokens), "done": done,
+             "out": jnp.full_like(state["out"], -1).at[:, 0].set(first), "key": keys}
+    state = {name: jnp.where(admitted.reshape((-1,) + (1,) * (value.ndim - 1)), fresh[name],
+                             value) for name, value in state.items()}
+    return cache, state
 
   @functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(3,))
   def _decode(self, sampling: SamplingConfig, params, cache, state, steps):
@@ -209,12 +295,6 @@ class Engine:
     return cache, state
 
   # -------------------------------------------------------------------------------- host code
-
-  def _bucket(self, length: int, limit: int) -> int:
-    for bucket in prompt_buckets(limit):
-      if length <= bucket:
-        return bucket
-    raise AssertionError("unreachable: length checked against the limit")
 
   def _check_prompts(self, prompts, sampling):
     limit = self.max_len - sampling.max_new_tokens
@@ -265,7 +345,7 @@ class Engine:
           admitted = pending[:len(free)]
           pending = pending[len(admitted):]
           cache, state = self._admit(cache, state, admitted, free[:len(admitted)], prompts,
-                                     sampling, root, limit)
+                                     sampling, root, prompt_buckets(limit))
           for slot, request in zip(free, admitted):
             slot_request[slot] = request
         steps = self.decode_chunk if mode == "continuous" else sampling.max_new_tokens
@@ -295,29 +375,32 @@ class Engine:
     state["key"] = jax.device_put(jax.random.split(jax.random.key(0), n), self.slot_sharding)
     return state
 
-  def _admit(self, cache, state, requests, slots, prompts, sampling, root, limit):
+  def _admit(self, cache, state, requests, slots, prompts, sampling, root, buckets):
     """Prefills `requests` into `slots` and samples their first tokens."""
     lengths = [len(prompts[r]) for r in requests]
-    bucket = self._bucket(max(lengths), limit)
-    self.stats.compiled_prefill_lengths.add(bucket)
+    row_multiple = parallel.data_parallel_size(self.mesh, self.rules)
+    plan = plan_prefill(lengths, buckets, self.prefill_row_len, row_multiple)
+    self.stats.compiled_prefill_lengths.add(plan.row_len)
     self.stats.prompt_tokens += sum(lengths)
-    tokens = np.zeros((len(requests), bucket), np.int32)
-    for row, request in enumerate(requests):
-      tokens[row, :lengths[row]] = prompts[request]
-    last_logits, cache = self._prefill(self.params, cache, jnp.asarray(tokens),
-                                       jnp.asarray(lengths, jnp.int32), jnp.asarray(slots))
-    keys = jax.vmap(lambda r: jax.random.fold_in(root, r))(jnp.asarray(requests))
-    first = sample_tokens(last_logits, jax.vmap(jax.random.fold_in)(keys, jnp.zeros_like(
-        jnp.asarray(requests))), sampling)
-    slots_arr = jnp.asarray(slots)
-    is_eos = jnp.isin(first, self.eos_ids)
-    limit_new = sampling.max_new_tokens
-    state = dict(state)
-    state["token"] = state["token"].at[slots_arr].set(first)
-    state["position"] = state["position"].at[slots_arr].set(jnp.asarray(lengths, jnp.int32))
-    state["out"] = state["out"].at[slots_arr].set(-1).at[slots_arr, 0].set(first)
-    state["count"] = state["count"].at[slots_arr].set(1)
-    state["limit"] = state["limit"].at[slots_arr].set(limit_new)
-    state["done"] = state["done"].at[slots_arr].set(is_eos | (limit_new <= 1))
-    state["key"] = state["key"].at[slots_arr].set(keys)
-    return cache, state
+    shape = (plan.num_rows, plan.row_len)
+    rows = {"tokens": np.zeros(shape, np.int32), "positions": np.zeros(shape, np.int32),
+            "segments": np.zeros(shape, np.int32),
+            "cache_rows": np.full(shape, self.num_slots, np.int32),
+            # Prompts per row, rounded up to a power of two to bound the compiled shapes.
+            "logits_at": np.zeros((plan.num_rows, 1 << (plan.max_prompts_per_row - 1)
+                                   .bit_length()), np.int32)}
+    per_slot = {"request": np.full(self.num_slots, -1, np.int32),
+                "length": np.zeros(self.num_slots, np.int32),
+                "pick": np.zeros(self.num_slots, np.int32)}
+    in_row = [0] * plan.num_rows
+    for request, slot, length, (row, offset) in zip(requests, slots, lengths, plan.placements):
+      span = slice(offset, offset + length)
+      rows["tokens"][row, span] = prompts[request]
+      rows["positions"][row, span] = np.arange(length)
+      rows["segments"][row, span] = in_row[row] + 1
+      rows["cache_rows"][row, span] = slot
+      rows["logits_at"][row, in_row[row]] = offset + length - 1
+      per_slot["request"][slot], per_slot["length"][slot] = request, length
+      per_slot["pick"][slot] = row * rows["logits_at"].shape[1] + in_row[row]
+      in_row[row] += 1
+    return self._prefill(sampling, self.params, cache, state, rows, per_slot, root)
