@@ -112,19 +112,25 @@ def maybe_initialize_distributed() -> None:
 
   Must run before anything touches the devices. Detects Cloud TPU multi-worker slices
   (`TPU_WORKER_HOSTNAMES` with several hosts), an explicit coordinator
-  (`JAX_COORDINATOR_ADDRESS`, with `JAX_NUM_PROCESSES` / `JAX_PROCESS_ID`), SLURM and
-  Open MPI launches (handled by `jax.distributed.initialize()`'s own cluster detection).
-  Single-host runs do nothing.
+  (`JAX_COORDINATOR_ADDRESS`; with `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID` on any machines,
+  CPU-only ones included, otherwise the count and index come from JAX's cluster detection,
+  as on TPU VMs), SLURM and Open MPI launches (JAX's own detection). Single-host runs do
+  nothing.
   """
   if jax.distributed.is_initialized():
     return
   multi_tpu_host = "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
-  cluster = any(v in os.environ for v in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID",
-                                          "OMPI_COMM_WORLD_SIZE"))
-  if multi_tpu_host or cluster:
+  coordinator = os.environ.get("JAX_COORDINATOR_ADDRESS")
+  cluster = coordinator or any(v in os.environ for v in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE"))
+  if not (multi_tpu_host or cluster):
+    return
+  if coordinator and "JAX_NUM_PROCESSES" in os.environ and "JAX_PROCESS_ID" in os.environ:
+    jax.distributed.initialize(coordinator, int(os.environ["JAX_NUM_PROCESSES"]),
+                               int(os.environ["JAX_PROCESS_ID"]))
+  else:
     jax.distributed.initialize()
-    logging.info("jax.distributed initialized: process %d of %d", jax.process_index(),
-                 jax.process_count())
+  logging.info("jax.distributed initialized: process %d of %d", jax.process_index(),
+               jax.process_count())
 
 
 def resolve_mesh_shape(shape: Sequence[int], num_devices: int) -> tuple[int, int, int]:

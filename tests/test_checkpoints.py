@@ -15,6 +15,7 @@ gguf = pytest.importorskip("gguf")
 from instruct_pt import parallel  # pylint: disable=wrong-import-position
 from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
 from instruct_pt.model.transformer import Decoder  # pylint: disable=wrong-import-position
+from hf_reference import tiny_hf_model  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 VOCAB = 128
@@ -23,18 +24,6 @@ VOCAB = 128
 @pytest.fixture(scope="module")
 def mesh():
   return parallel.create_mesh((1, -1, 1))
-
-
-def _hf_model(kind, **overrides):
-  torch.manual_seed(0)
-  settings = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                  tie_word_embeddings=False, initializer_range=0.2)
-  settings.update(overrides)
-  config_class = transformers.MistralConfig if kind == "mistral" else transformers.LlamaConfig
-  model = transformers.AutoModelForCausalLM.from_config(config_class(**settings),
-                                                        attn_implementation="eager")
-  return model.eval()
 
 
 def _import(model_dir, mesh):
@@ -78,7 +67,7 @@ def _assert_valid_logits_close(ours, theirs, mask, atol):
 def test_hf_import_matches_transformers_logits(tmp_path, mesh, kind, overrides):
   """Random tiny Llama / Mistral saved by transformers: our logits within 1e-4 (float32) on a
   batch of different lengths."""
-  model = _hf_model(kind, **overrides)
+  model = tiny_hf_model(kind, **overrides)
   model.save_pretrained(tmp_path)
   config, params = _import(tmp_path, mesh)
   if kind == "mistral":
@@ -90,7 +79,7 @@ def test_hf_import_matches_transformers_logits(tmp_path, mesh, kind, overrides):
 
 def test_sharded_safetensors_with_index_import(tmp_path, mesh):
   """A checkpoint split into several safetensors files with an index imports the same."""
-  model = _hf_model("llama")
+  model = tiny_hf_model("llama")
   model.save_pretrained(tmp_path, max_shard_size="60KB")
   assert os.path.exists(tmp_path / "model.safetensors.index.json")
   assert len([f for f in os.listdir(tmp_path) if f.endswith(".safetensors")]) > 2
@@ -102,7 +91,7 @@ def test_sharded_safetensors_with_index_import(tmp_path, mesh):
 
 def test_import_onto_a_tensor_parallel_mesh(tmp_path):
   """Streaming onto a (2, 2, 2) mesh shards the parameters and gives the same logits."""
-  model = _hf_model("llama")
+  model = tiny_hf_model("llama")
   model.save_pretrained(tmp_path)
   config, params = _import(tmp_path, parallel.create_mesh((2, 2, 2)))
   kernel = params["layers"]["mlp"]["gate"]["kernel"]
@@ -115,11 +104,11 @@ def test_import_onto_a_tensor_parallel_mesh(tmp_path):
 @pytest.mark.parametrize("dtype, atol", [("float32", 1e-4), ("bfloat16", 0.1)])
 def test_export_round_trip_loads_in_transformers(tmp_path, mesh, dtype, atol):
   """import -> export -> transformers.from_pretrained -> the same logits."""
-  model = _hf_model("mistral", sliding_window=4)
+  model = tiny_hf_model("mistral", sliding_window=4)
   model.save_pretrained(tmp_path / "in")
   config, params = _import(tmp_path / "in", mesh)
   checkpoints.save_hf_model(params, config, str(tmp_path / "out"), dtype=dtype,
-                            max_shard_bytes=100_000, special_ids={"bos": 1, "eos": 2})
+                              max_shard_bytes=100_000, special_ids={"bos": 1, "eos": 2})
   assert os.path.exists(tmp_path / "out" / "model.safetensors.index.json")
   reloaded = transformers.AutoModelForCausalLM.from_pretrained(
       tmp_path / "out", dtype=torch.float32).eval()
@@ -173,7 +162,7 @@ def _write_gguf(path, model, architecture="llama", tensor_type=None):
 def test_gguf_q8_0_tensors_dequantize_within_the_quantization_step(tmp_path):
   """Q8_0 matrices (int8 per 32-value block + one scale) come back in HF layout, q/k rows
   un-permuted, each value within one quantization step (block max / 127) of the HF tensor. (Logits are not compared: a random 0.2-std network amplifies 0.4% weight noise.)"""
-  model = _hf_model("llama")
+  model = tiny_hf_model("llama")
   _write_gguf(tmp_path / "m.gguf", model, tensor_type=gguf.GGMLQuantizationType.Q8_0)
   source = checkpoints.GGUFSource(str(tmp_path / "m.gguf"))
   for name, tensor in model.state_dict().items():
@@ -192,7 +181,7 @@ def test_gguf_q8_0_tensors_dequantize_within_the_quantization_step(tmp_path):
 @pytest.mark.parametrize("tensor_type, atol", [(None, 1e-4), ("F16", 2e-2)])
 def test_gguf_import_undoes_llama_cpp_permutation(tmp_path, mesh, tensor_type, atol):
   """A GGUF written from an HF model (F32 / F16 matrices) imports to its logits."""
-  model = _hf_model("llama")
+  model = tiny_hf_model("llama")
   qtype = getattr(gguf.GGMLQuantizationType, tensor_type) if tensor_type else None
   _write_gguf(tmp_path / "m.gguf", model, tensor_type=qtype)
   path = str(tmp_path / "m.gguf")
@@ -241,7 +230,7 @@ def test_directory_without_config_json(tmp_path):
 
 def test_truncated_safetensors_file(tmp_path):
   """A cut-off weights file is reported as truncated, naming the file."""
-  _hf_model("llama").save_pretrained(tmp_path)
+  tiny_hf_model("llama").save_pretrained(tmp_path)
   path = tmp_path / "model.safetensors"
   data = path.read_bytes()
   path.write_bytes(data[:len(data) // 2])
@@ -270,7 +259,7 @@ def test_not_a_gguf_file(tmp_path):
 
 def _save_with_edited_config(model_dir, **changes):
   """Saves a tiny Llama, then changes fields of its config.json."""
-  _hf_model("llama").save_pretrained(model_dir)
+  tiny_hf_model("llama").save_pretrained(model_dir)
   config_path = model_dir / "config.json"
   config_path.write_text(json.dumps({**json.loads(config_path.read_text()), **changes}))
 
@@ -298,7 +287,7 @@ def test_unsupported_model_type():
 
 def test_params_round_trip_through_the_run_directory(tmp_path, mesh):
   """save_run_params / restore_params keep every value and the model config."""
-  model = _hf_model("llama")
+  model = tiny_hf_model("llama")
   model.save_pretrained(tmp_path / "hf")
   config, params = _import(tmp_path / "hf", mesh)
   checkpoints.save_run_params(str(tmp_path / "run"), params, config)

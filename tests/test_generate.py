@@ -10,6 +10,7 @@ from instruct_pt import parallel  # pylint: disable=wrong-import-position
 from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
 from instruct_pt.synthesis.generate import (  # pylint: disable=wrong-import-position
     Engine, SamplingConfig, plan_prefill, prompt_buckets, sample_tokens)
+from hf_reference import tiny_hf_model  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 EOS = 2  # SmolLM2-Instruct's <|im_end|>
@@ -67,6 +68,32 @@ def test_continuous_batching_refills_slots(engine, prompt_ids, expected):
                     num_slots=2, max_len=128, decode_chunk=4)
   assert two_slot.generate(prompt_ids, SamplingConfig(max_new_tokens=NEW_TOKENS)) == expected
   assert two_slot.stats.prompts == 5
+
+
+def test_mistral_checkpoint_with_a_window_matches_transformers(tmp_path):
+  """A Mistral safetensors checkpoint (untied, sliding window 4, shorter than every sequence)
+  imported and decoded greedily with 2 slots (refills, packed prefill) gives transformers'
+  tokens for prompts of 3 to 9 tokens."""
+  model = tiny_hf_model("mistral", sliding_window=4)
+  model.save_pretrained(tmp_path)
+  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
+  config, params = checkpoints.import_checkpoint(
+      checkpoints.SafetensorsSource(str(tmp_path)), str(tmp_path), mesh, RULES, progress=False)
+  assert config.sliding_window == 4 and not config.tie_embeddings
+  eos = model.config.eos_token_id
+  rng = np.random.default_rng(0)
+  prompts = [rng.integers(3, config.vocab_size, n).tolist() for n in (5, 9, 3, 7)]
+  expected = []
+  for ids in prompts:
+    with torch.no_grad():
+      out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids)),
+                           max_new_tokens=12, do_sample=False, pad_token_id=eos)
+    out = out[0, len(ids):].tolist()
+    expected.append(out[:-1] if out and out[-1] == eos else out)
+  assert sum(len(e) for e in expected) > 24  # most continuations run past the window
+  engine = Engine(config, params, mesh, RULES, eos_ids=[eos], num_slots=2, max_len=32,
+                  decode_chunk=4)
+  assert engine.generate(prompts, SamplingConfig(max_new_tokens=12)) == expected
 
 
 def test_sharded_mesh_gives_the_same_tokens(smollm2, prompt_ids, expected):

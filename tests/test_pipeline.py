@@ -75,6 +75,7 @@ def test_every_document_appears_once_with_its_pairs(tmp_path):
   assert stats["shards"] == 3 and stats["documents"] == 10
   assert stats["pairs"] == 20 and stats["malformed_pairs"] == 10
   assert stats["pairs_per_document"] == 2.0
+  assert stats["parse_failure_rate"] == 10 / 30  # one malformed pair of three per document
   assert sum(stats["categories"].values()) == 20
   two_doc = [r for r in records if len(r["source_ids"]) == 2]
   assert two_doc, records
@@ -168,3 +169,54 @@ def test_synthesize_command_on_embedded_defaults(tmp_path):
   second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
   assert second.returncode == 0, second.stderr
   assert {n: os.path.getmtime(os.path.join(run, n)) for n in mtimes} == mtimes
+
+
+_HOST_SCRIPT = """
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from instruct_pt import parallel
+parallel.maybe_initialize_distributed()
+import jax
+from test_pipeline import BYTES, FakeEngine, _config
+from instruct_pt.synthesis import pipeline
+config = _config(__import__("pathlib").Path({tmp!r}))
+converter = pipeline.ShardConverter(FakeEngine(), BYTES, config)
+converted = []
+convert = converter.convert
+converter.convert = lambda index, records: converted.append(index) or convert(index, records)
+stats = pipeline.run(config, converter, {out!r}, show_progress=False)
+print(json.dumps({{"process": jax.process_index(), "count": jax.process_count(),
+                  "converted": converted, "shards": stats["shards"]}}))
+"""
+
+
+def test_two_processes_split_the_shards_exactly_once(tmp_path):
+  """Two processes joined by jax.distributed (JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
+  JAX_PROCESS_ID on CPU) convert disjoint shards (p, p + 2, ...), together every document
+  once; the end barrier makes both, the one-shard process included, count all 3 shards, and
+  stats.json counts all 10 documents."""
+  import socket  # pylint: disable=import-outside-toplevel
+  _config(tmp_path)  # writes the corpus
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    port = sock.getsockname()[1]
+  script = _HOST_SCRIPT.format(tests=os.path.dirname(__file__), tmp=str(tmp_path),
+                               out=str(tmp_path / "out"))
+  hosts = []
+  for process in range(2):
+    env = dict(os.environ, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
+               JAX_PROCESS_ID=str(process), XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    hosts.append(subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  reports = []
+  for host in hosts:
+    stdout, stderr = host.communicate(timeout=300)
+    assert host.returncode == 0, stderr
+    reports.append(json.loads(stdout.strip().splitlines()[-1]))
+  assert [(r["process"], r["count"]) for r in reports] == [(0, 2), (1, 2)]
+  assert reports[0]["converted"] == [0, 2] and reports[1]["converted"] == [1]
+  assert reports[0]["shards"] == reports[1]["shards"] == 3
+  ids = [i for r in _outputs(tmp_path / "out") for i in r["source_ids"]]
+  assert sorted(ids) == sorted(f"{tmp_path / 'corpus.jsonl'}:{n}" for n in range(1, 11))
+  with open(tmp_path / "out" / pipeline.STATS_FILE, encoding="utf-8") as f:
+    assert json.load(f)["documents"] == 10

@@ -260,10 +260,12 @@ def test_filter_reasons_are_each_triggered_and_counted():
            QAPair("extract the city where she was born.", "Warsaw"),
            QAPair("List the sciences she studied.", "physics, biology"),
            QAPair("Who shared the prize with her?", "Pierre Curie")]
-  kept, counts = quality.filter_pairs(CONTEXT, pairs)
+  kept, counts, categories = quality.filter_pairs(CONTEXT, pairs)
   assert counts == collections.Counter(empty=2, answer_too_long=1, ungrounded=2,
                                        duplicate_in_text=1, kept=2)
   assert [p.answer for p in kept] == ["Warsaw", "Pierre Curie"]
+  assert categories == [templates.categorize(p, CONTEXT) for p in kept]
+  assert categories[0] == "extractive_qa"
   assert quality.counts == counts
 
 
@@ -280,9 +282,9 @@ def test_near_duplicates_across_documents():
   one_word = LONG_QUESTION.replace("young", "brilliant")
   unrelated = ("Which experimental methods did the two researchers use to isolate the new "
                "radioactive elements in their laboratory?")
-  _, counts = quality.filter_pairs("another document",
-                                   [QAPair(variant, "a"), QAPair(one_word, "b"),
-                                    QAPair(unrelated, "c")])
+  _, counts, _ = quality.filter_pairs("another document",
+                                      [QAPair(variant, "a"), QAPair(one_word, "b"),
+                                       QAPair(unrelated, "c")])
   assert counts == collections.Counter(near_duplicate=2, kept=1)
   assert quality.counts == collections.Counter(near_duplicate=2, kept=2)
 

@@ -32,6 +32,7 @@ import time
 from typing import Any, Iterator, Optional, Sequence
 
 import jax
+from jax.experimental import multihost_utils
 
 from instruct_pt.data import sources
 from instruct_pt.synthesis import formats, rounds, templates
@@ -171,8 +172,7 @@ class ShardConverter:
       for position, (doc, kept, output) in enumerate(zip(documents, kept_chains, outputs)):
         text = records[doc]["text"]
         parsed = formats.parse_pairs(self.vocabulary.decode(output))
-        pairs, dropped = self.quality.filter_pairs(text, parsed.pairs)
-        pair_categories = [templates.categorize(pair, text) for pair in pairs]
+        pairs, dropped, pair_categories = self.quality.filter_pairs(text, parsed.pairs)
         categories.update(pair_categories)
         stats.update(generated_tokens=len(output), malformed_pairs=parsed.malformed,
                      duplicate_pairs=parsed.duplicates, pairs=len(pairs),
@@ -234,8 +234,16 @@ def kept_questions(run_dir: str, index: int) -> list[str]:
             for pair in pairs]
 
 
-def summarize(run_dir: str) -> dict[str, Any]:
-  """Sums the done markers of `run_dir` into `stats.json` and returns it."""
+def parse_failure_rate(stats: dict[str, Any]) -> float:
+  """Malformed pairs over all generated pairs (malformed, duplicate, filtered and kept)."""
+  well_formed = stats.get("pairs", 0) + stats.get("duplicate_pairs", 0) + sum(
+      count for name, count in stats.items() if name.startswith("filtered_"))
+  malformed = stats.get("malformed_pairs", 0)
+  return malformed / (malformed + well_formed) if malformed + well_formed else 0.0
+
+
+def summarize(run_dir: str, write: bool = True) -> dict[str, Any]:
+  """Sums the done markers of `run_dir` into a summary; writes it to `stats.json` if `write`."""
   total: collections.Counter = collections.Counter()
   categories: collections.Counter = collections.Counter()
   shards = 0
@@ -250,14 +258,19 @@ def summarize(run_dir: str) -> dict[str, Any]:
   summary["tokens_per_second"] = (total["generated_tokens"] / total["seconds"]
                                   if total.get("seconds") else 0.0)
   summary["pairs_per_document"] = total["pairs"] / max(total["documents"], 1)
-  with open(os.path.join(run_dir, STATS_FILE), "w", encoding="utf-8") as f:
-    json.dump(summary, f, indent=2)
+  summary["parse_failure_rate"] = parse_failure_rate(total)
+  if write:
+    with open(os.path.join(run_dir, STATS_FILE), "w", encoding="utf-8") as f:
+      json.dump(summary, f, indent=2)
   return summary
 
 
 def run(config: SynthesisConfig, converter: ShardConverter, run_dir: str,
         show_progress: bool = True) -> dict[str, Any]:
   """Converts every shard of this process that is not done yet; returns the run's stats.
+
+  With several processes, process p converts shards p, p + P, ...; all wait for each other
+  at the end and process 0 writes `stats.json` over every shard.
 
   Args:
     config: synthesis settings.
@@ -285,6 +298,8 @@ def run(config: SynthesisConfig, converter: ShardConverter, run_dir: str,
     bar.set_postfix(docs_s=f"{totals['documents'] / max(totals['seconds'], 1e-9):.2f}",
                     tok_s=f"{totals['generated_tokens'] / max(totals['seconds'], 1e-9):.0f}",
                     pairs_doc=f"{totals['pairs'] / max(totals['documents'], 1):.2f}",
-                    malformed=f"{totals['malformed_pairs']}")
+                    parse_fail=f"{parse_failure_rate(totals):.0%}")
   bar.close()
-  return summarize(run_dir)
+  if count > 1:
+    multihost_utils.sync_global_devices("instruct_pt.synthesis.run")
+  return summarize(run_dir, write=process == 0)

@@ -549,8 +549,8 @@ class QualityFilter:
       if len(_normalize(question).split()) >= self.near_duplicate_min_words:
         self._index.check_and_add(question)
 
-  def filter_pairs(self, context: str,
-                   pairs: Sequence[QAPair]) -> tuple[list[QAPair], collections.Counter]:
+  def filter_pairs(self, context: str, pairs: Sequence[QAPair]
+                   ) -> tuple[list[QAPair], collections.Counter, list[str]]:
     """Filters the pairs of one text; also adds the counts to `self.counts`.
 
     Args:
@@ -558,24 +558,27 @@ class QualityFilter:
       pairs: its pairs, in order.
 
     Returns:
-      The kept pairs and this call's counts (reasons, and `kept`).
+      The kept pairs, this call's counts (reasons, and `kept`) and the kept pairs' categories
+      (`categorize`, computed once for the grounding check).
     """
-    kept, counts, seen = [], collections.Counter(), set()
+    kept, counts, categories, seen = [], collections.Counter(), [], set()
     for pair in pairs:
-      reason = self._reason(context, pair, seen)
+      category = categorize(pair, context)
+      reason = self._reason(context, pair, category, seen)
       counts[reason or "kept"] += 1
       if reason is None:
         kept.append(pair)
+        categories.append(category)
     self.counts.update(counts)
-    return kept, counts
+    return kept, counts, categories
 
-  def _reason(self, context: str, pair: QAPair, seen: set[str]) -> Optional[str]:
+  def _reason(self, context: str, pair: QAPair, category: str,
+              seen: set[str]) -> Optional[str]:
     question, answer = pair.question.strip(), pair.answer.strip()
     if not question or not answer:
       return "empty"
     if len(answer) > self.max_answer_chars:
       return "answer_too_long"
-    category = categorize(pair, context)
     if category in EXTRACTIVE_CATEGORIES:
       check = _grounded if category == "extractive_qa" else _items_grounded
       if not check(answer, context):
