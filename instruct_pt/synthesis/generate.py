@@ -74,7 +74,8 @@ class GenerationStats:
     prompt_tokens: prompt tokens prefilled.
     generated_tokens: tokens generated (EOS excluded).
     seconds: wall time.
-    compiled_prefill_lengths: the prefill row lengths (buckets) that were compiled.
+    compiled_prefill_lengths: the prefill row lengths (buckets) used; a prefill program is
+      compiled per row length, row count and prompts-per-row bucket.
   """
   prompts: int = 0
   prompt_tokens: int = 0
