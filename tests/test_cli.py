@@ -130,7 +130,7 @@ def test_demo_runs_and_reports(tmp_path):
   first, last = (float(part.split(": ")[-1]) for part in tuning.split(" -> "))
   assert last < first / 2, tuning
   synthesis = next(line for line in result.stdout.splitlines() if line.startswith("synthesis:"))
-  assert synthesis.startswith("synthesis: 16 documents in 4 shards")
+  assert synthesis.startswith("synthesis: 16 documents in 2 shards")
   assert int(synthesis.split(" pairs kept")[0].split()[-1]) > 0, synthesis
   train_line = next(line for line in result.stdout.splitlines() if line.startswith("train loss"))
   first, last = (float(part.split(": ")[1].split()[0]) for part in

@@ -54,7 +54,8 @@ class SynthesisConfig:
     on_error: `SourceSpec.on_error` ("raise" or "skip").
     max_documents: convert only the first N documents (None for all).
     documents_per_shard: documents per output shard (a multiple of num_rounds keeps chains
-      whole).
+      whole). Each round of a shard is one batch of documents_per_shard / num_rounds prompts:
+      keep that at least num_slots, or slots decode nothing (a warning says so).
     num_rounds: M, rounds of the multi-round conversion (2 for general, 3 for domain data).
     max_len: longest prompt + output, in tokens (the paper: 4096).
     max_new_tokens: generated tokens per document at most (the paper: 400).
@@ -91,6 +92,12 @@ class SynthesisConfig:
     if self.num_rounds < 1 or self.documents_per_shard < 1:
       raise ValueError(f"synthesize.num_rounds={self.num_rounds} and documents_per_shard="
                        f"{self.documents_per_shard} must be positive")
+    prompts_per_round = -(-self.documents_per_shard // self.num_rounds)
+    if prompts_per_round < self.num_slots:
+      logging.warning("synthesize.documents_per_shard=%d with num_rounds=%d gives %d prompts per "
+                      "round, fewer than num_slots=%d: %d slots stay idle",
+                      self.documents_per_shard, self.num_rounds, prompts_per_round,
+                      self.num_slots, self.num_slots - prompts_per_round)
 
   def sampling(self) -> SamplingConfig:
     """The decoding settings."""
