@@ -73,9 +73,12 @@ def _check(status: int) -> None:
     raise SystemExit(status)
 
 
-def _losses(run_dir: str) -> list[tuple[int, float]]:
+def _metrics(run_dir: str) -> list[dict]:
   with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
-    records = [json.loads(line) for line in f if line.strip()]
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _losses(records: list[dict]) -> list[tuple[int, float]]:
   return [(r["step"], r["loss"]) for r in records if "loss" in r]
 
 
@@ -84,10 +87,9 @@ def _report(synthesizer_dir: str, synthesis_dir: str, train_dir: str) -> None:
     stats = json.load(f)
   with open(os.path.join(synthesis_dir, "shard-00000.jsonl"), encoding="utf-8") as f:
     example = json.loads(f.readline())
-  with open(os.path.join(train_dir, "metrics.jsonl"), encoding="utf-8") as f:
-    records = [json.loads(line) for line in f if line.strip()]
-  losses = _losses(train_dir)
-  tuning = _losses(synthesizer_dir)
+  records = _metrics(train_dir)
+  losses = _losses(records)
+  tuning = _losses(_metrics(synthesizer_dir))
   print("\n== instruct_pt demo report ==")
   print(f"synthesizer fine-tuning loss (pairs only): step {tuning[0][0]}: {tuning[0][1]:.3f} -> "
         f"step {tuning[-1][0]}: {tuning[-1][1]:.3f}")

@@ -206,8 +206,8 @@ def test_tokenizer_command_trains_sentencepiece(tmp_path):
 def test_train_init_from_an_imported_checkpoint(tmp_path):
   """Continual pre-training: train.init_from starts from the imported parameters (the first
   step's loss is the imported model's loss on the first batch) with its config and tokenizer."""
-  transformers = pytest.importorskip("transformers")
-  torch = pytest.importorskip("torch")
+  pytest.importorskip("transformers")
+  from hf_reference import tiny_hf_model  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from instruct_pt import cli, parallel  # pylint: disable=import-outside-toplevel
@@ -216,10 +216,8 @@ def test_train_init_from_an_imported_checkpoint(tmp_path):
   from instruct_pt.model.transformer import Decoder  # pylint: disable=import-outside-toplevel
   from instruct_pt.train import loop  # pylint: disable=import-outside-toplevel
 
-  torch.manual_seed(0)
-  hf = transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(
-      vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256))
+  hf = tiny_hf_model("llama", vocab_size=300, max_position_embeddings=256,
+                     initializer_range=0.02)
   hf.save_pretrained(tmp_path / "hf")
   imported, trained = str(tmp_path / "imported"), str(tmp_path / "trained")
   assert cli.main(["convert", f"--from_hf={tmp_path / 'hf'}", f"--run_dir={imported}"]) == 0
@@ -247,15 +245,14 @@ def test_fine_tuned_synthesizer_run_synthesizes(tmp_path):
   """Stage 1 -> 2 with the shipped configs on a tiny imported model: the synthesizer config
   fine-tunes it on demo_synthesizer_sft (init_from), and synthesize loads the fine-tuned run
   directory (its config, newest checkpoint and tokenizer) and converts documents."""
-  transformers = pytest.importorskip("transformers")
-  torch = pytest.importorskip("torch")
+  pytest.importorskip("transformers")
+  from hf_reference import tiny_hf_model  # pylint: disable=import-outside-toplevel
   from instruct_pt import cli  # pylint: disable=import-outside-toplevel
   from instruct_pt.data import vocab  # pylint: disable=import-outside-toplevel
 
-  torch.manual_seed(0)
-  transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(
-      vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-      num_attention_heads=4, num_key_value_heads=2)).save_pretrained(tmp_path / "hf")
+  tiny_hf_model("llama", vocab_size=300, hidden_size=32, intermediate_size=64,
+                max_position_embeddings=2048, initializer_range=0.02).save_pretrained(
+                    tmp_path / "hf")
   base, tuned, out = (str(tmp_path / name) for name in ("base", "tuned", "synthesis"))
   assert cli.main(["convert", f"--from_hf={tmp_path / 'hf'}", f"--run_dir={base}"]) == 0
   vocab.save_vocabulary(vocab.ByteVocabulary(), os.path.join(base, "tokenizer"))

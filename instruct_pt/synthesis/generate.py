@@ -330,7 +330,7 @@ class Engine:
     """
     if mode not in MODES:
       raise ValueError(f"mode {mode!r}; choose one of {MODES}")
-    limit = self._check_prompts(prompts, sampling)
+    buckets = prompt_buckets(self._check_prompts(prompts, sampling))
     eos = set(self.eos_ids.tolist())
     start = time.perf_counter()
     root = jax.random.key(seed)
@@ -346,7 +346,7 @@ class Engine:
           admitted = pending[:len(free)]
           pending = pending[len(admitted):]
           cache, state = self._admit(cache, state, admitted, free[:len(admitted)], prompts,
-                                     sampling, root, prompt_buckets(limit))
+                                     sampling, root, buckets)
           for slot, request in zip(free, admitted):
             slot_request[slot] = request
         steps = self.decode_chunk if mode == "continuous" else sampling.max_new_tokens
