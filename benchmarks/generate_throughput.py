@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from instruct_pt import parallel
-from instruct_pt.data import sources, vocab
-from instruct_pt.model import checkpoints
+from instruct_pt import parallel, run_dir
+from instruct_pt.data import sources
+from instruct_pt.model import hf, readers, store
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
@@ -55,14 +55,12 @@ def device_bandwidth(device) -> tuple[float, str]:
 def load_model(name: str, mesh, rules):
   """(config, params on the mesh, tokenizer or None, HF directory + file for transformers)."""
   if name == "smollm2":
-    path = checkpoints.resolve_gguf("smollm2")
-    config, params = checkpoints.import_checkpoint(checkpoints.GGUFSource(path), path, mesh,
-                                                   rules, progress=False)
-    return config, params, vocab.gguf_vocabulary(path), path
+    model = run_dir.load("smollm2", mesh, rules, progress=False)
+    return model.config, model.params, model.tokenizer, readers.resolve_gguf("smollm2")
   if not name.endswith("_random"):
     raise ValueError(f"--model={name!r}: use smollm2 or <preset>_random")
   config = get_preset(name[:-len("_random")], param_dtype="bfloat16")
-  _, shardings = checkpoints.param_shardings(config, mesh, rules)
+  _, shardings = store.param_shardings(config, mesh, rules)
   init = lambda key: nn.meta.unbox(  # pylint: disable=unnecessary-lambda-assignment
       Decoder(config).init(key, jnp.zeros((1, 8), jnp.int32))["params"])
   return config, jax.jit(init, out_shardings=shardings)(jax.random.key(0)), None, None
@@ -109,7 +107,7 @@ def time_transformers(path, config, params, prompts, new_tokens,
   else:
     import tempfile  # pylint: disable=import-outside-toplevel
     directory = tempfile.mkdtemp()
-    checkpoints.save_hf_model(params, config, directory, dtype="bfloat16")
+    hf.save_hf_model(params, config, directory, dtype="bfloat16")
     model = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.bfloat16)
   device = "cuda" if torch.cuda.is_available() else "cpu"
   model = model.to(device).eval()
@@ -177,10 +175,10 @@ def main() -> None:
         f"{100 * 1e3 * step_floor / our_step:.0f}% of it")
   ours_tps = args.batch * args.new_tokens / ours[1]
   if theirs is None:
-    print(f"ours: {ours_tps:,.1f} tokens/s")
+    print(f"ours: {ours_tps:,.2f} tokens/s")
     return
   theirs_tps = args.batch * args.new_tokens / theirs[1]
-  print(f"ours: {ours_tps:,.1f} tokens/s  transformers: {theirs_tps:,.1f} tokens/s  "
+  print(f"ours: {ours_tps:,.2f} tokens/s  transformers: {theirs_tps:,.2f} tokens/s  "
         f"ratio: {ours_tps / theirs_tps:.2f}x  (ceiling/transformers: "
         f"{ceiling / theirs_tps:.2f}x)")
 

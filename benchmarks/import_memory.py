@@ -3,7 +3,7 @@
   python benchmarks/import_memory.py --preset instructlm_1_3b --dir /tmp/hf_1b
 
 Writes a random bfloat16 checkpoint of the preset's shape as sharded safetensors (once; reused
-when `--dir` already holds it), then imports it with `checkpoints.load_params` in a fresh
+when `--dir` already holds it), then imports it with `hf.load_params` in a fresh
 subprocess and reads that process's peak resident memory (VmHWM). On a CPU backend the
 imported float32 parameters themselves live in host memory, so the figure that matters is the
 transient overhead: peak - (RSS before the import + bytes of the imported parameters), shown
@@ -21,7 +21,7 @@ import sys
 import ml_dtypes
 import numpy as np
 
-from instruct_pt.model import checkpoints
+from instruct_pt.model import hf, readers
 from instruct_pt.model.config import get_preset, preset_names
 
 GIB = 2**30
@@ -43,8 +43,8 @@ def write_checkpoint(preset: str, out_dir: str, shard_bytes: int = GIB) -> None:
     return
   os.makedirs(out_dir, exist_ok=True)
   rng = np.random.default_rng(0)
-  shapes = {name: checkpoints._hf_shape(path, config)  # pylint: disable=protected-access
-            for name, (path, _) in checkpoints.expected_hf_tensors(config).items()}
+  shapes = {name: hf.hf_tensor_shape(path, config)
+            for name, (path, _) in hf.expected_hf_tensors(config).items()}
   shard, size, weight_map, index = {}, 0, {}, 1
   names = list(shapes)
   for i, name in enumerate(names):
@@ -59,7 +59,7 @@ def write_checkpoint(preset: str, out_dir: str, shard_bytes: int = GIB) -> None:
   with open(os.path.join(out_dir, "model.safetensors.index.json"), "w", encoding="utf-8") as f:
     json.dump({"weight_map": weight_map}, f)
   with open(os.path.join(out_dir, "config.json"), "w", encoding="utf-8") as f:
-    json.dump(checkpoints.hf_config_from_model(config, torch_dtype="bfloat16"), f)
+    json.dump(hf.hf_config_from_model(config, torch_dtype="bfloat16"), f)
 
 
 def measure_import(model_dir: str) -> dict[str, float]:
@@ -67,15 +67,15 @@ def measure_import(model_dir: str) -> dict[str, float]:
   import jax  # pylint: disable=import-outside-toplevel
   from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
   jax.devices()  # initialise the backend before the baseline
-  source = checkpoints.SafetensorsSource(model_dir)
-  config = checkpoints.model_config_from_hf(source.hf_config, model_dir)
+  source = readers.SafetensorsSource(model_dir)
+  config = hf.model_config_from_hf(source.hf_config, model_dir)
   baseline = _status_bytes("VmRSS")
-  params = checkpoints.load_params(source, config, parallel.create_mesh((1, -1, 1)),
+  params = hf.load_params(source, config, parallel.create_mesh((1, -1, 1)),
                                    parallel.LOGICAL_AXIS_RULES, progress=False)
   jax.block_until_ready(params)
   param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
-  largest = max(np.prod(s) for s in (checkpoints._hf_shape(p, config)  # pylint: disable=protected-access
-                                     for p, _ in checkpoints.expected_hf_tensors(config).values()))
+  largest = max(np.prod(s) for s in (hf.hf_tensor_shape(p, config)
+                                     for p, _ in hf.expected_hf_tensors(config).values()))
   return {"peak": _status_bytes("VmHWM"), "baseline": baseline, "params": param_bytes,
           "largest_tensor_f32": 4 * float(largest),
           "checkpoint": sum(os.path.getsize(os.path.join(model_dir, f))

@@ -21,6 +21,7 @@ from instruct_pt import parallel
 from instruct_pt.model.config import get_preset, preset_names
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import loop, metrics, optim
+from instruct_pt.train import state as state_lib
 
 TARGET_MFU = 0.45  # issue #2: instructlm_1_3b, sequence 2048, bfloat16, one H100
 
@@ -58,7 +59,7 @@ def main() -> None:
 
   model = Decoder(model_config)
   tx, schedule = optim.make_optimizer(optim.OptimizerConfig(), train_config.num_steps)
-  state, shardings = loop.create_train_state(model, tx, jax.random.key(0), mesh, rules)
+  state, shardings = state_lib.create_train_state(model, tx, jax.random.key(0), mesh, rules)
   batch_sharding = parallel.batch_sharding(mesh, rules)
   rng = np.random.default_rng(0)
   tokens = rng.integers(0, model_config.vocab_size, (args.batch, args.seq_len + 1), np.int32)

@@ -1,13 +1,17 @@
-"""Gin configuration: the few configurables the CLI calls, parsing, the operative config.
+"""Gin -> frozen run configs, and back to gin.
 
-Run-level choices are gin bindings on these names (deep code receives plain dataclasses):
+Every gin name is a frozen dataclass; the deep code receives them as plain values:
 
-  model.preset / model.overrides   -> `ModelConfig` (instruct_pt.model.config)
-  train.*                          -> `TrainConfig` (instruct_pt.train.loop)
-  optimizer.*                      -> `OptimizerConfig` (instruct_pt.train.optim)
-  mesh.shape / mesh.rule_overrides -> `MeshConfig` (instruct_pt.parallel)
-  data.tasks / data.mixtures / data.*_recipes -> SeqIO registrations (`register_data`)
-  synthesize.*                     -> `SynthesisConfig` (instruct_pt.synthesis.pipeline)
+  model.*       `ModelSpec`        preset / overrides / tokenizer / init_from
+  train.*       `TrainConfig`      (instruct_pt.train.loop)
+  optimizer.*   `OptimizerConfig`  (instruct_pt.train.optim)
+  mesh.*        `MeshConfig`       (instruct_pt.parallel)
+  data.*        `DataConfig`       (instruct_pt.data.registry)
+  synthesize.*  `SynthesisConfig`  (instruct_pt.synthesis.pipeline)
+
+`parse` reads gin files and bindings; `train_run` / `synthesize_run` build a command's run
+config from them; `to_gin` renders any run config back into bindings (every field, defaults
+included), which is what a run directory's `config.gin` holds: parsing it rebuilds the run.
 
 Gin files may `include` other files by a path relative to the repository root (e.g.
 `include 'configs/models/tiny.gin'`), from any working directory.
@@ -15,96 +19,132 @@ Gin files may `include` other files by a path relative to the repository root (e
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import gin
-from etils import epath
 
-from instruct_pt.model import checkpoints
-from instruct_pt.model.config import ModelConfig, get_preset
+from instruct_pt import run_dir
+from instruct_pt.data.registry import DataConfig
+from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
 from instruct_pt.synthesis.pipeline import SynthesisConfig
 from instruct_pt.train.loop import TrainConfig
 from instruct_pt.train.optim import OptimizerConfig
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_FILE_NAME = "config.gin"
-
-train_config = gin.external_configurable(TrainConfig, "train")
-optimizer_config = gin.external_configurable(OptimizerConfig, "optimizer")
-mesh_config = gin.external_configurable(MeshConfig, "mesh")
-synthesis_config = gin.external_configurable(SynthesisConfig, "synthesize")
 
 
-@gin.configurable("model")
-def model_config(preset: str = "tiny", overrides: Optional[dict[str, Any]] = None) -> ModelConfig:
-  """The model: a named preset or a run directory's model, with optional field overrides.
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """Which model a run trains (gin: `model.*`).
 
-  Args:
-    preset: a name from `instruct_pt.model.config.preset_names()`, or a run directory (one
-      with a model_config.json, e.g. from `instruct-pt convert`).
+  Attributes:
+    preset: a name from `instruct_pt.model.config.preset_names()`, or a model source
+      (`run_dir.load`: run directory, Hugging Face directory, GGUF) whose *config* is used
+      with fresh random parameters.
     overrides: ModelConfig fields to change, e.g. `{"dtype": "bfloat16"}`.
+    tokenizer: the tokenizer of a run from random parameters: "byte", or a tokenizer file /
+      directory (e.g. from `instruct-pt tokenizer`).
+    init_from: a model source whose parameters, model config and tokenizer a fresh run
+      starts from (continual pre-training, fine-tuning); `overrides` apply on top. Ignored
+      once the run has its own checkpoint.
   """
-  overrides = dict(overrides or {})
-  if "/" in preset or os.path.isdir(preset):
-    return checkpoints.read_model_config(preset, **overrides)
-  return get_preset(preset, **overrides)
+
+  preset: str = "tiny"
+  overrides: Optional[dict[str, Any]] = None
+  tokenizer: str = "byte"
+  init_from: Optional[str] = None
+
+  def resolve(self) -> ModelConfig:
+    """The model config of `preset` with `overrides` (not of `init_from`).
+
+    Raises:
+      ValueError: an unknown preset or override.
+    """
+    overrides = dict(self.overrides or {})
+    if self.preset in preset_names():
+      return get_preset(self.preset, **overrides)
+    if "/" in self.preset or os.path.exists(self.preset):
+      return run_dir.load(self.preset, with_params=False, **overrides).config
+    return get_preset(self.preset, **overrides)  # raises, naming the known presets
 
 
-@gin.configurable("data")
-def register_data(vocabulary, tasks: Optional[dict[str, dict[str, Any]]] = None,
-                  mixtures: Optional[dict[str, dict[str, float]]] = None,
-                  pretrain_recipes: Optional[dict[str, dict[str, Any]]] = None,
-                  domain_recipes: Optional[dict[str, dict[str, Any]]] = None) -> list[str]:
-  """Registers the demo tasks and mixtures, then the corpora and mixtures named in gin.
+@dataclasses.dataclass(frozen=True)
+class TrainRun:
+  """Everything `commands.train` needs.
 
-  Imports SeqIO / TensorFlow (the `data` extra). Example bindings::
-
-    data.tasks = {
-        'web': {'kind': 'raw_lm', 'layout': 'refinedweb', 'pattern': 'gs://b/rw/*.parquet'},
-        'web_augmented': {'kind': 'instruct_augmented_lm', 'pattern': 'gs://b/aug/*.jsonl'},
-    }
-    data.mixtures = {'web_mix': {'web': 0.8, 'web_augmented': 0.2}}
-
-  Args:
-    vocabulary: a `seqio.Vocabulary` shared by every task.
-    tasks: task name -> `kind` (a `tasks.KINDS` entry), optional `layout` (a
-      `sources.CORPUS_LAYOUTS` name) and `SourceSpec` fields (`pattern` required).
-    mixtures: mixture name -> {task name: rate}.
-    pretrain_recipes: mixture name -> `tasks.register_pretrain_recipe` arguments.
-    domain_recipes: mixture name -> `tasks.register_domain_recipe` arguments.
-
-  Returns:
-    Every registered task and mixture name.
+  Attributes:
+    run_dir: the run directory (local or gs://).
+    model: the model and where it starts from.
+    train: loop settings.
+    optimizer: the optimizer.
+    mesh: the device mesh and sharding rules.
+    data: what to train on.
   """
-  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
-  from instruct_pt.data import tasks as tasks_lib  # pylint: disable=import-outside-toplevel
-  names = tasks_lib.register_demo_tasks(vocabulary)
-  for name, settings in (tasks or {}).items():
-    settings = dict(settings)
-    kind = settings.pop("kind", None)
-    layout = settings.pop("layout", None)
-    if kind is None or "pattern" not in settings:
-      raise ValueError(f"data.tasks[{name!r}] needs 'kind' and 'pattern', got {sorted(settings)}")
-    if kind in ("synthesizer_sft", "instructions"):
-      settings.setdefault("text_field", sources.WHOLE_RECORD)
-    pattern = settings.pop("pattern")
-    spec = (sources.layout_spec(layout, pattern, **settings) if layout
-            else sources.SourceSpec(pattern, **settings))
-    tasks_lib.register_task(name, kind, sources.seqio_source(spec), vocabulary)
-    names.append(name)
-  for name, rates in (mixtures or {}).items():
-    tasks_lib.register_mixture(name, rates)
-    names.append(name)
-  for name, arguments in (pretrain_recipes or {}).items():
-    tasks_lib.register_pretrain_recipe(name, **arguments)
-    names.append(name)
-  for name, arguments in (domain_recipes or {}).items():
-    tasks_lib.register_domain_recipe(name, **arguments)
-    names.append(name)
-  return names
+
+  run_dir: str
+  model: ModelSpec = ModelSpec()
+  train: TrainConfig = TrainConfig()
+  optimizer: OptimizerConfig = OptimizerConfig()
+  mesh: MeshConfig = MeshConfig()
+  data: DataConfig = DataConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesizeRun:
+  """Everything `commands.synthesize` needs.
+
+  Attributes:
+    run_dir: the output directory.
+    synthesis: synthesis settings (synthesizer, corpus, rounds, sampling).
+    mesh: each host's mesh (over its own devices) and sharding rules.
+  """
+
+  run_dir: str
+  synthesis: SynthesisConfig = SynthesisConfig()
+  mesh: MeshConfig = MeshConfig(shape=(1, -1, 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertRun:
+  """Everything `commands.convert` needs.
+
+  Attributes:
+    source: a model source (`run_dir.load`): run directory, Hugging Face directory, GGUF file
+      or bundled GGUF name.
+    run_dir: import: the run directory to write (params/, model_config.json, tokenizer/).
+    to_hf: export: the Hugging Face directory to write.
+    param_dtype: dtype of the loaded parameters (None keeps the source's).
+    dtype: dtype of exported tensors.
+    mesh: the mesh to load onto.
+  """
+
+  source: str
+  run_dir: Optional[str] = None
+  to_hf: Optional[str] = None
+  param_dtype: Optional[str] = None
+  dtype: str = "float32"
+  mesh: MeshConfig = MeshConfig()
+
+  def __post_init__(self):
+    if (self.run_dir is None) == (self.to_hf is None):
+      raise ValueError("convert needs exactly one destination: --run_dir (import) or "
+                       "--to_hf (export)")
+
+
+# Gin name of each configurable dataclass; `to_gin` renders run configs with these names.
+GIN_NAMES = {ModelSpec: "model", TrainConfig: "train", OptimizerConfig: "optimizer",
+             MeshConfig: "mesh", DataConfig: "data", SynthesisConfig: "synthesize"}
+_CONFIGURABLES = {cls: gin.external_configurable(cls, name) for cls, name in GIN_NAMES.items()}
+
+
+def gin_configured(cls: type) -> Any:
+  """An instance of a `GIN_NAMES` dataclass with the parsed gin bindings applied."""
+  return _CONFIGURABLES[cls]()
 
 
 def resolve_config_path(path: str) -> str:
@@ -116,8 +156,7 @@ def resolve_config_path(path: str) -> str:
   Raises:
     FileNotFoundError: naming the path and where it was looked for.
   """
-  candidates = [path, os.path.join(REPO_ROOT, path)]
-  for candidate in candidates:
+  for candidate in (path, os.path.join(REPO_ROOT, path)):
     if os.path.isfile(candidate):
       return candidate
   raise FileNotFoundError(f"gin file {path!r} not found (looked in {os.getcwd()} and "
@@ -133,7 +172,14 @@ class _HideGinPathNotFound(logging.Filter):
                 str(record.msg).startswith("Path not found"))
 
 
-logging.getLogger().addFilter(_HideGinPathNotFound())
+@contextlib.contextmanager
+def _quiet_include_search() -> Iterator[None]:
+  hide = _HideGinPathNotFound()
+  logging.getLogger().addFilter(hide)
+  try:
+    yield
+  finally:
+    logging.getLogger().removeFilter(hide)
 
 
 def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None:
@@ -150,12 +196,13 @@ def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None
   """
   gin.clear_config()
   gin.add_config_file_search_path(REPO_ROOT)
-  for path in gin_files:
-    resolved = resolve_config_path(path)
-    try:
-      gin.parse_config_file(resolved)
-    except (ValueError, SyntaxError, IOError) as e:
-      raise ValueError(f"in gin file {path}: {e}") from e
+  with _quiet_include_search():
+    for path in gin_files:
+      resolved = resolve_config_path(path)
+      try:
+        gin.parse_config_file(resolved)
+      except (ValueError, SyntaxError, IOError) as e:
+        raise ValueError(f"in gin file {path}: {e}") from e
   for binding in gin_params:
     try:
       gin.parse_config(binding)
@@ -163,27 +210,83 @@ def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None
       raise ValueError(f"in --gin_param={binding!r}: {e}") from e
 
 
-def write_operative_config(run_dir: str) -> None:
-  """Writes the operative gin config (every parameter used so far) into `run_dir`."""
-  run_path = epath.Path(run_dir)
-  run_path.mkdir(parents=True, exist_ok=True)
-  (run_path / CONFIG_FILE_NAME).write_text(gin.operative_config_str())
-
-
-def build_run_configs() -> tuple[ModelConfig, TrainConfig, OptimizerConfig, MeshConfig]:
-  """Calls the configurables under the current gin bindings."""
-  return model_config(), train_config(), optimizer_config(), mesh_config()
-
-
-def write_run_config(run_dir: str, model: ModelConfig) -> None:
-  """Writes the operative gin config and the resolved model config into the run directory.
-
-  `config.gin` holds every parameter the run used (defaults included), so it reproduces the
-  run; `model_config.json` lets later stages (synthesis, evaluation) rebuild the model.
+def train_run(run_dir_path: str, gin_files: Sequence[str] = (),
+              gin_params: Sequence[str] = ()) -> TrainRun:
+  """A `TrainRun` from gin files and bindings (see `parse`).
 
   Args:
-    run_dir: the run directory (created if missing; local or gs://).
-    model: the resolved model config.
+    run_dir_path: the run directory.
+    gin_files: gin file paths.
+    gin_params: bindings, applied after the files.
   """
-  write_operative_config(run_dir)
-  checkpoints.write_model_config(run_dir, model)
+  return _run_from_gin(TrainRun, run_dir_path, gin_files, gin_params)
+
+
+def synthesize_run(run_dir_path: str, gin_files: Sequence[str] = (),
+                   gin_params: Sequence[str] = ()) -> SynthesizeRun:
+  """A `SynthesizeRun` from gin files and bindings (see `parse`).
+
+  Args:
+    run_dir_path: the output directory.
+    gin_files: gin file paths.
+    gin_params: bindings, applied after the files.
+  """
+  return _run_from_gin(SynthesizeRun, run_dir_path, gin_files, gin_params)
+
+
+def _run_from_gin(run_class: type, run_dir_path: str, gin_files: Sequence[str],
+                  gin_params: Sequence[str]) -> Any:
+  """`run_class` with each configurable field (its default's type) taken from gin."""
+  parse(gin_files, gin_params)
+  return run_class(run_dir=run_dir_path, **{
+      field.name: gin_configured(type(field.default)) for field in dataclasses.fields(run_class)
+      if type(field.default) in GIN_NAMES})
+
+
+def data_config(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> DataConfig:
+  """The `data.*` declarations of gin files and bindings (see `parse`)."""
+  parse(gin_files, gin_params)
+  return gin_configured(DataConfig)
+
+
+def mesh_config(gin_params: Sequence[str] = ()) -> MeshConfig:
+  """The `mesh.*` settings of gin bindings (see `parse`)."""
+  parse((), gin_params)
+  return gin_configured(MeshConfig)
+
+
+Run = Union[TrainRun, SynthesizeRun]
+
+
+def to_gin(run: Run) -> str:
+  """Gin bindings of every configurable field of `run`, defaults included.
+
+  Parsing the text (with `train_run` / `synthesize_run`) rebuilds an equal run config.
+
+  Args:
+    run: a run config.
+  """
+  lines = []
+  for field in dataclasses.fields(run):
+    value = getattr(run, field.name)
+    name = GIN_NAMES.get(type(value))
+    if name is None:
+      continue
+    lines.append(f"# {type(value).__name__}")
+    for part in dataclasses.fields(value):
+      lines.append(f"{name}.{part.name} = {_gin_literal(getattr(value, part.name))}")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def _gin_literal(value: Any) -> str:
+  """A Python literal gin parses back to `value` (tuples, dicts, strings, numbers, None)."""
+  if isinstance(value, (list, tuple)):
+    items = ", ".join(_gin_literal(v) for v in value)
+    if isinstance(value, list):
+      return f"[{items}]"
+    return f"({items}{',' if len(value) == 1 else ''})"
+  if isinstance(value, dict):
+    return "{" + ", ".join(f"{_gin_literal(k)}: {_gin_literal(v)}"
+                           for k, v in value.items()) + "}"
+  return repr(value)

@@ -17,10 +17,11 @@ Re-running resumes each stage (and, once finished, only reports).
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 
-from instruct_pt import cli
+from instruct_pt import commands, config, run_dir
+from instruct_pt.data.registry import DataConfig
 
 SYNTHESIZER_CONFIG = "configs/synthesizer/smollm2_cpu.gin"
 SYNTHESIZER_STEPS = 12
@@ -31,65 +32,55 @@ DEMO_NEW_TOKENS = 64
 DEMO_STEPS = 100
 
 
-def run(run_dir: str) -> None:
-  """Runs the demo stages in `run_dir` and prints a short report.
+def run(run_dir_path: str) -> None:
+  """Runs the demo stages in `run_dir_path` and prints a short report.
 
   Args:
-    run_dir: where the demo writes (re-running resumes).
+    run_dir_path: where the demo writes (re-running resumes).
   """
-  base_dir = os.path.join(run_dir, "smollm2")
-  synthesizer_dir = os.path.join(run_dir, "synthesizer")
-  synthesis_dir = os.path.join(run_dir, "synthesis")
-  train_dir = os.path.join(run_dir, "train")
-  if not os.path.exists(os.path.join(base_dir, "model_config.json")):
-    _check(cli.main(["convert", "--from_gguf=smollm2", f"--run_dir={base_dir}"]))
+  out = run_dir.RunDir(run_dir_path)
+  base, synthesizer = out.sub("smollm2"), out.sub("synthesizer")
+  synthesis, pretrain = out.sub("synthesis"), out.sub("train")
+  if not base.has_model():
+    commands.convert(config.ConvertRun(source="smollm2", run_dir=str(base)))
   # Batch 2 x 512 tokens at a higher learning rate than the config's: 12 steps suffice to
   # teach the format on a CPU (the 40-step config memorises the examples).
-  _check(cli.main(["train", f"--gin_file={SYNTHESIZER_CONFIG}",
-                   f"--gin_param=train.init_from={base_dir!r}",
-                   f"--gin_param=train.num_steps={SYNTHESIZER_STEPS}",
-                   "--gin_param=train.batch_size=2", "--gin_param=optimizer.learning_rate=3e-4",
-                   "--gin_param=optimizer.warmup_steps=2", "--gin_param=train.log_every=1",
-                   f"--gin_param=train.checkpoint_every={SYNTHESIZER_STEPS}",
-                   f"--run_dir={synthesizer_dir}"]))
-  _check(cli.main(["synthesize", f"--gin_file={SYNTHESIS_CONFIG}",
-                   f"--gin_param=synthesize.model={synthesizer_dir!r}",
-                   f"--gin_param=synthesize.max_documents={DEMO_DOCUMENTS}",
-                   f"--gin_param=synthesize.max_new_tokens={DEMO_NEW_TOKENS}",
-                   f"--run_dir={synthesis_dir}"]))
-  shards = os.path.join(os.path.abspath(synthesis_dir), "shard-*.jsonl")
-  tasks = {"demo_synthesized": {"kind": "instruct_augmented_lm", "pattern": shards}}
-  mixture = {"demo_synthesized_pt": {"demo_raw": 0.8, "demo_synthesized": 0.2}}
-  _check(cli.main(["train", f"--gin_file={TRAIN_CONFIG}",
-                   f"--gin_param=train.num_steps={DEMO_STEPS}",
-                   "--gin_param=train.mixture='demo_synthesized_pt'",
-                   f"--gin_param=data.tasks={tasks!r}", f"--gin_param=data.mixtures={mixture!r}",
-                   f"--run_dir={train_dir}"]))
-  _report(synthesizer_dir, synthesis_dir, train_dir)
+  tuning = config.train_run(str(synthesizer), [SYNTHESIZER_CONFIG])
+  commands.train(dataclasses.replace(
+      tuning, model=dataclasses.replace(tuning.model, init_from=str(base)),
+      train=dataclasses.replace(tuning.train, num_steps=SYNTHESIZER_STEPS, batch_size=2,
+                                log_every=1, checkpoint_every=SYNTHESIZER_STEPS),
+      optimizer=dataclasses.replace(tuning.optimizer, learning_rate=3e-4, warmup_steps=2)))
+  conversion = config.synthesize_run(str(synthesis), [SYNTHESIS_CONFIG])
+  commands.synthesize(dataclasses.replace(conversion, synthesis=dataclasses.replace(
+      conversion.synthesis, model=str(synthesizer), max_documents=DEMO_DOCUMENTS,
+      max_new_tokens=DEMO_NEW_TOKENS)))
+  training = config.train_run(str(pretrain), [TRAIN_CONFIG])
+  commands.train(dataclasses.replace(
+      training, train=dataclasses.replace(training.train, num_steps=DEMO_STEPS),
+      data=DataConfig(
+          mixture="demo_synthesized_pt",
+          tasks={"demo_synthesized": {"kind": "instruct_augmented_lm",
+                                      "pattern": synthesis.shard_pattern()}},
+          mixtures={"demo_synthesized_pt": {"demo_raw": 0.8, "demo_synthesized": 0.2}})))
+  _report(synthesizer, synthesis, pretrain)
 
 
-def _check(status: int) -> None:
-  if status:
-    raise SystemExit(status)
-
-
-def _metrics(run_dir: str) -> list[dict]:
-  with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
-    return [json.loads(line) for line in f if line.strip()]
+def _metrics(run: run_dir.RunDir) -> list[dict]:
+  return [json.loads(line) for line in run.metrics.read_text().splitlines() if line.strip()]
 
 
 def _losses(records: list[dict]) -> list[tuple[int, float]]:
   return [(r["step"], r["loss"]) for r in records if "loss" in r]
 
 
-def _report(synthesizer_dir: str, synthesis_dir: str, train_dir: str) -> None:
-  with open(os.path.join(synthesis_dir, "stats.json"), encoding="utf-8") as f:
-    stats = json.load(f)
-  with open(os.path.join(synthesis_dir, "shard-00000.jsonl"), encoding="utf-8") as f:
-    example = json.loads(f.readline())
-  records = _metrics(train_dir)
+def _report(synthesizer: run_dir.RunDir, synthesis: run_dir.RunDir,
+            pretrain: run_dir.RunDir) -> None:
+  stats = json.loads(synthesis.stats.read_text())
+  example = json.loads(synthesis.shard(0).read_text().splitlines()[0])
+  records = _metrics(pretrain)
   losses = _losses(records)
-  tuning = _losses(_metrics(synthesizer_dir))
+  tuning = _losses(_metrics(synthesizer))
   print("\n== instruct_pt demo report ==")
   print(f"synthesizer fine-tuning loss (pairs only): step {tuning[0][0]}: {tuning[0][1]:.3f} -> "
         f"step {tuning[-1][0]}: {tuning[-1][1]:.3f}")
@@ -110,5 +101,5 @@ def _report(synthesizer_dir: str, synthesis_dir: str, train_dir: str) -> None:
   if throughput:
     print(f"throughput: {throughput[-1]['tokens_per_second']:.0f} tokens/s, "
           f"MFU {100 * throughput[-1]['mfu']:.1f}%")
-  print(f"outputs: {os.path.abspath(synthesis_dir)} (shards, stats.json), "
-        f"{os.path.abspath(train_dir)} (config.gin, metrics.jsonl, checkpoints/, tensorboard/)")
+  print(f"outputs: {synthesis} (shards, stats.json), "
+        f"{pretrain} (config.gin, metrics.jsonl, checkpoints/, tensorboard/)")

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import flax.linen as nn
 import jax
 import numpy as np
-from jax.experimental import mesh_utils
+from jax.experimental import mesh_utils, multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "tensor")
@@ -279,6 +279,17 @@ def check_batch_size(global_batch_size: int, mesh: Mesh, rules: Rules,
   if global_batch_size % jax.process_count():
     raise ValueError(f"{name}={global_batch_size} is not divisible by the "
                      f"{jax.process_count()} hosts")
+
+
+def all_processes_agree(ok: bool) -> bool:
+  """True when `ok` holds on every process (e.g. a restore that must succeed everywhere).
+
+  Args:
+    ok: this process's answer; every process must call this together.
+  """
+  if jax.process_count() == 1:
+    return ok
+  return bool(np.all(multihost_utils.process_allgather(np.asarray(ok))))
 
 
 def host_local_to_global(local_batch: dict[str, np.ndarray], sharding: NamedSharding,

@@ -21,11 +21,12 @@ def smollm2():
   """
   transformers = pytest.importorskip("transformers")
   from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
-  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
-  path = checkpoints.resolve_gguf("smollm2")
-  config, params = checkpoints.import_checkpoint(
-      checkpoints.GGUFSource(path), path, parallel.create_mesh((1, -1, 1)),
-      parallel.LOGICAL_AXIS_RULES, progress=False)
+  from instruct_pt import run_dir  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import readers  # pylint: disable=import-outside-toplevel
+  path = readers.resolve_gguf("smollm2")
+  model = run_dir.load(path, parallel.create_mesh((1, -1, 1)), parallel.LOGICAL_AXIS_RULES,
+                       progress=False)
+  config, params = model.config, model.params
   directory, name = os.path.split(path)
   reference = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=name).eval()
   tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)

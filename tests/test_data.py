@@ -8,11 +8,12 @@ invariants (determinism, resumption, epoch coverage, host sharding).
 import numpy as np
 import pytest
 
+from instruct_pt.data import packing
 from instruct_pt.data.feed import text_feed
 from instruct_pt.data.packing import (FEATURES, StepIndexedBatches, pack_documents,
                                       packing_efficiency)
 from instruct_pt.data.sources import demo_corpus
-from instruct_pt.data.vocab import ByteVocabulary
+from instruct_pt.data.tokenizer import ByteTokenizer
 
 BOS, EOS = 1, 2
 
@@ -112,7 +113,7 @@ def test_pack_documents_worked_example():
   np.testing.assert_array_equal(packed["decoder_segment_ids"], [[1, 1, 1, 1], [1, 1, 1, 0]])
   np.testing.assert_array_equal(packed["decoder_positions"], [[0, 1, 2, 3], [0, 1, 2, 0]])
   np.testing.assert_array_equal(packed["decoder_loss_weights"], [[1, 1, 1, 1], [1, 1, 1, 0]])
-  assert packed["decoder_loss_weights"].dtype == np.float32
+  assert packed["decoder_loss_weights"].dtype == np.int32
   for name in FEATURES[:1] + FEATURES[3:]:
     assert packed[name].dtype == np.int32, name
 
@@ -134,9 +135,9 @@ def test_pack_documents_accepts_a_generator_and_rejects_empty():
 
 
 def test_packing_efficiency_on_demo_corpus():
-  """The demo corpus (train split) packed at seq_len 512 with ByteVocabulary fills >= 90% of
+  """The demo corpus (train split) packed at seq_len 512 with ByteTokenizer fills >= 90% of
   the slots; packing_efficiency equals the independently counted real-token fraction."""
-  vocab = ByteVocabulary()
+  vocab = ByteTokenizer()
   texts = demo_corpus("train")
   packed = pack_documents((vocab.encode(t) for t in texts), 512, vocab.bos_id, vocab.eos_id)
   real_tokens = sum(len(t.encode("utf-8")) + 1 for t in texts)
@@ -148,7 +149,7 @@ def test_packing_efficiency_on_demo_corpus():
 def test_text_feed_packs_encoded_texts():
   """text_feed (single host) serves step-indexed batches of exactly the rows pack_documents
   makes from the byte-encoded texts, with BOS/EOS from the vocabulary."""
-  vocab = ByteVocabulary()
+  vocab = ByteTokenizer()
   texts = ["héllo world", "", "<QUE> q <ANS> a </END>", "x" * 40]
   feed = text_feed(texts, vocab, seq_len=8, global_batch_size=2, seed=3)
   # Byte b has id b + 3 (after PAD=0, BOS=1, EOS=2).
@@ -264,7 +265,7 @@ def test_demo_corpus_unknown_split():
     demo_corpus("validation")
 
 
-# ByteVocabulary --------------------------------------------------------------------------------
+# ByteTokenizer --------------------------------------------------------------------------------
 
 TEXTS = [
     "",
@@ -283,7 +284,7 @@ TEXTS = [
 def test_byte_vocabulary_round_trip(text):
   """encode/decode round-trips unicode, whitespace runs and the literal template tags; there
   is one id per UTF-8 byte, every id is in [3, vocab_size) (never PAD/BOS/EOS)."""
-  vocab = ByteVocabulary()
+  vocab = ByteTokenizer()
   ids = vocab.encode(text)
   assert len(ids) == len(text.encode("utf-8"))
   assert all(3 <= i < vocab.vocab_size for i in ids)
@@ -293,7 +294,7 @@ def test_byte_vocabulary_round_trip(text):
 def test_byte_vocabulary_specials():
   """PAD=0, BOS=1, EOS=2, 256 byte ids after them; decode skips PAD/BOS/EOS anywhere, and ids
   outside the vocabulary."""
-  vocab = ByteVocabulary()
+  vocab = ByteTokenizer()
   assert (vocab.pad_id, vocab.bos_id, vocab.eos_id) == (0, 1, 2)
   assert vocab.vocab_size == 256 + 3
   text = "<QUE> héllo 世界 </END>"
@@ -306,3 +307,12 @@ def test_byte_vocabulary_specials():
   assert vocab.decode(ids[:2] + [vocab.vocab_size, 300, 511] + ids[2:]) == text
   # Every byte value maps to its own id.
   assert [vocab.encode(chr(b))[0] for b in range(128)] == list(range(3, 131))
+
+
+def test_best_fit_rows_in_arrival_and_decreasing_order():
+  """Each example goes to the open row with the least room that holds it (worked by hand):
+  arrival order [3, 2, 1, 4, 2] in rows of 4 -> [3+1], [2+2], [4]; decreasing order places
+  4, 3, 2, 2, 1 -> [4], [3+1], [2+2]."""
+  lengths = [3, 2, 1, 4, 2]
+  assert packing.best_fit_rows(lengths, 4) == [[0, 2], [1, 4], [3]]
+  assert packing.best_fit_rows(lengths, 4, decreasing=True) == [[3], [0, 2], [1, 4]]

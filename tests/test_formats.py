@@ -7,9 +7,9 @@ answer, case-insensitive duplicate questions removed).
 
 import pytest
 
-from instruct_pt.data import vocab
-from instruct_pt.synthesis import formats
-from instruct_pt.synthesis.formats import QAPair
+from instruct_pt.data import tokenizer as tokenizer_lib
+from instruct_pt.data import formats
+from instruct_pt.data.formats import QAPair
 
 
 def test_parse_well_formed_output():
@@ -92,7 +92,7 @@ def test_encode_segment_pieces_maps_placeholders_to_ids():
   """BOS / EOS segments become their ids (none for a missing BOS); text is byte + 3."""
   segments = [("<s>", False), (" <CON> x </CON>\n\n", False), ("</s>", True)]
   expected_text = [b + 3 for b in b" <CON> x </CON>\n\n"]
-  byte_vocab = vocab.ByteVocabulary()
+  byte_vocab = tokenizer_lib.ByteTokenizer()
   assert formats.encode_segment_pieces(byte_vocab, segments, 1, 2) == [[1], expected_text, [2]]
   assert formats.encode_segment_pieces(byte_vocab, segments, None, 2) == [[], expected_text, [2]]
   with pytest.raises(ValueError, match="EOS"):

@@ -7,7 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from instruct_pt import parallel  # pylint: disable=wrong-import-position
-from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
+from instruct_pt import run_dir  # pylint: disable=wrong-import-position
+from instruct_pt.model import store  # pylint: disable=wrong-import-position
 from instruct_pt.synthesis.generate import (  # pylint: disable=wrong-import-position
     Engine, SamplingConfig, plan_prefill, prompt_buckets, sample_tokens)
 from hf_reference import tiny_hf_model  # pylint: disable=wrong-import-position
@@ -40,7 +41,7 @@ def expected(smollm2, prompt_ids):
 
 
 def _on_mesh(config, params, mesh):
-  _, shardings = checkpoints.param_shardings(config, mesh, RULES)
+  _, shardings = store.param_shardings(config, mesh, RULES)
   return jax.device_put(params, shardings)
 
 
@@ -77,8 +78,8 @@ def test_mistral_checkpoint_with_a_window_matches_transformers(tmp_path):
   model = tiny_hf_model("mistral", sliding_window=4)
   model.save_pretrained(tmp_path)
   mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
-  config, params = checkpoints.import_checkpoint(
-      checkpoints.SafetensorsSource(str(tmp_path)), str(tmp_path), mesh, RULES, progress=False)
+  loaded = run_dir.load(str(tmp_path), mesh, RULES, progress=False)
+  config, params = loaded.config, loaded.params
   assert config.sliding_window == 4 and not config.tie_embeddings
   eos = model.config.eos_token_id
   rng = np.random.default_rng(0)
@@ -185,3 +186,32 @@ def test_bad_prompts_are_refused(engine):
     engine.generate([[1, 2]])
   with pytest.raises(ValueError, match=r"prompt 0 has 120 tokens; with max_new_tokens=32"):
     engine.generate([[1] * 120], SamplingConfig(max_new_tokens=32))
+
+
+def test_dropped_engines_free_their_parameters():
+  """Engines built, used and dropped in a loop do not accumulate: each one is freed with its
+  parameters, cache and compiled programs (device arrays alive return to the baseline)."""
+  import gc  # pylint: disable=import-outside-toplevel
+  import weakref  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model.config import get_preset  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model.transformer import Decoder  # pylint: disable=import-outside-toplevel
+  config = get_preset("tiny")
+  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
+
+  def build_use_and_drop(seed):
+    params = Decoder(config).init(jax.random.key(seed), np.zeros((1, 8), np.int32))["params"]
+    params = _on_mesh(config, jax.tree_util.tree_map(lambda x: x.value, params,
+                                                     is_leaf=lambda x: hasattr(x, "value")),
+                      mesh)
+    engine = Engine(config, params, mesh, RULES, eos_ids=[2], num_slots=2, max_len=64)
+    assert len(engine.generate([[1, 5, 6], [1, 7]], SamplingConfig(max_new_tokens=4))) == 2
+    return weakref.ref(engine)
+
+  build_use_and_drop(0)
+  gc.collect()
+  baseline = len(jax.live_arrays())
+  for seed in range(1, 4):
+    engine = build_use_and_drop(seed)
+    gc.collect()
+    assert engine() is None
+    assert len(jax.live_arrays()) == baseline

@@ -6,10 +6,11 @@ import pytest
 from jax.sharding import PartitionSpec
 
 from instruct_pt import parallel
-from instruct_pt.data import packing, sources, vocab
+from instruct_pt.data import packing, sources, tokenizer as tokenizer_lib
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import loop, optim
+from instruct_pt.train import state as state_lib
 
 RULES = parallel.LOGICAL_AXIS_RULES
 LEARNING_RATE = 1e-2
@@ -83,7 +84,7 @@ def test_check_batch_size_names_the_value():
 
 
 def _tiny_batch(batch_size=8, seq_len=32):
-  byte_vocab = vocab.ByteVocabulary()
+  byte_vocab = tokenizer_lib.ByteTokenizer()
   docs = [byte_vocab.encode(t) for t in sources.demo_corpus()[:40]]
   rows = packing.pack_documents(docs, seq_len, byte_vocab.bos_id, byte_vocab.eos_id)
   return packing.StepIndexedBatches(rows, batch_size, seed=1)
@@ -95,7 +96,7 @@ def _loss_and_grads(mesh_shape):
   mesh = parallel.create_mesh(mesh_shape, devices)
   model = Decoder(get_preset("tiny"))
   tx, schedule = optim.make_optimizer(optim.OptimizerConfig(learning_rate=LEARNING_RATE), 10)
-  state, shardings = loop.create_train_state(model, tx, jax.random.key(0), mesh, RULES)
+  state, shardings = state_lib.create_train_state(model, tx, jax.random.key(0), mesh, RULES)
   batch_sharding = parallel.batch_sharding(mesh, RULES)
   batch = parallel.host_local_to_global(_tiny_batch().batch(0), batch_sharding, 8)
   step = loop.make_train_step(model, tx, schedule, loop.TrainConfig(batch_size=8, seq_len=32))

@@ -7,11 +7,12 @@ import sys
 
 import pytest
 
-from instruct_pt.data import vocab
+from instruct_pt import run_dir
+from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.synthesis import pipeline
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BYTES = vocab.ByteVocabulary()
+BYTES = tokenizer_lib.ByteTokenizer()
 
 
 class FakeEngine:
@@ -83,6 +84,21 @@ def test_every_document_appears_once_with_its_pairs(tmp_path):
     for pairs in record["pairs"]:
       for pair in pairs:
         assert pair["answer"] in record["text"]
+
+
+def test_skipped_input_records_are_counted_in_the_stats(tmp_path):
+  """With on_error='skip', bad lines are skipped and their counts reach each shard's done
+  marker and stats.json (3 bad lines around 6 good documents in shards of 4)."""
+  corpus = tmp_path / "bad.jsonl"
+  good = [json.dumps({"text": f"Document {i} is a fine document of words."}) for i in range(6)]
+  corpus.write_text("\n".join(good[:2] + ["not json", '{"body": 1}'] + good[2:5] + ["[1]"]
+                              + good[5:]) + "\n")
+  stats = _run(tmp_path, _config(tmp_path, input_pattern=str(corpus), on_error="skip"))
+  assert stats["documents"] == 6 and stats["shards"] == 2
+  assert stats["skipped_not_json"] == 1 and stats["skipped_missing_field"] == 1
+  assert stats["skipped_not_object"] == 1
+  first = json.loads(run_dir.RunDir(tmp_path / "out").shard(0, ".done.json").read_text())
+  assert first["skipped_not_json"] == 1 and "skipped_not_object" not in first
 
 
 def test_second_round_prompts_carry_the_first_round(tmp_path):
@@ -218,5 +234,5 @@ def test_two_processes_split_the_shards_exactly_once(tmp_path):
   assert reports[0]["shards"] == reports[1]["shards"] == 3
   ids = [i for r in _outputs(tmp_path / "out") for i in r["source_ids"]]
   assert sorted(ids) == sorted(f"{tmp_path / 'corpus.jsonl'}:{n}" for n in range(1, 11))
-  with open(tmp_path / "out" / pipeline.STATS_FILE, encoding="utf-8") as f:
+  with open(run_dir.RunDir(tmp_path / "out").stats, encoding="utf-8") as f:
     assert json.load(f)["documents"] == 10

@@ -6,11 +6,12 @@ BOS / EOS ids 1 / 2); expected prompts are rebuilt by encoding hand-cut segment 
 
 import pytest
 
-from instruct_pt.data import vocab
-from instruct_pt.synthesis import formats, rounds
-from instruct_pt.synthesis.formats import QAPair
+from instruct_pt.data import tokenizer as tokenizer_lib
+from instruct_pt.data import formats
+from instruct_pt.synthesis import rounds
+from instruct_pt.data.formats import QAPair
 
-BYTES = vocab.ByteVocabulary()
+BYTES = tokenizer_lib.ByteTokenizer()
 # BOS + " <CON> " + text + " </CON>\n\n": 1 + 7 + len(text) + 9 bytes.
 TEXT_OVERHEAD = 17
 
@@ -20,9 +21,9 @@ def any_vocab(request):
   """The byte vocabulary and SmolLM2's byte-level BPE (merges across segments would show)."""
   if request.param == "byte":
     return BYTES
-  from instruct_pt.model import checkpoints  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import readers  # pylint: disable=import-outside-toplevel
   try:
-    return vocab.gguf_vocabulary(checkpoints.resolve_gguf("smollm2"))
+    return tokenizer_lib.gguf_tokenizer(readers.resolve_gguf("smollm2"))
   except FileNotFoundError as e:
     pytest.skip(str(e))
 
@@ -187,11 +188,11 @@ def test_rounds_chain_documents_and_restart_after_empty_output():
     for position, index in enumerate(positions):
       doc_id = doc_ids[index]
       _, chained, kept = builder.prompt(chains.get(position, []), texts[doc_id])
-      examples.append(rounds.RoundExample(doc_id, texts[doc_id], round_index, kept, chained))
+      examples.append((doc_id, round_index, chained, kept))
       pairs = [] if doc_id == "d1" else [QAPair(f"About {doc_id}?", "Yes.")]
       chains[position] = rounds.advance(kept, texts[doc_id], pairs)
-  assert [(e.doc_id, e.round_index, e.chained) for e in examples] == [
+  assert [example[:3] for example in examples] == [
       ("d0", 0, False), ("d1", 0, False), ("d2", 0, False), ("d3", 0, False),
       ("d4", 1, True), ("d5", 1, False), ("d6", 1, True)]
-  assert examples[4].chain == [("Text of d0.", [QAPair("About d0?", "Yes.")])]
-  assert examples[6].chain == [("Text of d2.", [QAPair("About d2?", "Yes.")])]
+  assert examples[4][3] == [("Text of d0.", [QAPair("About d0?", "Yes.")])]
+  assert examples[6][3] == [("Text of d2.", [QAPair("About d2?", "Yes.")])]

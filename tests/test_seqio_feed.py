@@ -16,14 +16,14 @@ tf = pytest.importorskip("tensorflow")
 
 # pylint: disable=wrong-import-position
 from instruct_pt import parallel
-from instruct_pt.data import tasks, vocab
+from instruct_pt.data import tasks, tokenizer as tokenizer_lib
 from instruct_pt.data.packing import FEATURES
-from instruct_pt.data.seqio_feed import PackedLMFeatureConverter, SeqIOFeed, best_fit_rows
+from instruct_pt.data.seqio_feed import PackedLMFeatureConverter, SeqIOFeed
 from instruct_pt.data.seqio_vocab import SeqIOVocabulary
 from instruct_pt.model.config import get_preset
 from instruct_pt.train import loop, optim
 
-BYTES = SeqIOVocabulary(vocab.ByteVocabulary())
+BYTES = SeqIOVocabulary(tokenizer_lib.ByteTokenizer())
 BOS, EOS = 1, 2
 ONE_HOST = seqio.ShardInfo(0, 1)
 
@@ -66,7 +66,6 @@ def test_converter_worked_example():
     assert rows[name].dtype == np.int32, name
   # Windows of 2 examples are packed separately: [10] cannot join [5 6 7].
   assert _convert(EXAMPLES, 4, pack_window=2)["decoder_target_tokens"].shape == (4, 4)
-  assert best_fit_rows(np.array([3, 2, 1, 4, 2]), 4) == [[0, 2], [1, 4], [3]]
 
 
 def _segments(rows):
@@ -145,7 +144,7 @@ def _documents_in(batch):
   numbers = []
   for _, targets, _, _ in _segments(batch):
     assert targets[-1] == EOS
-    numbers.append(int(BYTES.vocab.decode(targets[:-1])[3:6]))
+    numbers.append(int(BYTES.tokenizer.decode(targets[:-1])[3:6]))
   return numbers
 
 

@@ -5,9 +5,9 @@ import pytest
 seqio = pytest.importorskip("seqio")
 tf = pytest.importorskip("tensorflow")
 
-from instruct_pt.data import vocab  # pylint: disable=wrong-import-position
+from instruct_pt.data import tokenizer as tokenizer_lib  # pylint: disable=wrong-import-position
 from instruct_pt.data.seqio_vocab import SeqIOVocabulary  # pylint: disable=wrong-import-position
-from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
+from instruct_pt.model import readers  # pylint: disable=wrong-import-position
 
 SAMPLE = ["Plain English text.", "  leading spaces\tand tabs\n\nnew lines  ",
           "accents: café, naïve; CJK: 数据; emoji: 🙂",
@@ -17,12 +17,12 @@ SAMPLE = ["Plain English text.", "  leading spaces\tand tabs\n\nnew lines  ",
 @pytest.fixture(scope="module", params=["byte", "gguf", "sentencepiece"])
 def ours(request, tmp_path_factory):
   if request.param == "byte":
-    return vocab.ByteVocabulary()
+    return tokenizer_lib.ByteTokenizer()
   if request.param == "gguf":
-    return vocab.gguf_vocabulary(checkpoints.resolve_gguf("smollm2"))
+    return tokenizer_lib.gguf_tokenizer(readers.resolve_gguf("smollm2"))
   from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
   prefix = tmp_path_factory.mktemp("spm") / "spm"
-  return vocab.train_sentencepiece(sources.demo_corpus()[:400], 600, prefix)
+  return tokenizer_lib.train_sentencepiece(sources.demo_corpus()[:400], 600, prefix)
 
 
 def test_python_and_tensorflow_paths_match_our_encoding(ours):

@@ -16,13 +16,13 @@ seqio = pytest.importorskip("seqio")
 tf = pytest.importorskip("tensorflow")
 
 # pylint: disable=wrong-import-position
-from instruct_pt.data import sources, tasks, vocab
+from instruct_pt.data import inspect, sources, tasks, tokenizer as tokenizer_lib
 from instruct_pt.data.seqio_vocab import SeqIOVocabulary
-from instruct_pt.model import checkpoints
-from instruct_pt.synthesis import formats
-from instruct_pt.synthesis.formats import QAPair
+from instruct_pt.model import readers
+from instruct_pt.data import formats
+from instruct_pt.data.formats import QAPair
 
-BYTES = SeqIOVocabulary(vocab.ByteVocabulary())
+BYTES = SeqIOVocabulary(tokenizer_lib.ByteTokenizer())
 BOS, EOS = 1, 2
 LENGTHS = {"targets": 64, "loss_weights": 64}
 
@@ -118,7 +118,7 @@ def any_vocab(request):
   boundaries would show."""
   if request.param == "byte":
     return BYTES
-  return SeqIOVocabulary(vocab.gguf_vocabulary(checkpoints.resolve_gguf("smollm2")))
+  return SeqIOVocabulary(tokenizer_lib.gguf_tokenizer(readers.resolve_gguf("smollm2")))
 
 
 def _sft_records():
@@ -163,7 +163,7 @@ def test_synthesizer_sft_loss_covers_exactly_the_pairs(any_vocab):
     assert [t for t, w in zip(targets, weights) if not w] == unweighted
     assert targets[-1] == eos and weights[-1] == 1
   first = examples[0]
-  decoded = any_vocab.vocab.decode(first["targets"][first["loss_weights"] == 1].tolist())
+  decoded = any_vocab.tokenizer.decode(first["targets"][first["loss_weights"] == 1].tolist())
   assert decoded == "".join(pairs_1)
   # Order inside the sequence: each round's context, then its pairs and EOS.
   assert examples[1]["targets"].tolist() == (
@@ -323,12 +323,17 @@ def test_demo_tasks_and_inspect():
   inspect shows decoded examples with the mask marker, per-task counts for every task of the
   mixture and the stand-in line."""
   names = tasks.register_demo_tasks(BYTES)
+  demo_raw = seqio.TaskRegistry.get("demo_raw")
   assert tasks.register_demo_tasks(BYTES) == names
+  assert seqio.TaskRegistry.get("demo_raw") is demo_raw  # same vocabulary: kept as it is
+  tasks.register_demo_tasks(SeqIOVocabulary(tokenizer_lib.ByteTokenizer()))
+  assert seqio.TaskRegistry.get("demo_raw") is not demo_raw  # another one: replaced
+  tasks.register_demo_tasks(BYTES)
   assert names == ["demo_raw", "demo_instruct_augmented", "demo_synthesizer_sft",
                    "demo_instructions", "demo_instruct_pt", "demo_domain_cpt"]
   assert {t.name for t in seqio.get_mixture_or_task("demo_domain_cpt").tasks} == {
       "demo_instruct_augmented", "demo_instructions"}
-  report = tasks.inspect("demo_instruct_pt", BYTES, 512, num_examples=2, sample_size=30)
+  report = inspect.report("demo_instruct_pt", BYTES, 512, num_examples=2, sample_size=30)
   lines = report.splitlines()
   for task in ("demo_raw", "demo_instruct_augmented", "demo_synthesizer_sft"):
     row = next(line for line in lines if line.startswith(task + " "))
@@ -337,5 +342,5 @@ def test_demo_tasks_and_inspect():
   assert "</s>" in report  # decoded raw examples end with EOS
   assert any(p.splitlines()[0] in report for p in sources.demo_corpus("train"))
   assert "demo_synthesizer_sft <- synthesizer_sft.jsonl" in report
-  sft_report = tasks.inspect("demo_synthesizer_sft", BYTES, 2048, num_examples=1)
+  sft_report = inspect.report("demo_synthesizer_sft", BYTES, 2048, num_examples=1)
   assert "⟦ <CON> " in sft_report and "</CON>\n\n⟧<QUE> " in sft_report

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from instruct_pt.synthesis import template_pools as pools
-from instruct_pt.synthesis import templates
-from instruct_pt.synthesis.formats import QAPair
+from instruct_pt.synthesis import categories, filters, recovery, templates
+from instruct_pt.data.formats import QAPair
 
 CONTEXT = ("Marie Curie was born in Warsaw in 1867. She moved to Paris, where she studied "
            "physics and chemistry, and won the Nobel Prize in 1903 with Pierre Curie.")
@@ -31,29 +31,29 @@ CHAIN = [(CONTEXT, [PLAIN, OPTIONS, COT, OPTIONS_COT]),
 
 def test_recover_plain_options_cot_and_malformed():
   """Each marker is parsed; a CoT pair without the answer marker is malformed (None)."""
-  plain = templates.recover(PLAIN)
+  plain = recovery.recover(PLAIN)
   assert (plain.question, plain.answer, plain.options, plain.cot) == (
       "Where was Marie Curie born?", "Warsaw", None, None)
-  options = templates.recover(OPTIONS)
+  options = recovery.recover(OPTIONS)
   assert options.question == "Which city did she move to?"
   assert options.options == ["Berlin", "Paris", "Vienna", "London"]
   assert options.answer_option_index == 1 and options.cot is None
-  cot = templates.recover(COT)
+  cot = recovery.recover(COT)
   assert cot.question == "How many years after her birth did she win the prize?"
   assert cot.cot == "She was born in 1867 and won in 1903.\n1903 - 1867 = 36."
   assert cot.answer == "36" and cot.options is None
-  both = templates.recover(OPTIONS_COT)
+  both = recovery.recover(OPTIONS_COT)
   assert both.options == ["Law", "Physics", "Music"] and both.answer_option_index == 1
   assert both.cot == "The text says physics and chemistry." and both.answer == "Physics"
-  assert templates.recover(MALFORMED_COT) is None
-  items, malformed = templates.recover_all([PLAIN, MALFORMED_COT, COT])
+  assert recovery.recover(MALFORMED_COT) is None
+  items, malformed = recovery.recover_all([PLAIN, MALFORMED_COT, COT])
   assert len(items) == 2 and malformed == 1
 
 
 def test_recover_unmatched_and_duplicate_options_have_no_index():
   """An answer matching no option, or options that are not unique, map to no index."""
-  assert templates.recover(QAPair("Q?\nOptions:\n- a\n- b", "c")).answer_option_index is None
-  assert templates.recover(QAPair("Q?\nOptions:\n- a\n- A", "a")).answer_option_index is None
+  assert recovery.recover(QAPair("Q?\nOptions:\n- a\n- b", "c")).answer_option_index is None
+  assert recovery.recover(QAPair("Q?\nOptions:\n- a\n- A", "a")).answer_option_index is None
 
 
 def _read_back(block, answer, options):
@@ -126,7 +126,7 @@ def test_templatify_keeps_every_question_answer_and_raw_text():
   """Every question stem, answer and rationale appears; the pair-less text is emitted raw."""
   for seed in range(40):
     text = templates.templatify(CHAIN, seed)
-    for item in [templates.recover(p) for _, pairs in CHAIN for p in pairs]:
+    for item in [recovery.recover(p) for _, pairs in CHAIN for p in pairs]:
       gold = item.answer
       if item.answer_option_index is not None:
         gold = item.options[item.answer_option_index]  # written with the option's casing
@@ -226,33 +226,33 @@ CATEGORY_EXAMPLES = [
 
 def test_categories_cover_at_least_40():
   """At least 40 categories, each with a description, with the fallback among them."""
-  assert len(templates.CATEGORIES) >= 40
-  assert all(isinstance(d, str) and d for d in templates.CATEGORIES.values())
+  assert len(categories.CATEGORIES) >= 40
+  assert all(isinstance(d, str) and d for d in categories.CATEGORIES.values())
   rule_names = {name for rules in (pools.TASK_CUES, pools.REASONING_CUES, pools.WH_CUES)
                 for name, _ in rules}
-  assert rule_names <= set(templates.CATEGORIES)
-  assert "abstractive_qa" in templates.CATEGORIES
+  assert rule_names <= set(categories.CATEGORIES)
+  assert "abstractive_qa" in categories.CATEGORIES
 
 
 def test_categorize_hand_written_examples():
   """Hand-written pairs of many categories get the expected tag."""
-  got = {(pair.question, expected): templates.categorize(pair, CONTEXT)
+  got = {(pair.question, expected): categories.categorize(pair, CONTEXT)
          for pair, expected in CATEGORY_EXAMPLES}
   wrong = {key: value for key, value in got.items() if key[1] != value}
   assert not wrong
   assert len({expected for _, expected in CATEGORY_EXAMPLES}) >= 12
-  assert all(tag in templates.CATEGORIES for tag in got.values())
+  assert all(tag in categories.CATEGORIES for tag in got.values())
 
 
 def test_categorize_fallback_is_abstractive():
   """A question no rule matches, with a free answer, falls back to abstractive QA."""
   pair = QAPair("What legacy did she leave?", "A foundation for modern nuclear science")
-  assert templates.categorize(pair, CONTEXT) == "abstractive_qa"
+  assert categories.categorize(pair, CONTEXT) == "abstractive_qa"
 
 
 def test_filter_reasons_are_each_triggered_and_counted():
   """Empty, over-long, ungrounded and in-text duplicate pairs are dropped with their reason."""
-  quality = templates.QualityFilter(max_answer_chars=50)
+  quality = filters.QualityFilter(max_answer_chars=50)
   pairs = [QAPair("  ", "x"), QAPair("What?", ""),
            QAPair("Describe her life.", "y" * 51),
            QAPair("Extract the city where she was born.", "Krakow"),
@@ -260,12 +260,12 @@ def test_filter_reasons_are_each_triggered_and_counted():
            QAPair("extract the city where she was born.", "Warsaw"),
            QAPair("List the sciences she studied.", "physics, biology"),
            QAPair("Who shared the prize with her?", "Pierre Curie")]
-  kept, counts, categories = quality.filter_pairs(CONTEXT, pairs)
+  kept, counts, kept_categories = quality.filter_pairs(CONTEXT, pairs)
   assert counts == collections.Counter(empty=2, answer_too_long=1, ungrounded=2,
                                        duplicate_in_text=1, kept=2)
   assert [p.answer for p in kept] == ["Warsaw", "Pierre Curie"]
-  assert categories == [templates.categorize(p, CONTEXT) for p in kept]
-  assert categories[0] == "extractive_qa"
+  assert kept_categories == [categories.categorize(p, CONTEXT) for p in kept]
+  assert kept_categories[0] == "extractive_qa"
   assert quality.counts == counts
 
 
@@ -276,7 +276,7 @@ LONG_QUESTION = ("According to the second paragraph of the article, what were th
 
 def test_near_duplicates_across_documents():
   """Case/punctuation variants and a one-word change are caught corpus-wide; others are not."""
-  quality = templates.QualityFilter()
+  quality = filters.QualityFilter()
   quality.filter_pairs(CONTEXT, [QAPair(LONG_QUESTION, "To study.")])
   variant = LONG_QUESTION.upper().replace(",", "").replace("?", " !")
   one_word = LONG_QUESTION.replace("young", "brilliant")
@@ -291,7 +291,7 @@ def test_near_duplicates_across_documents():
 
 def test_minhash_similarity_tracks_jaccard():
   """Short questions differing in one word are not near-duplicates; signatures are stable."""
-  index = templates.MinHashIndex()
+  index = filters.MinHashIndex()
   assert index.signature("A b, c!") == index.signature("a B c")
   assert not index.check_and_add("What is the capital of France?")
   assert not index.check_and_add("What is the capital of Spain?")

@@ -3,23 +3,23 @@
 import json
 import math
 import os
+import shutil
 
 import jax
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 import pytest
 from jax.sharding import PartitionSpec
 
-from instruct_pt import parallel
-from instruct_pt.data import feed, sources, vocab
-from instruct_pt.model import checkpoints
+from instruct_pt import parallel, run_dir
+from instruct_pt.data import feed, sources, tokenizer as tokenizer_lib
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
-from instruct_pt.train import loop, metrics, optim
+from instruct_pt.train import checkpoints, loop, metrics, optim
+from instruct_pt.train import state as state_lib
 
 RULES = parallel.LOGICAL_AXIS_RULES
-BYTES = vocab.ByteVocabulary()
+BYTES = tokenizer_lib.ByteTokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +84,13 @@ def test_checkpoint_restores_onto_a_different_mesh(mesh, tmp_path):
   _train(mesh, tmp_path, 4)
   model = Decoder(get_preset("tiny"))
   tx, _ = optim.make_optimizer(optim.OptimizerConfig(), 4)
-  saved, _ = jax.device_get(loop.create_train_state(model, tx, jax.random.key(0), mesh, RULES))
+  saved, _ = jax.device_get(state_lib.create_train_state(model, tx, jax.random.key(0), mesh, RULES))
   other_mesh = parallel.create_mesh((2, 2, 2))
-  abstract = loop.abstract_train_state(model, tx, other_mesh, RULES)
-  with ocp.CheckpointManager(tmp_path / "checkpoints") as manager:
-    restored = manager.restore(4, args=ocp.args.StandardRestore(abstract))
-    reference = manager.restore(4, args=ocp.args.StandardRestore(
-        loop.abstract_train_state(model, tx, mesh, RULES)))
+  abstract = state_lib.abstract_train_state(model, tx, other_mesh, RULES)
+  saver = checkpoints.Checkpoints(run_dir.RunDir(tmp_path), keep=3)
+  restored = saver.restore_newest(abstract)
+  reference = saver.restore_newest(state_lib.abstract_train_state(model, tx, mesh, RULES))
+  saver.close()
   assert int(restored.step) == 4
   query = restored.params["layers"]["attention"]["query"]["kernel"]
   assert query.sharding.mesh.shape == other_mesh.shape
@@ -99,6 +99,40 @@ def test_checkpoint_restores_onto_a_different_mesh(mesh, tmp_path):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   # Training moved the parameters away from their initial values.
   assert not np.allclose(np.asarray(query), saved.params["layers"]["attention"]["query"]["kernel"])
+
+
+def test_damaged_newest_checkpoint_resumes_from_the_newest_readable(mesh, tmp_path, caplog):
+  """The issue's reproduction: train to step 12 (checkpoints every 4, keep 2), cut the newest
+  checkpoint's files short, re-run: a warning names step 12, and the run resumes from step 8
+  exactly (its losses equal those of a copy whose step 12 was deleted by hand); step 12 is
+  kept, moved aside. With every checkpoint damaged, one error names the directory."""
+  _train(mesh, tmp_path / "reference", 12, keep_checkpoints=2)
+  shutil.rmtree(tmp_path / "reference" / "checkpoints" / "12")
+  reference = _train(mesh, tmp_path / "reference", 16, keep_checkpoints=2)
+  _train(mesh, tmp_path / "run", 12, keep_checkpoints=2)
+  run = run_dir.RunDir(tmp_path / "run")
+  _truncate_large_files(run.checkpoints / "12")
+  with caplog.at_level("WARNING"):
+    resumed = _train(mesh, tmp_path / "run", 16, keep_checkpoints=2)
+  assert "checkpoint step 12" in caplog.text and "unreadable" in caplog.text
+  assert sorted(resumed.losses) == list(range(9, 17))
+  np.testing.assert_allclose([resumed.losses[s] for s in range(9, 17)],
+                             [reference.losses[s] for s in range(9, 17)], rtol=1e-5)
+  assert (run.checkpoints / "12.unreadable").exists()
+
+  for step in (12, 16):
+    _truncate_large_files(run.checkpoints / str(step))
+  with pytest.raises(ValueError, match=f"{run.checkpoints}: no readable checkpoint"):
+    _train(mesh, tmp_path / "run", 20, keep_checkpoints=2)
+
+
+def _truncate_large_files(directory):
+  """Cuts every data file under `directory` short, as a half-copied bucket leaves them."""
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      if os.path.getsize(path) > 1000:
+        os.truncate(path, 10)
 
 
 def test_finished_run_is_not_trained_again(mesh, tmp_path):
@@ -115,8 +149,8 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
   def nan_at_step_7(start_step):
     for step, batch in enumerate(demo.iterate(start_step), start_step + 1):
       if step == 7:
-        batch = dict(batch, decoder_loss_weights=np.full_like(
-            batch["decoder_loss_weights"], np.nan))
+        batch = dict(batch, decoder_loss_weights=np.full(
+            batch["decoder_loss_weights"].shape, np.nan, np.float32))
       yield batch
 
   with pytest.raises(loop.NonFiniteLossError, match=r"loss is nan at step 7.*step 4"):
@@ -128,7 +162,7 @@ def test_gradient_accumulation_matches_one_large_batch(mesh):
   """grad_accum_steps=4 gives the same loss and gradient norm as one step on the batch."""
   model = Decoder(get_preset("tiny"))
   tx, schedule = optim.make_optimizer(optim.OptimizerConfig(), 10)
-  state, shardings = loop.create_train_state(model, tx, jax.random.key(0), mesh, RULES)
+  state, shardings = state_lib.create_train_state(model, tx, jax.random.key(0), mesh, RULES)
   batch_sharding = parallel.batch_sharding(mesh, RULES)
   batch = parallel.host_local_to_global(_demo_feed(batch_size=32).batch(0), batch_sharding, 32)
   outputs = {}
@@ -230,7 +264,7 @@ def test_eval_loss_is_the_weighted_mean_over_held_out_batches(mesh, tmp_path):
   with open(tmp_path / "metrics.jsonl", encoding="utf-8") as f:
     eval_losses = [json.loads(line)["eval_loss"] for line in f if "eval_loss" in line]
   config = get_preset("tiny")
-  params = checkpoints.restore_params(str(tmp_path), config, mesh, RULES)
+  params = run_dir.restore_params(run_dir.RunDir(tmp_path), config, mesh, RULES)
   sums = [loop.batch_loss(Decoder(config), params, held_out.batch(i)) for i in range(2)]
   expected = sum(float(t) for t, _ in sums) / sum(float(w) for _, w in sums)
   assert len(eval_losses) == 1

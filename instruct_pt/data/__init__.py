@@ -1,1 +1,2 @@
-"""Data: vocabularies, corpus readers, packing and (lazily imported) SeqIO tasks."""
+"""Data: the synthesizer text format, tokenizers, corpus readers, packing, feeds and (imported
+lazily) SeqIO tasks."""

@@ -1,7 +1,8 @@
 """Packing tokenized documents into fixed-length rows, and step-indexed batches of them.
 
 Pure numpy, so a machine without TensorFlow (a GPU box, Colab) can train. The features are
-those of SeqIO's packed `DecoderFeatureConverter`, which the SeqIO feed produces too:
+those of SeqIO's packed `DecoderFeatureConverter`, which the SeqIO feed produces too (all
+int32):
 
   decoder_input_tokens   [rows, length]  BOS + document, shifted right inside each segment
   decoder_target_tokens  [rows, length]  document + EOS
@@ -9,9 +10,15 @@ those of SeqIO's packed `DecoderFeatureConverter`, which the SeqIO feed produces
   decoder_segment_ids    [rows, length]  1, 2, ... per document piece in the row; 0 = padding
   decoder_positions      [rows, length]  index of the token inside its piece
 
-Documents are laid end to end and cut into rows ("concatenate and split"), so rows are full
-except the last; a document cut by a row boundary continues in the next row as a new segment
-(with its real previous token as input), and attention never crosses segments.
+Two ways to fill rows:
+
+* `pack_documents` lays raw documents end to end and cuts them into rows ("concatenate and
+  split"), so rows are full except the last; a document cut by a row boundary continues in
+  the next row as a new segment (with its real previous token as input).
+* `pack_rows` keeps examples whole and places them by `best_fit_rows` (the SeqIO feed, whose
+  examples carry loss masks that must not be cut apart from their context).
+
+Attention never crosses segments either way.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ def pack_documents(documents: Iterable[Sequence[int]], seq_len: int, bos_id: int
     eos_id: id appended as the last target of each document.
 
   Returns:
-    The five features above, each `[num_rows, seq_len]` int32 (loss weights float32).
+    The five features above, each `[num_rows, seq_len]` int32.
   """
   inputs, targets = [], []
   for doc in documents:
@@ -71,10 +78,76 @@ def pack_documents(documents: Iterable[Sequence[int]], seq_len: int, bos_id: int
   return {
       "decoder_input_tokens": rows(flat_inputs, 0, np.int32),
       "decoder_target_tokens": rows(flat_targets, 0, np.int32),
-      "decoder_loss_weights": rows(np.ones(total), 0, np.float32),
+      "decoder_loss_weights": rows(np.ones(total), 0, np.int32),
       "decoder_segment_ids": rows(segments, 0, np.int32),
       "decoder_positions": rows(positions, 0, np.int32),
   }
+
+
+def best_fit_rows(lengths: Sequence[int], length: int,
+                  decreasing: bool = False) -> list[list[int]]:
+  """Assigns examples to rows: each to the open row with least free space that holds it.
+
+  The one bin-packer of the package: SeqIO packing uses it in arrival order (examples stream
+  in), the generation engine's prefill planner on lengths sorted longest first (best-fit
+  decreasing, which needs the fewest rows in practice).
+
+  Args:
+    lengths: example lengths, each at most `length`.
+    length: row length.
+    decreasing: place the examples longest first (ties in arrival order) instead of in
+      arrival order.
+
+  Returns:
+    Example indices of each row, rows in creation order, examples in placement order.
+  """
+  order = range(len(lengths))
+  if decreasing:
+    order = sorted(order, key=lambda index: -lengths[index])
+  free = np.empty(len(lengths), np.int64)
+  rows: list[list[int]] = []
+  for index in order:
+    size = lengths[index]
+    open_free = free[:len(rows)]
+    fits = np.flatnonzero(open_free >= size)
+    if fits.size:
+      row = int(fits[np.argmin(open_free[fits])])
+    else:
+      row = len(rows)
+      rows.append([])
+      free[row] = length
+    rows[row].append(index)
+    free[row] -= size
+  return rows
+
+
+def pack_rows(inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray,
+              lengths: np.ndarray, length: int) -> tuple[np.ndarray, ...]:
+  """Packs concatenated examples into `[rows, length]` arrays of the five FEATURES.
+
+  Args:
+    inputs: decoder inputs of all examples, concatenated.
+    targets: their targets, concatenated.
+    weights: their loss weights, concatenated.
+    lengths: each example's length.
+    length: row length.
+  """
+  starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+  rows = best_fit_rows(lengths, length)
+  out = {name: np.zeros((len(rows), length), np.int32) for name in FEATURES}
+  for row, members in enumerate(rows):
+    offset = 0
+    for segment, index in enumerate(members, 1):
+      size = int(lengths[index])
+      source = slice(starts[index], starts[index] + size)
+      target = (row, slice(offset, offset + size))
+      out["decoder_input_tokens"][target] = inputs[source]
+      out["decoder_target_tokens"][target] = targets[source]
+      out["decoder_loss_weights"][target] = weights[source]
+      out["decoder_segment_ids"][target] = segment
+      out["decoder_positions"][target] = np.arange(size)
+      offset += size
+  return tuple(out[name] for name in FEATURES)
 
 
 def packing_efficiency(packed: dict[str, np.ndarray]) -> float:
@@ -122,7 +195,6 @@ class StepIndexedBatches:
       self._permutations = {epoch: rng.permutation(self.num_rows)}
     return self._permutations[epoch]
 
-  @property
   def packing_efficiency(self) -> float:
     """Fraction of the packed slots that hold real tokens."""
     return packing_efficiency(self.rows)

@@ -29,7 +29,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from instruct_pt.data.packing import FEATURES
+from instruct_pt.data.packing import FEATURES, pack_rows
 from instruct_pt.data.tasks import special_id
 
 _TASK_FEATURES = ("targets", "loss_weights")
@@ -117,61 +117,6 @@ def _best_fit_pack(ds: tf.data.Dataset, length: int, window: int) -> tf.data.Dat
   return ds.ragged_batch(window).map(pack, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
 
 
-def best_fit_rows(lengths: np.ndarray, length: int) -> list[list[int]]:
-  """Assigns examples to rows: each to the open row with least free space that holds it.
-
-  Args:
-    lengths: example lengths, each at most `length`, in arrival order.
-    length: row length.
-
-  Returns:
-    Example indices of each row, rows in creation order, examples in arrival order.
-  """
-  free = np.empty(len(lengths), np.int64)
-  rows: list[list[int]] = []
-  for index, size in enumerate(lengths):
-    open_free = free[:len(rows)]
-    fits = np.flatnonzero(open_free >= size)
-    if fits.size:
-      row = int(fits[np.argmin(open_free[fits])])
-    else:
-      row = len(rows)
-      rows.append([])
-      free[row] = length
-    rows[row].append(index)
-    free[row] -= size
-  return rows
-
-
-def pack_rows(inputs: np.ndarray, targets: np.ndarray, weights: np.ndarray,
-              lengths: np.ndarray, length: int) -> tuple[np.ndarray, ...]:
-  """Packs concatenated examples into `[rows, length]` arrays of the five FEATURES.
-
-  Args:
-    inputs: decoder inputs of all examples, concatenated.
-    targets: their targets, concatenated.
-    weights: their loss weights, concatenated.
-    lengths: each example's length.
-    length: row length.
-  """
-  starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-  rows = best_fit_rows(lengths, length)
-  out = {name: np.zeros((len(rows), length), np.int32) for name in FEATURES}
-  for row, members in enumerate(rows):
-    offset = 0
-    for segment, index in enumerate(members, 1):
-      size = int(lengths[index])
-      source = slice(starts[index], starts[index] + size)
-      target = (row, slice(offset, offset + size))
-      out["decoder_input_tokens"][target] = inputs[source]
-      out["decoder_target_tokens"][target] = targets[source]
-      out["decoder_loss_weights"][target] = weights[source]
-      out["decoder_segment_ids"][target] = segment
-      out["decoder_positions"][target] = np.arange(size)
-      offset += size
-  return tuple(out[name] for name in FEATURES)
-
-
 def decoder_bos_id(vocabulary: seqio.Vocabulary) -> int:
   """The vocabulary's BOS id, else 0 (SeqIO's convention).
 
@@ -245,7 +190,7 @@ class SeqIOFeed:
     """
     yield from self.dataset().skip(start_step).as_numpy_iterator()
 
-  def packing_efficiency(self, num_batches: int = 20) -> float:
+  def packing_efficiency(self, num_batches: int = 4) -> float:
     """Fraction of slots holding real tokens over the first `num_batches` batches (cached).
 
     Args:

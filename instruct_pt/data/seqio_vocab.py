@@ -1,9 +1,9 @@
-"""Our vocabularies as `seqio.Vocabulary` objects, for SeqIO tasks.
+"""Our tokenizers as `seqio.Vocabulary` objects (SeqIO's name for a tokenizer), for SeqIO tasks.
 
 Imports TensorFlow and SeqIO at module level: only the data pipeline imports this module, so
 the core (model, training, generation) still runs without them.
 
-The TensorFlow ops call the wrapped vocabulary's Python `encode` / `decode` through
+The TensorFlow ops call the wrapped tokenizer's Python `encode` / `decode` through
 `tf.numpy_function`, so a SeqIO task tokenizes exactly as the numpy code (and Hugging Face)
 does, whatever the tokenizer kind. SeqIO pads with id 0 whatever the tokenizer's own padding
 id; packed features carry loss weights, so the padding id never reaches the loss.
@@ -17,46 +17,46 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from instruct_pt.data.vocab import Vocabulary
+from instruct_pt.data.tokenizer import Tokenizer
 
 
 class SeqIOVocabulary(seqio.Vocabulary):
-  """Adapts a `instruct_pt.data.vocab.Vocabulary` to SeqIO.
+  """Adapts an `instruct_pt.data.tokenizer.Tokenizer` to SeqIO.
 
   Args:
-    vocab: the vocabulary to wrap.
+    tokenizer: the tokenizer to wrap.
   """
 
-  def __init__(self, vocab: Vocabulary):
+  def __init__(self, tokenizer: Tokenizer):
     super().__init__(extra_ids=0)
-    self.vocab = vocab
+    self.tokenizer = tokenizer
 
   @property
   def _base_vocab_size(self) -> int:
-    return self.vocab.vocab_size
+    return self.tokenizer.vocab_size
 
   @property
   def eos_id(self) -> Optional[int]:
-    return self.vocab.eos_id
+    return self.tokenizer.eos_id
 
   @property
   def bos_id(self) -> Optional[int]:
-    return self.vocab.bos_id
+    return self.tokenizer.bos_id
 
   @property
   def unk_id(self) -> Optional[int]:
     return None
 
   def _encode(self, s: str) -> list[int]:
-    return self.vocab.encode(s)
+    return self.tokenizer.encode(s)
 
   def _decode(self, ids: Iterable[int]) -> str:
-    return self.vocab.decode([int(i) for i in ids])
+    return self.tokenizer.decode([int(i) for i in ids])
 
   def _encode_tf(self, s: tf.Tensor) -> tf.Tensor:
     def encode(text) -> np.ndarray:  # bytes in graph mode, a 0-d bytes array in eager mode
       text = text.item() if isinstance(text, np.ndarray) else text
-      return np.asarray(self.vocab.encode(text.decode("utf-8")), np.int32)
+      return np.asarray(self.tokenizer.encode(text.decode("utf-8")), np.int32)
     ids = tf.numpy_function(encode, [s], tf.int32, stateful=False)
     ids.set_shape([None])
     return ids
@@ -64,15 +64,15 @@ class SeqIOVocabulary(seqio.Vocabulary):
   def _decode_tf(self, ids: tf.Tensor) -> tf.Tensor:
     def decode(values: np.ndarray) -> np.ndarray:
       if values.ndim == 1:
-        return np.asarray(self.vocab.decode(values.tolist()).encode("utf-8"), object)
-      return np.asarray([self.vocab.decode(row.tolist()).encode("utf-8") for row in values],
+        return np.asarray(self.tokenizer.decode(values.tolist()).encode("utf-8"), object)
+      return np.asarray([self.tokenizer.decode(row.tolist()).encode("utf-8") for row in values],
                         object).reshape(values.shape[:-1])
     text = tf.numpy_function(decode, [ids], tf.string, stateful=False)
     text.set_shape(ids.shape[:-1])
     return text
 
   def __eq__(self, other) -> bool:
-    return isinstance(other, SeqIOVocabulary) and other.vocab is self.vocab
+    return isinstance(other, SeqIOVocabulary) and other.tokenizer is self.tokenizer
 
   def __hash__(self) -> int:
-    return id(self.vocab)
+    return id(self.tokenizer)

@@ -13,7 +13,7 @@ Task kinds (`register_task`), by what the source yields:
 * `instruct_augmented_lm` (`text`: one templatified text of the synthesis output): as `raw_lm`.
 * `synthesizer_sft` (`text` holding the JSON record `{"context", "pairs": [{"question", "answer"}]}` or multi-round
   `{"rounds": [{"context", "pairs"}, ...]}`): the synthesizer's format
-  (`instruct_pt.synthesis.formats`); loss on the pair text and each round's EOS only.
+  (`instruct_pt.data.formats`); loss on the pair text and each round's EOS only.
 * `instructions` (`text` holding the JSON record `{"prompt", "response"}`): `prompt + "\\n\\n" + response + EOS`
   (plain text, no chat template, as the paper mixes general instructions into domain CPT);
   loss on the response and EOS only.
@@ -30,7 +30,6 @@ mixtures after re-registering their tasks (`register_demo_tasks` does).
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -42,7 +41,7 @@ import seqio
 import tensorflow as tf
 
 from instruct_pt.data.sources import WHOLE_RECORD, SourceSpec, seqio_source
-from instruct_pt.synthesis import formats
+from instruct_pt.data import formats
 
 KINDS = ("raw_lm", "instruct_augmented_lm", "synthesizer_sft", "instructions")
 # Between a general instruction's prompt and its response.
@@ -55,8 +54,6 @@ DEMO_STAND_IN_FILES = {
     "demo_synthesizer_sft": "synthesizer_sft.jsonl",
     "demo_instructions": "instructions.jsonl",
 }
-# Marks tokens that carry no loss in `inspect` reports.
-MASK_OPEN, MASK_CLOSE = "⟦", "⟧"
 # Defaults of the from-scratch recipe (PAPER.md sections 1 and 4), see `pretrain_rates`.
 PAPER_AUGMENTED_FRACTION = 0.2  # 1/5 of the raw texts are converted
 PAPER_ROUNDS = 2  # M: raw texts chained into one augmented text
@@ -481,7 +478,7 @@ def register_domain_recipe(name: str, augmented_domain_task: str, instructions_t
 # Demo tasks ----------------------------------------------------------------------------------
 
 def register_demo_tasks(vocabulary: seqio.Vocabulary) -> list[str]:
-  """Registers the demo tasks and mixtures (replacing earlier registrations).
+  """Registers the demo tasks and mixtures, unless they are registered with `vocabulary`.
 
   Tasks: `demo_raw` (the embedded corpus, `instruct_pt.data.sources.demo_corpus`, splits "train" and
   "held_out"), and, from hand-made stand-in files in DEMO_DATA_DIR (DEMO_STAND_IN_FILES;
@@ -498,9 +495,12 @@ def register_demo_tasks(vocabulary: seqio.Vocabulary) -> list[str]:
   Returns:
     The registered task and mixture names.
   """
-  register_task("demo_raw", "raw_lm", _demo_corpus_source(), vocabulary)
   kinds = {"demo_instruct_augmented": "instruct_augmented_lm",
            "demo_synthesizer_sft": "synthesizer_sft", "demo_instructions": "instructions"}
+  names = ["demo_raw", *kinds, "demo_instruct_pt", "demo_domain_cpt"]
+  if _registered_with(names, vocabulary):
+    return names
+  register_task("demo_raw", "raw_lm", _demo_corpus_source(), vocabulary)
   for task, kind in kinds.items():
     path = os.path.join(DEMO_DATA_DIR, DEMO_STAND_IN_FILES[task])
     text_field = "text" if kind == "instruct_augmented_lm" else WHOLE_RECORD
@@ -508,7 +508,16 @@ def register_demo_tasks(vocabulary: seqio.Vocabulary) -> list[str]:
   register_pretrain_recipe("demo_instruct_pt", "demo_raw", "demo_instruct_augmented",
                            "demo_synthesizer_sft")
   register_domain_recipe("demo_domain_cpt", "demo_instruct_augmented", "demo_instructions")
-  return ["demo_raw", *kinds, "demo_instruct_pt", "demo_domain_cpt"]
+  return names
+
+
+def _registered_with(names: Sequence[str], vocabulary: seqio.Vocabulary) -> bool:
+  """Whether every name is registered and every task among them uses `vocabulary`."""
+  registered = set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())
+  if not set(names) <= registered:
+    return False
+  tasks = [seqio.TaskRegistry.get(name) for name in names if name in seqio.TaskRegistry.names()]
+  return all(task.output_features["targets"].vocabulary == vocabulary for task in tasks)
 
 
 def _demo_corpus_source() -> seqio.DataSource:
@@ -519,110 +528,3 @@ def _demo_corpus_source() -> seqio.DataSource:
 def _jsonl_source(path: str, text_field: str) -> seqio.DataSource:
   """A shipped JSONL file as a SeqIO source (`text_field` "*" keeps whole records)."""
   return seqio_source(SourceSpec(path, format="jsonl", text_field=text_field))
-
-
-# Inspection ----------------------------------------------------------------------------------
-
-def inspect(name: str, vocabulary: seqio.Vocabulary, sequence_length: int,
-            num_examples: int = 3, sample_size: int = 200) -> str:
-  """A report to read before training on a task or mixture.
-
-  It shows the first `num_examples` training examples (shuffled with seed 0, as a feed with
-  seed 0 draws them), decoded, with the tokens that carry no loss between ⟦ and ⟧ and the
-  BOS / EOS tokens written `<s>` / `</s>`; then, per task, counts over its first
-  `sample_size` examples (unshuffled): examples, tokens, loss tokens, tokens per example and
-  examples longer than `sequence_length` (truncated in training); for a mixture, each task's
-  rate and the implied shares of examples, tokens and loss tokens; and which demo tasks read
-  hand-made stand-in files.
-
-  Args:
-    name: a registered task or mixture.
-    vocabulary: its tokenizer.
-    sequence_length: the training sequence length.
-    num_examples: examples to show.
-    sample_size: examples counted per task.
-  """
-  provider = seqio.get_mixture_or_task(name)
-  tasks = seqio.get_subtasks(provider)
-  lengths = {"targets": sequence_length, "loss_weights": sequence_length}
-  kind = "mixture" if isinstance(provider, seqio.Mixture) else "task"
-  lines = [f"{kind} {name}: {len(tasks)} task(s), sequence length {sequence_length}",
-           f"tokens without loss are shown {MASK_OPEN}like this{MASK_CLOSE}"]
-  dataset = provider.get_dataset(lengths, split="train", shuffle=True, seed=0, num_epochs=None,
-                                 try_in_mem_cache=False)
-  for number, example in enumerate(itertools.islice(dataset.as_numpy_iterator(),
-                                                    num_examples)):
-    weights = example["loss_weights"]
-    lines += ["", f"--- example {number}: {len(weights)} tokens, {int(weights.sum())} with loss",
-              render_example(example["targets"], weights, vocabulary)]
-  rates = {t.name: provider.get_rate(t) if kind == "mixture" else 1.0 for t in tasks}
-  counts = {t.name: _task_counts(t, lengths, sample_size) for t in tasks}
-  lines += [""] + _counts_table(counts, rates, sequence_length, sample_size)
-  stand_ins = [t.name for t in tasks if t.name in DEMO_STAND_IN_FILES]
-  files = ", ".join(f"{t} <- {DEMO_STAND_IN_FILES[t]}" for t in stand_ins)
-  lines.append(f"stand-in data (hand-made files in {DEMO_DATA_DIR}, not synthesis output): "
-               f"{files or 'none'}")
-  return "\n".join(lines)
-
-
-def render_example(targets: Sequence[int], weights: Sequence[int],
-                   vocabulary: seqio.Vocabulary) -> str:
-  """Decoded `targets`, runs without loss wrapped in ⟦…⟧, BOS / EOS written `<s>` / `</s>`.
-
-  Args:
-    targets: token ids.
-    weights: their 0/1 loss weights.
-    vocabulary: the tokenizer.
-  """
-  specials = {special_id(vocabulary, "bos_id"): formats.BOS,
-              special_id(vocabulary, "eos_id"): formats.EOS}
-  pieces = []
-  for masked, run in itertools.groupby(zip(targets, weights), key=lambda tw: tw[1] == 0):
-    text = _decode_with_specials([int(t) for t, _ in run], vocabulary, specials)
-    pieces.append(f"{MASK_OPEN}{text}{MASK_CLOSE}" if masked else text)
-  return "".join(pieces)
-
-
-def _decode_with_specials(ids: list[int], vocabulary, specials) -> str:
-  out = []
-  for special, group in itertools.groupby(ids, key=lambda i: i in specials):
-    group = list(group)
-    out += [specials[i] for i in group] if special else [vocabulary.decode(group)]
-  return "".join(out)
-
-
-def _task_counts(task: seqio.Task, lengths: Mapping[str, int], sample_size: int) -> dict:
-  """Counts over the first `sample_size` examples of `task` (before truncation)."""
-  dataset = task.get_dataset(lengths, split="train", shuffle=False, num_epochs=1,
-                             trim_output_features=False, try_in_mem_cache=False)
-  limit = lengths["targets"]
-  counts = dict(examples=0, tokens=0, loss_tokens=0, truncated=0)
-  for example in dataset.take(sample_size).as_numpy_iterator():
-    weights = example["loss_weights"]
-    counts["examples"] += 1
-    counts["tokens"] += min(len(weights), limit)
-    counts["loss_tokens"] += int(weights[:limit].sum())
-    counts["truncated"] += int(len(weights) > limit)
-  return counts
-
-
-def _counts_table(counts: Mapping[str, dict], rates: Mapping[str, float],
-                  sequence_length: int, sample_size: int) -> list[str]:
-  """Per-task count lines, with the mixture's implied shares."""
-  per_example = {name: {k: c[k] / max(c["examples"], 1) for k in ("tokens", "loss_tokens")}
-                 for name, c in counts.items()}
-  totals = {k: sum(rates[n] * per_example[n][k] for n in counts) for k in ("tokens",
-                                                                            "loss_tokens")}
-  total_rate = sum(rates.values())
-  lines = [f"per task, over its first {sample_size} examples (tokens after truncation to "
-           f"{sequence_length}); shares implied by the rates:",
-           f"{'task':<28} {'rate':>9} {'examples':>8} {'tokens':>8} {'loss tok':>8} "
-           f"{'tok/ex':>7} {'trunc':>5} {'ex %':>6} {'tok %':>6} {'loss %':>6}"]
-  for name, c in counts.items():
-    shares = [100 * rates[name] / total_rate] + [
-        100 * rates[name] * per_example[name][k] / max(totals[k], 1e-12)
-        for k in ("tokens", "loss_tokens")]
-    lines.append(f"{name:<28} {rates[name]:>9.5g} {c['examples']:>8} {c['tokens']:>8} "
-                 f"{c['loss_tokens']:>8} {per_example[name]['tokens']:>7.1f} "
-                 f"{c['truncated']:>5} " + " ".join(f"{s:>6.2f}" for s in shares))
-  return lines

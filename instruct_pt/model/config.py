@@ -8,6 +8,7 @@ preset and a few overrides (see `instruct_pt.config`), so the deep code sees a p
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Optional
 
 import jax
@@ -105,6 +106,30 @@ class ModelConfig:
     if unknown:
       raise ValueError(f"Unknown ModelConfig field(s): {sorted(unknown)}")
     return dataclasses.replace(self, **overrides)
+
+  def to_json(self) -> str:
+    """The config as JSON (`from_json` reads it back)."""
+    return json.dumps(dataclasses.asdict(self), indent=2)
+
+  @classmethod
+  def from_json(cls, text: str) -> "ModelConfig":
+    """The config written by `to_json`.
+
+    Args:
+      text: the JSON text.
+
+    Raises:
+      ValueError: not JSON, or not the fields of a ModelConfig.
+    """
+    fields = json.loads(text)
+    if not isinstance(fields, dict):
+      raise ValueError(f"expected a JSON object, got {type(fields).__name__}")
+    unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"unknown ModelConfig field(s) {sorted(unknown)}")
+    if fields.get("rope_scaling"):
+      fields["rope_scaling"] = RopeScaling(**fields["rope_scaling"])
+    return cls(**fields)
 
   @property
   def compute_dtype(self) -> str:

@@ -1,1 +1,2 @@
-"""Synthesis: the instruction synthesizer's text format, and (later) generation and templates."""
+"""Synthesis: multi-round prompts, generation on the mesh, recovery, categories, filters,
+templates and the resumable pipeline."""

@@ -4,7 +4,7 @@ The engine serves synthesis (and, later, evaluation) with the training model and
 mesh and rules: parameters keep their training shardings, and the KV cache is sharded by the
 same rule table (`cache_batch` over data/fsdp, `cache_kv_heads` over tensor).
 
-* **Prefill** packs the admitted prompts into rows (first-fit decreasing, segment ids keep
+* **Prefill** packs the admitted prompts into rows (best-fit decreasing, segment ids keep
   them apart), runs the rows through the model once and writes every token's key and value
   straight into its slot's cache row, then samples each prompt's first token. The row length
   is picked from a small set of buckets (the one that needs the fewest padded tokens), so a
@@ -32,6 +32,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from instruct_pt import parallel
+from instruct_pt.data import packing
 from instruct_pt.model import attention
 from instruct_pt.model.config import ModelConfig
 from instruct_pt.model.transformer import Decoder
@@ -150,15 +151,14 @@ class PrefillPlan:
     return max(rows.count(row) for row in set(rows))
 
 
-def _first_fit_decreasing(lengths: Sequence[int], row_len: int) -> list[tuple[int, int]]:
-  free: list[int] = []
+def _placements(lengths: Sequence[int], row_len: int) -> list[tuple[int, int]]:
+  """`(row, offset)` of each prompt, packed best-fit decreasing into rows of `row_len`."""
   placements: list[tuple[int, int]] = [(0, 0)] * len(lengths)
-  for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-    row = next((r for r, room in enumerate(free) if room >= lengths[index]), len(free))
-    if row == len(free):
-      free.append(row_len)
-    placements[index] = (row, row_len - free[row])
-    free[row] -= lengths[index]
+  for row, members in enumerate(packing.best_fit_rows(lengths, row_len, decreasing=True)):
+    offset = 0
+    for index in members:
+      placements[index] = (row, offset)
+      offset += lengths[index]
   return placements
 
 
@@ -167,7 +167,7 @@ def plan_prefill(lengths: Sequence[int], buckets: Sequence[int], max_row_len: in
   """Packs prompts into prefill rows with the fewest padded tokens.
 
   Every bucket from the smallest that holds the longest prompt up to `max_row_len` is tried
-  (first-fit decreasing); the one with the fewest rows x row length wins, the shorter row on
+  (best-fit decreasing); the one with the fewest rows x row length wins, the shorter row on
   a tie (attention inside a row costs the square of its length).
 
   Args:
@@ -186,11 +186,68 @@ def plan_prefill(lengths: Sequence[int], buckets: Sequence[int], max_row_len: in
   candidates = [b for b in fitting if b <= max_row_len] or fitting[:1]
   best = None
   for row_len in candidates:
-    placements = _first_fit_decreasing(lengths, row_len)
+    placements = _placements(lengths, row_len)
     num_rows = -(-(1 + max(row for row, _ in placements)) // row_multiple) * row_multiple
     if best is None or num_rows * row_len < best.num_rows * best.row_len:
       best = PrefillPlan(row_len, num_rows, tuple(placements))
   return best
+
+
+def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
+             sampling: SamplingConfig, params, cache, state, rows, slots, root):
+  """Prefills the packed prompt `rows` into the cache and starts their slots.
+
+  `rows` holds `[num_rows, row_len]` tokens, positions, segment ids and cache rows (the
+  slot of each token; `num_slots` for padding) plus `logits_at` `[num_rows, k]`, the last
+  token of each prompt. `slots` holds, per slot, the request admitted into it (-1: none),
+  its prompt length and `pick`, the flat index of its last token into `logits_at`.
+  """
+  logits, cache = model.apply(
+      {"params": params}, rows["tokens"], positions=rows["positions"],
+      segment_ids=rows["segments"], cache=cache, cache_rows=rows["cache_rows"],
+      logits_at=rows["logits_at"])
+  cache = jax.lax.with_sharding_constraint(cache, {"key": cache_sharding,
+                                                   "value": cache_sharding})
+  last = logits.reshape(-1, logits.shape[-1])[slots["pick"]]
+  admitted = slots["request"] >= 0
+  keys = jax.vmap(lambda request: jax.random.fold_in(root, request))(slots["request"])
+  first = sample_tokens(last, jax.vmap(jax.random.fold_in)(keys, jnp.zeros_like(
+      slots["request"])), sampling)
+  done = jnp.isin(first, eos_ids) | (sampling.max_new_tokens <= 1)
+  fresh = {"token": first, "position": slots["length"], "count": jnp.ones_like(first),
+           "limit": jnp.full_like(first, sampling.max_new_tokens), "done": done,
+           "out": jnp.full_like(state["out"], -1).at[:, 0].set(first), "key": keys}
+  state = {name: jnp.where(admitted.reshape((-1,) + (1,) * (value.ndim - 1)), fresh[name],
+                           value) for name, value in state.items()}
+  return cache, state
+
+
+def _decode(model: Decoder, eos_ids: jax.Array, sampling: SamplingConfig, params, cache, state,
+            steps):
+  """Runs up to `steps` decode steps for every live slot; stops early when all are done."""
+  def cond(carry):
+    i, _, state = carry
+    return (i < steps) & ~jnp.all(state["done"])
+
+  def body(carry):
+    i, cache, state = carry
+    logits, cache = model.apply({"params": params}, state["token"][:, None],
+                                positions=state["position"][:, None], cache=cache)
+    keys = jax.vmap(jax.random.fold_in)(state["key"], state["count"])
+    token = sample_tokens(logits[:, 0], keys, sampling)
+    live = ~state["done"]
+    is_eos = jnp.isin(token, eos_ids)
+    out = state["out"].at[jnp.arange(token.shape[0]), state["count"]].set(
+        jnp.where(live, token, -1), mode="drop")
+    count = state["count"] + live.astype(jnp.int32)
+    done = state["done"] | (live & (is_eos | (count >= state["limit"])))
+    state = dict(state, token=jnp.where(live, token, state["token"]),
+                 position=state["position"] + live.astype(jnp.int32), out=out, count=count,
+                 done=done)
+    return i + 1, cache, state
+
+  _, cache, state = jax.lax.while_loop(cond, body, (jnp.int32(0), cache, state))
+  return cache, state
 
 
 class Engine:
@@ -231,69 +288,17 @@ class Engine:
                                                     cache_shape)
     self.slot_sharding = parallel.logical_sharding(mesh, ("cache_batch",), rules, (num_slots,))
     self.stats = GenerationStats()
-
-  # ------------------------------------------------------------------------------ device code
-
-  def _empty_cache(self):
-    dtype = jnp.dtype(self.config.compute_dtype)
-    return jax.jit(functools.partial(attention.init_cache, self.config, self.num_slots,
-                                     self.max_len, dtype),
-                   out_shardings={"key": self.cache_sharding, "value": self.cache_sharding})()
-
-  @functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(3, 4))
-  def _prefill(self, sampling: SamplingConfig, params, cache, state, rows, slots, root):
-    """Prefills the packed prompt `rows` into the cache and starts their slots.
-
-    `rows` holds `[num_rows, row_len]` tokens, positions, segment ids and cache rows (the
-    slot of each token; `num_slots` for padding) plus `logits_at` `[num_rows, k]`, the last
-    token of each prompt. `slots` holds, per slot, the request admitted into it (-1: none),
-    its prompt length and `pick`, the flat index of its last token into `logits_at`.
-    """
-    logits, cache = self.model.apply(
-        {"params": params}, rows["tokens"], positions=rows["positions"],
-        segment_ids=rows["segments"], cache=cache, cache_rows=rows["cache_rows"],
-        logits_at=rows["logits_at"])
-    cache = jax.lax.with_sharding_constraint(cache, {"key": self.cache_sharding,
-                                                     "value": self.cache_sharding})
-    last = logits.reshape(-1, logits.shape[-1])[slots["pick"]]
-    admitted = slots["request"] >= 0
-    keys = jax.vmap(lambda request: jax.random.fold_in(root, request))(slots["request"])
-    first = sample_tokens(last, jax.vmap(jax.random.fold_in)(keys, jnp.zeros_like(
-        slots["request"])), sampling)
-    done = jnp.isin(first, self.eos_ids) | (sampling.max_new_tokens <= 1)
-    fresh = {"token": first, "position": slots["length"], "count": jnp.ones_like(first),
-             "limit": jnp.full_like(first, sampling.max_new_tokens), "done": done,
-             "out": jnp.full_like(state["out"], -1).at[:, 0].set(first), "key": keys}
-    state = {name: jnp.where(admitted.reshape((-1,) + (1,) * (value.ndim - 1)), fresh[name],
-                             value) for name, value in state.items()}
-    return cache, state
-
-  @functools.partial(jax.jit, static_argnums=(0, 1), donate_argnums=(3,))
-  def _decode(self, sampling: SamplingConfig, params, cache, state, steps):
-    """Runs up to `steps` decode steps for every live slot; stops early when all are done."""
-    def cond(carry):
-      i, _, state = carry
-      return (i < steps) & ~jnp.all(state["done"])
-
-    def body(carry):
-      i, cache, state = carry
-      logits, cache = self.model.apply({"params": params}, state["token"][:, None],
-                                       positions=state["position"][:, None], cache=cache)
-      keys = jax.vmap(jax.random.fold_in)(state["key"], state["count"])
-      token = sample_tokens(logits[:, 0], keys, sampling)
-      live = ~state["done"]
-      is_eos = jnp.isin(token, self.eos_ids)
-      out = state["out"].at[jnp.arange(token.shape[0]), state["count"]].set(
-          jnp.where(live, token, -1), mode="drop")
-      count = state["count"] + live.astype(jnp.int32)
-      done = state["done"] | (live & (is_eos | (count >= state["limit"])))
-      state = dict(state, token=jnp.where(live, token, state["token"]),
-                   position=state["position"] + live.astype(jnp.int32), out=out, count=count,
-                   done=done)
-      return i + 1, cache, state
-
-    _, cache, state = jax.lax.while_loop(cond, body, (jnp.int32(0), cache, state))
-    return cache, state
+    # Jitted per engine over plain values, never over `self`: a jit keyed on the engine would
+    # keep every engine (and its parameters) alive in JAX's caches after it is dropped.
+    self._prefill = jax.jit(functools.partial(_prefill, self.model, self.eos_ids,
+                                              self.cache_sharding),
+                            static_argnums=(0,), donate_argnums=(2, 3))
+    self._decode = jax.jit(functools.partial(_decode, self.model, self.eos_ids),
+                           static_argnums=(0,), donate_argnums=(2,))
+    self._empty_cache = jax.jit(
+        functools.partial(attention.init_cache, model_config, num_slots, max_len,
+                          jnp.dtype(model_config.compute_dtype)),
+        out_shardings={"key": self.cache_sharding, "value": self.cache_sharding})
 
   # -------------------------------------------------------------------------------- host code
 

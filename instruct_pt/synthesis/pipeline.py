@@ -7,7 +7,7 @@ The input documents (any `instruct_pt.data.sources.SourceSpec`) are cut into sha
    document i of round r continues the chain of document i of round r - 1;
 2. per round, build each prompt with the real tokenizer (`rounds.RoundBuilder`), generate on
    the mesh (`generate.Engine`), parse the output (`formats.parse_pairs`), filter and
-   categorize the pairs (`templates`), and advance the chains;
+   categorize the pairs (`filters`, `categories`), and advance the chains;
 3. templatify each chain into one pre-training text (`templates.templatify`).
 
 A shard is written to a temporary file and renamed (`shard-00012.jsonl`, plus a TFRecord
@@ -27,19 +27,18 @@ import collections
 import dataclasses
 import json
 import logging
-import os
 import time
 from typing import Any, Iterator, Optional, Sequence
 
 import jax
+from etils import epath
 from jax.experimental import multihost_utils
 
+from instruct_pt import run_dir
 from instruct_pt.data import sources
-from instruct_pt.synthesis import formats, rounds, templates
+from instruct_pt.data import formats
+from instruct_pt.synthesis import filters, rounds, templates
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
-
-STATS_FILE = "stats.json"
-
 
 @dataclasses.dataclass(frozen=True)
 class SynthesisConfig:
@@ -65,7 +64,6 @@ class SynthesisConfig:
     num_slots: sequences decoded at once.
     max_answer_chars: longer answers are filtered out.
     seed: sampling and template seed.
-    mesh_shape: (data, fsdp, tensor) over this process's devices.
     write_tfrecord: also write each shard as TFRecord (needs TensorFlow).
   """
 
@@ -85,7 +83,6 @@ class SynthesisConfig:
   num_slots: int = 8
   max_answer_chars: int = 2000
   seed: int = 0
-  mesh_shape: tuple[int, int, int] = (1, -1, 1)
   write_tfrecord: bool = True
 
   def __post_init__(self):
@@ -110,30 +107,37 @@ class SynthesisConfig:
                               text_field=self.text_field, on_error=self.on_error)
 
 
-def shard_path(run_dir: str, index: int, suffix: str = ".jsonl") -> str:
-  """Path of output shard `index` (suffix ".jsonl", ".tfrecord" or ".done.json")."""
-  return os.path.join(run_dir, f"shard-{index:05d}{suffix}")
-
-
-def is_done(run_dir: str, index: int) -> bool:
+def is_done(run: run_dir.RunDir, index: int) -> bool:
   """Whether shard `index` has both its output and its done marker."""
-  return (os.path.exists(shard_path(run_dir, index)) and
-          os.path.exists(shard_path(run_dir, index, ".done.json")))
+  return run.shard(index).exists() and run.shard(index, ".done.json").exists()
 
 
-def document_shards(config: SynthesisConfig) -> Iterator[tuple[int, list[dict]]]:
-  """(shard index, records) of the input, `documents_per_shard` records each."""
-  records = sources.iter_records(config.source_spec())
+def document_shards(config: SynthesisConfig
+                    ) -> Iterator[tuple[int, list[dict], dict[str, int]]]:
+  """(shard index, records, skipped input) of the input, `documents_per_shard` records each.
+
+  Bad input records skipped (`on_error="skip"`) while reading a shard's records are counted
+  with that shard, as `skipped_<reason>`, so `stats.json` sums them over the corpus.
+  """
+  source_stats = sources.SourceStats()
+  counted: collections.Counter = collections.Counter()
+
+  def skipped() -> dict[str, int]:
+    delta = source_stats.skipped - counted
+    counted.update(delta)
+    return {f"skipped_{reason}": count for reason, count in delta.items()}
+
+  records = sources.iter_records(config.source_spec(), stats=source_stats)
   shard, index = [], 0
   for number, record in enumerate(records):
     if config.max_documents is not None and number >= config.max_documents:
       break
     shard.append(record)
     if len(shard) == config.documents_per_shard:
-      yield index, shard
+      yield index, shard, skipped()
       shard, index = [], index + 1
   if shard:
-    yield index, shard
+    yield index, shard, skipped()
 
 
 class ShardConverter:
@@ -141,16 +145,16 @@ class ShardConverter:
 
   Args:
     engine: the generation engine (model, mesh, slots, cache length).
-    vocabulary: the model's tokenizer (`instruct_pt.data.vocab.Vocabulary`).
+    tokenizer: the model's tokenizer (`instruct_pt.data.tokenizer.Tokenizer`).
     config: synthesis settings.
   """
 
-  def __init__(self, engine: Engine, vocabulary, config: SynthesisConfig):
+  def __init__(self, engine: Engine, tokenizer, config: SynthesisConfig):
     self.engine = engine
-    self.vocabulary = vocabulary
+    self.tokenizer = tokenizer
     self.config = config
-    self.builder = rounds.RoundBuilder(vocabulary, config.max_len, config.max_new_tokens)
-    self.quality = templates.QualityFilter(max_answer_chars=config.max_answer_chars)
+    self.builder = rounds.RoundBuilder(tokenizer, config.max_len, config.max_new_tokens)
+    self.quality = filters.QualityFilter(max_answer_chars=config.max_answer_chars)
 
   def convert(self, index: int, records: Sequence[dict]) -> tuple[list[dict], dict[str, Any]]:
     """Output records (one per chain of documents) and statistics of shard `index`.
@@ -178,7 +182,7 @@ class ShardConverter:
                                      seed=self.config.seed + 1000 * index + round_index)
       for position, (doc, kept, output) in enumerate(zip(documents, kept_chains, outputs)):
         text = records[doc]["text"]
-        parsed = formats.parse_pairs(self.vocabulary.decode(output))
+        parsed = formats.parse_pairs(self.tokenizer.decode(output))
         pairs, dropped, pair_categories = self.quality.filter_pairs(text, parsed.pairs)
         categories.update(pair_categories)
         stats.update(generated_tokens=len(output), malformed_pairs=parsed.malformed,
@@ -203,42 +207,42 @@ class ShardConverter:
     return output, {**stats, "categories": dict(categories)}
 
 
-def write_shard(run_dir: str, index: int, records: list[dict], stats: dict,
+def write_shard(run: run_dir.RunDir, index: int, records: list[dict], stats: dict,
                 write_tfrecord: bool) -> None:
   """Writes shard `index` atomically (temporary file + rename), the done marker last."""
-  path = shard_path(run_dir, index)
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    for record in records:
-      f.write(json.dumps(record, ensure_ascii=False) + "\n")
-  os.replace(path + ".tmp", path)
+  _write_atomically(run.shard(index),
+                    "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
   if write_tfrecord:
-    _write_tfrecord(shard_path(run_dir, index, ".tfrecord"), [r["text"] for r in records])
-  marker = shard_path(run_dir, index, ".done.json")
-  with open(marker + ".tmp", "w", encoding="utf-8") as f:
-    json.dump(stats, f)
-  os.replace(marker + ".tmp", marker)
+    _write_tfrecord(run.shard(index, ".tfrecord"), [r["text"] for r in records])
+  _write_atomically(run.shard(index, ".done.json"), json.dumps(stats))
 
 
-def _write_tfrecord(path: str, texts: list[str]) -> None:
+def _write_atomically(path: epath.Path, text: str) -> None:
+  temporary = path.with_name(path.name + ".tmp")
+  temporary.write_text(text)
+  temporary.replace(path)
+
+
+def _write_tfrecord(path: epath.Path, texts: list[str]) -> None:
   try:
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
   except ImportError:
     logging.warning("TensorFlow is not installed: %s not written (the JSONL shard is)", path)
     return
-  with tf.io.TFRecordWriter(path + ".tmp") as writer:
+  temporary = path.with_name(path.name + ".tmp")
+  with tf.io.TFRecordWriter(str(temporary)) as writer:
     for text in texts:
       feature = {"text": tf.train.Feature(bytes_list=tf.train.BytesList(
           value=[text.encode("utf-8")]))}
       writer.write(tf.train.Example(features=tf.train.Features(feature=feature))
                    .SerializeToString())
-  os.replace(path + ".tmp", path)
+  temporary.replace(path)
 
 
-def kept_questions(run_dir: str, index: int) -> list[str]:
+def kept_questions(run: run_dir.RunDir, index: int) -> list[str]:
   """The questions of shard `index`'s output, in the order they were kept."""
-  with open(shard_path(run_dir, index), encoding="utf-8") as f:
-    return [pair["question"] for line in f for pairs in json.loads(line)["pairs"]
-            for pair in pairs]
+  return [pair["question"] for line in run.shard(index).read_text().splitlines()
+          for pairs in json.loads(line)["pairs"] for pair in pairs]
 
 
 def parse_failure_rate(stats: dict[str, Any]) -> float:
@@ -249,30 +253,27 @@ def parse_failure_rate(stats: dict[str, Any]) -> float:
   return malformed / (malformed + well_formed) if malformed + well_formed else 0.0
 
 
-def summarize(run_dir: str, write: bool = True) -> dict[str, Any]:
-  """Sums the done markers of `run_dir` into a summary; writes it to `stats.json` if `write`."""
+def summarize(run: run_dir.RunDir, write: bool = True) -> dict[str, Any]:
+  """Sums the done markers of `run` into a summary; writes it to `stats.json` if `write`."""
   total: collections.Counter = collections.Counter()
   categories: collections.Counter = collections.Counter()
   shards = 0
-  for name in sorted(os.listdir(run_dir)):
-    if name.endswith(".done.json"):
-      with open(os.path.join(run_dir, name), encoding="utf-8") as f:
-        stats = json.load(f)
-      categories.update(stats.pop("categories", {}))
-      total.update(stats)
-      shards += 1
+  for marker in run.shards(".done.json"):
+    stats = json.loads(marker.read_text())
+    categories.update(stats.pop("categories", {}))
+    total.update(stats)
+    shards += 1
   summary = dict(total, shards=shards, categories=dict(categories.most_common()))
   summary["tokens_per_second"] = (total["generated_tokens"] / total["seconds"]
                                   if total.get("seconds") else 0.0)
   summary["pairs_per_document"] = total["pairs"] / max(total["documents"], 1)
   summary["parse_failure_rate"] = parse_failure_rate(total)
   if write:
-    with open(os.path.join(run_dir, STATS_FILE), "w", encoding="utf-8") as f:
-      json.dump(summary, f, indent=2)
+    run.stats.write_text(json.dumps(summary, indent=2))
   return summary
 
 
-def run(config: SynthesisConfig, converter: ShardConverter, run_dir: str,
+def run(config: SynthesisConfig, converter: ShardConverter, out: run_dir.PathLike,
         show_progress: bool = True) -> dict[str, Any]:
   """Converts every shard of this process that is not done yet; returns the run's stats.
 
@@ -282,24 +283,25 @@ def run(config: SynthesisConfig, converter: ShardConverter, run_dir: str,
   Args:
     config: synthesis settings.
     converter: the shard converter (engine + tokenizer).
-    run_dir: output directory.
+    out: the output directory (a `run_dir.RunDir` or its path).
     show_progress: tqdm progress bar (process 0).
   """
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-  os.makedirs(run_dir, exist_ok=True)
+  out = run_dir.RunDir(out).create()
   process, count = jax.process_index(), jax.process_count()
   bar = tqdm(desc="synthesize", unit="doc", disable=not show_progress or process != 0)
   totals = collections.Counter()
-  for index, records in document_shards(config):
+  for index, records, skipped in document_shards(config):
     if index % count != process:
       continue
-    if is_done(run_dir, index):
+    if is_done(out, index):
       # Near-duplicate filtering continues across this process's shards in order: replay
       # the kept questions, so a resumed or regenerated shard is filtered as in one run.
-      converter.quality.remember(kept_questions(run_dir, index))
+      converter.quality.remember(kept_questions(out, index))
       continue
     output, stats = converter.convert(index, records)
-    write_shard(run_dir, index, output, stats, config.write_tfrecord)
+    stats.update(skipped)
+    write_shard(out, index, output, stats, config.write_tfrecord)
     totals.update({k: v for k, v in stats.items() if k != "categories"})
     bar.update(len(records))
     bar.set_postfix(docs_s=f"{totals['documents'] / max(totals['seconds'], 1e-9):.2f}",
@@ -309,4 +311,4 @@ def run(config: SynthesisConfig, converter: ShardConverter, run_dir: str,
   bar.close()
   if count > 1:
     multihost_utils.sync_global_devices("instruct_pt.synthesis.run")
-  return summarize(run_dir, write=process == 0)
+  return summarize(out, write=process == 0)

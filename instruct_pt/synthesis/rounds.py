@@ -24,34 +24,14 @@ training examples.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Sequence
 
-from instruct_pt.data import vocab as vocab_lib
-from instruct_pt.synthesis import formats
+from instruct_pt.data import tokenizer as tokenizer_lib
+from instruct_pt.data import formats
 
 # Earlier `(text, pairs)` blocks, oldest first.
 Chain = list[tuple[str, list[formats.QAPair]]]
-
-
-@dataclasses.dataclass
-class RoundExample:
-  """One document's conversion in one round.
-
-  Attributes:
-    doc_id: the document's id.
-    text: the document's text.
-    round_index: the round (0-based).
-    chain: the earlier `(text, pairs)` blocks its prompt holds, oldest first.
-    chained: whether it continues a chain (False when it starts a new one).
-  """
-
-  doc_id: str
-  text: str
-  round_index: int
-  chain: Chain
-  chained: bool
 
 
 def plan_rounds(doc_ids: Sequence[str], num_rounds: int) -> list[list[int]]:
@@ -97,11 +77,11 @@ class RoundBuilder:
     texts_truncated: number of prompts whose text was cut to fit.
   """
 
-  def __init__(self, vocabulary: vocab_lib.Vocabulary, max_len: int, max_new_tokens: int):
+  def __init__(self, tokenizer: tokenizer_lib.Tokenizer, max_len: int, max_new_tokens: int):
     """Checks the budget.
 
     Args:
-      vocabulary: the synthesizer's tokenizer (with an EOS id: earlier rounds end with it).
+      tokenizer: the synthesizer's tokenizer (with an EOS id: earlier rounds end with it).
       max_len: longest sequence, prompt plus generation (the official `max_model_len`).
       max_new_tokens: tokens generated at most per prompt.
 
@@ -110,7 +90,7 @@ class RoundBuilder:
     """
     if max_new_tokens < 1:
       raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    self._vocabulary = vocabulary
+    self._tokenizer = tokenizer
     self.budget = max_len - max_new_tokens
     self.texts_truncated = 0
     if len(self._text_ids("")) > self.budget:
@@ -144,8 +124,8 @@ class RoundBuilder:
     return [i for ids in reversed(kept) for i in ids] + text_ids, bool(kept_chain), kept_chain
 
   def _encode(self, segments: Sequence[formats.Segment]) -> list[int]:
-    pieces = formats.encode_segment_pieces(self._vocabulary, segments, self._vocabulary.bos_id,
-                                           self._vocabulary.eos_id)
+    pieces = formats.encode_segment_pieces(self._tokenizer, segments, self._tokenizer.bos_id,
+                                           self._tokenizer.eos_id)
     return [i for piece in pieces for i in piece]
 
   def _block_ids(self, block: tuple[str, Sequence[formats.QAPair]]) -> list[int]:

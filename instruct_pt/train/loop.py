@@ -1,12 +1,12 @@
-"""The training loop: sharded train state, jit train/eval steps, checkpoints, metrics.
+"""The training loop: jit train/eval steps, checkpoints, metrics, preemption.
 
 One screen of logic (EasyLM's rule), split into functions a test can call on their own:
 
-* `create_train_state` initialises parameters and optimizer state directly in their shardings
-  (no host copy of the full model);
+* the train state is created directly in its shardings (`instruct_pt.train.state`), and
+  saved and restored by `instruct_pt.train.checkpoints`;
 * `make_train_step` / `make_eval_step` build the jitted steps (gradient accumulation by
   `lax.scan` over micro-batches, masked cross-entropy with optional z-loss, buffer donation);
-* `train` runs the loop: resumes from the newest Orbax checkpoint, feeds step-indexed
+* `train` runs the loop: resumes from the newest readable checkpoint, feeds step-indexed
   batches, logs metrics, saves asynchronously every N steps and on SIGTERM (preemption), and
   stops with an error naming the step on a non-finite loss without saving the bad state.
 
@@ -23,22 +23,20 @@ import signal
 import time
 from typing import Any, Callable, Iterator, Optional, Union
 
-import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
-from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from instruct_pt import parallel
+from instruct_pt import parallel, run_dir
 from instruct_pt.model.config import ModelConfig
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import metrics as metrics_lib
+from instruct_pt.train.checkpoints import Checkpoints
 from instruct_pt.train.optim import OptimizerConfig, make_optimizer
+from instruct_pt.train.state import TrainState, abstract_train_state, create_train_state
 
 Batch = dict[str, np.ndarray]
 BatchSource = Union[Callable[[int], Iterator[Batch]], Iterator[Batch]]
@@ -61,11 +59,6 @@ class TrainConfig:
     checkpoint_every: steps between checkpoints (the last step is always saved).
     keep_checkpoints: number of checkpoints kept.
     async_checkpointing: save in a background thread while training goes on.
-    mixture: data to train on: None for the embedded demo corpus; a SeqIO mixture name once
-      the data package registers them.
-    init_from: a run directory (from `instruct-pt convert` or an earlier run) whose
-      parameters, model config and tokenizer a fresh run starts from: continual pre-training
-      and fine-tuning. Ignored once the run has its own checkpoint.
   """
 
   num_steps: int = 100
@@ -80,8 +73,6 @@ class TrainConfig:
   checkpoint_every: int = 100
   keep_checkpoints: int = 3
   async_checkpointing: bool = True
-  mixture: Optional[str] = None
-  init_from: Optional[str] = None
 
   def __post_init__(self):
     for name in ("num_steps", "batch_size", "seq_len", "grad_accum_steps", "log_every",
@@ -91,72 +82,6 @@ class TrainConfig:
     if self.batch_size % self.grad_accum_steps:
       raise ValueError(f"train.batch_size={self.batch_size} is not divisible by "
                        f"train.grad_accum_steps={self.grad_accum_steps}")
-
-
-@flax.struct.dataclass
-class TrainState:
-  """Everything a checkpoint holds: the step, parameters and optimizer state."""
-  step: jax.Array
-  params: Any
-  opt_state: Any
-
-
-def _dummy_tokens(batch_size: int, seq_len: int) -> jnp.ndarray:
-  return jnp.zeros((batch_size, seq_len), jnp.int32)
-
-
-def _state_initializer(model: Decoder, tx: optax.GradientTransformation) -> Callable:
-  """`key -> TrainState` with logically boxed parameters and optimizer moments."""
-  def init(key):
-    params = model.init(key, _dummy_tokens(1, 8))["params"]
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
-  return init
-
-
-def create_train_state(model: Decoder, tx: optax.GradientTransformation, rng: jax.Array,
-                       mesh: Mesh, rules: parallel.Rules,
-                       params: Optional[Any] = None) -> tuple[TrainState, Any]:
-  """Initialises a train state directly in its shardings (no host copy of the model).
-
-  Args:
-    model: the decoder.
-    tx: the optimizer.
-    rng: initialisation key (unused when `params` is given).
-    mesh: the device mesh.
-    rules: logical axis rules.
-    params: parameters to start from (e.g. an imported checkpoint, already on the mesh);
-      None initialises them randomly.
-
-  Returns:
-    `(state, state_shardings)`.
-  """
-  init = _state_initializer(model, tx)
-  shardings = parallel.tree_shardings(jax.eval_shape(init, rng), mesh, rules)
-  if params is None:
-    state = jax.jit(lambda key: nn.meta.unbox(init(key)), out_shardings=shardings)(rng)
-  else:
-    from_params = lambda p: TrainState(  # pylint: disable=unnecessary-lambda-assignment
-        step=jnp.zeros((), jnp.int32), params=p, opt_state=tx.init(p))
-    state = jax.jit(from_params, in_shardings=(shardings.params,),
-                    out_shardings=shardings)(params)
-  return state, shardings
-
-
-def abstract_train_state(model: Decoder, tx: optax.GradientTransformation, mesh: Mesh,
-                         rules: parallel.Rules) -> Any:
-  """Shapes, dtypes and shardings of the train state, for restoring a checkpoint onto `mesh`.
-
-  Args:
-    model: the decoder.
-    tx: the optimizer.
-    mesh: the device mesh to restore onto (may differ from the one that saved).
-    rules: logical axis rules.
-  """
-  abstract = jax.eval_shape(_state_initializer(model, tx), jax.random.key(0))
-  shardings = parallel.tree_shardings(abstract, mesh, rules)
-  return jax.tree_util.tree_map(
-      lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
-      nn.meta.unbox(abstract), shardings)
 
 
 def weighted_cross_entropy(logits: jnp.ndarray, targets: jnp.ndarray, weights: jnp.ndarray,
@@ -324,7 +249,7 @@ def _iterator_from(source: BatchSource, start_step: int) -> Iterator[Batch]:
 
 
 def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: TrainConfig,
-          mesh: Mesh, rules: parallel.Rules, run_dir: str, train_batches: BatchSource,
+          mesh: Mesh, rules: parallel.Rules, run: run_dir.PathLike, train_batches: BatchSource,
           eval_batches: Optional[Callable[[], Iterator[Batch]]] = None,
           init_params: Optional[Callable[[], Any]] = None,
           show_progress: bool = True) -> TrainResult:
@@ -336,7 +261,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     config: run-level settings.
     mesh: the device mesh.
     rules: logical axis rules.
-    run_dir: where checkpoints (`checkpoints/`), `metrics.jsonl` and TensorBoard files go.
+    run: the run directory (a `run_dir.RunDir` or its path): checkpoints, metrics and
+      TensorBoard files go there.
     train_batches: host-local numpy batches: a function from the start step to an iterator
       (preferred: resumes without replaying data) or a plain iterator.
     eval_batches: a function returning an iterator of held-out batches, or None.
@@ -356,22 +282,15 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
                             "train.batch_size / train.grad_accum_steps")
   model = Decoder(model_config)
   tx, schedule = make_optimizer(optimizer_config, config.num_steps)
-  checkpoint_dir = epath.Path(run_dir) / "checkpoints"
-  if "://" not in run_dir:
-    checkpoint_dir = checkpoint_dir.absolute()
-  manager = ocp.CheckpointManager(checkpoint_dir, options=ocp.CheckpointManagerOptions(
-      max_to_keep=config.keep_checkpoints, enable_async_checkpointing=config.async_checkpointing,
-      create=True))
-
-  latest = manager.latest_step()
-  if latest is None:
+  run = run_dir.RunDir(run)
+  checkpoints = Checkpoints(run, config.keep_checkpoints, config.async_checkpointing)
+  abstract = abstract_train_state(model, tx, mesh, rules)
+  state = checkpoints.restore_newest(abstract)
+  if state is None:
     state, shardings = create_train_state(model, tx, jax.random.key(config.seed), mesh, rules,
                                           init_params() if init_params else None)
   else:
-    abstract = abstract_train_state(model, tx, mesh, rules)
     shardings = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
-    state = manager.restore(latest, args=ocp.args.StandardRestore(abstract))
-    logging.info("Resumed from %s at step %d", checkpoint_dir, latest)
   start_step = int(state.step)
 
   batch_sharding = parallel.batch_sharding(mesh, rules)
@@ -381,7 +300,7 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
                          out_shardings=(shardings, None), donate_argnums=(0,))
     eval_step = jax.jit(make_eval_step(model), in_shardings=(shardings.params, batch_sharding))
 
-  writer = metrics_lib.MetricsWriter(run_dir, start_step)
+  writer = metrics_lib.MetricsWriter(run.metrics, run.tensorboard, start_step)
   flops_per_token = model_config.flops_per_token(config.seq_len)
   peak = metrics_lib.device_peak_flops(mesh.devices.flat[0])
   tokens_per_step = config.batch_size * config.seq_len
@@ -393,15 +312,15 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     for (step, _), value in zip(pending, values):
       losses[step] = float(value)
       if not math.isfinite(value):
-        manager.wait_until_finished()
+        checkpoints.wait_until_finished()
         raise NonFiniteLossError(
             f"loss is {value} at step {step}; training stopped. The last good checkpoint is "
-            f"step {manager.latest_step()} in {checkpoint_dir}")
+            f"step {checkpoints.latest_step()} in {checkpoints.directory}")
     pending.clear()
 
-  def save(step: int, current: TrainState) -> None:
+  def save(current: TrainState) -> None:
     check_pending()  # never save a state that already produced a non-finite loss
-    manager.save(step, args=ocp.args.StandardSave(current), force=True)
+    checkpoints.save(current)
 
   progress = None
   if show_progress and jax.process_index() == 0:
@@ -448,15 +367,14 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
 
         preempt_now = preemption.reached(step)
         if step % config.checkpoint_every == 0 or step == config.num_steps or preempt_now:
-          save(step, state)
+          save(state)
         if preempt_now and step < config.num_steps:
           preempted = True
           logging.warning("Preempted: checkpoint saved at step %d", step)
           break
     check_pending()
   finally:
-    manager.wait_until_finished()
-    manager.close()
+    checkpoints.close()
     writer.close()
     if progress is not None:
       progress.close()

@@ -83,20 +83,21 @@ def mfu(tokens_per_second: float, flops_per_token: float, num_devices: int,
 
 
 class MetricsWriter:
-  """Appends metrics to `run_dir/metrics.jsonl` and TensorBoard event files.
+  """Appends metrics to a JSONL file and TensorBoard event files.
 
   Only process 0 writes. When a run resumes at step k, lines logged after k by the interrupted
-  run are dropped first, so the file reads as one uninterrupted run. `run_dir` may be a
-  `gs://` path.
+  run are dropped first, so the file reads as one uninterrupted run. Paths may be `gs://`.
 
   Args:
-    run_dir: the run directory.
+    path: the JSONL file (a run's `run_dir.RunDir.metrics`).
+    tensorboard_dir: the TensorBoard log directory (a run's `RunDir.tensorboard`).
     start_step: the step training resumes from (0 for a fresh run).
   """
 
-  def __init__(self, run_dir: str, start_step: int = 0):
+  def __init__(self, path: epath.PathLike, tensorboard_dir: epath.PathLike,
+               start_step: int = 0):
     self._enabled = jax.process_index() == 0
-    self._path = epath.Path(run_dir) / "metrics.jsonl"
+    self._path = epath.Path(path)
     self._tensorboard = None
     if not self._enabled:
       return
@@ -104,7 +105,7 @@ class MetricsWriter:
     self._drop_lines_after(start_step)
     try:
       from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-      self._tensorboard = SummaryWriter(str(epath.Path(run_dir) / "tensorboard"),
+      self._tensorboard = SummaryWriter(str(tensorboard_dir),
                                         purge_step=start_step + 1 if start_step else None)
     except ImportError:
       logging.warning("tensorboardX is not installed: metrics go to metrics.jsonl only")

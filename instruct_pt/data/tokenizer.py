@@ -1,17 +1,17 @@
-"""Vocabularies usable by plain numpy code (no TensorFlow needed).
+"""Tokenizers usable by plain numpy code (no TensorFlow needed).
 
-Every kind implements `Vocabulary` (`encode` adds no BOS / EOS; packing does that):
+Every kind implements `Tokenizer` (`encode` adds no BOS / EOS; packing does that):
 
-* `ByteVocabulary` maps UTF-8 bytes to ids; it needs no training and no files, so from-scratch
+* `ByteTokenizer` maps UTF-8 bytes to ids; it needs no training and no files, so from-scratch
   runs on the embedded corpus work anywhere. Ids 0, 1 and 2 are PAD, BOS and EOS.
-* `SentencePieceVocabulary` reads a SentencePiece `tokenizer.model` (Llama-2 / Mistral style);
+* `SentencePieceTokenizer` reads a SentencePiece `tokenizer.model` (Llama-2 / Mistral style);
   `train_sentencepiece` trains one.
-* `HFTokenizerVocabulary` reads a Hugging Face `tokenizer.json` (e.g. Llama-3's byte-level BPE)
-  with the `tokenizers` package; `gguf_vocabulary` builds one from the tokenizer in a GGUF file.
+* `HFTokenizer` reads a Hugging Face `tokenizer.json` (e.g. Llama-3's byte-level BPE)
+  with the `tokenizers` package; `gguf_tokenizer` builds one from the tokenizer in a GGUF file.
 
-`load_vocabulary` picks the kind from a path, and `save_vocabulary` writes files that both it and
+`load_tokenizer` picks the kind from a path, and `save_tokenizer` writes files that both it and
 `transformers.AutoTokenizer.from_pretrained` read. sentencepiece, tokenizers and gguf are imported
-only when a vocabulary of theirs is used.
+only when a tokenizer of theirs is used.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from etils import epath
 
-# File that `save_vocabulary` writes for a `ByteVocabulary`.
-BYTE_VOCABULARY_FILE = "byte_vocabulary.json"
-# Format markers of the synthesized instruction data; `train_sentencepiece` keeps each whole.
-FORMAT_MARKERS = ("<CON>", "</CON>", "<QUE>", "<ANS>", "</END>")
-# Names (as in `tokenizer_config.json`) of the special tokens a vocabulary exposes.
+from instruct_pt.data import formats
+
+# File that `save_tokenizer` writes for a `ByteTokenizer`.
+BYTE_TOKENIZER_FILE = "byte_tokenizer.json"
+# Names (as in `tokenizer_config.json`) of the special tokens a tokenizer exposes.
 SPECIAL_TOKEN_NAMES = ("bos_token", "eos_token", "pad_token")
 
 # transformers writes this `model_max_length` when the length is unknown.
@@ -52,7 +52,7 @@ _GGUF_PRE_TOKENIZER_SPLITS = {
 }
 
 
-class Vocabulary(abc.ABC):
+class Tokenizer(abc.ABC):
   """What the data pipeline needs from a tokenizer.
 
   Attributes:
@@ -69,7 +69,7 @@ class Vocabulary(abc.ABC):
   @property
   @abc.abstractmethod
   def vocab_size(self) -> int:
-    """Number of ids the vocabulary can produce."""
+    """Number of ids the tokenizer can produce."""
 
   @abc.abstractmethod
   def encode(self, text: str) -> list[int]:
@@ -85,11 +85,11 @@ class Vocabulary(abc.ABC):
 
   @abc.abstractmethod
   def _write_files(self, directory: Path) -> None:
-    """Writes the files `load_vocabulary(directory)` reads back (see `save_vocabulary`)."""
+    """Writes the files `load_tokenizer(directory)` reads back (see `save_tokenizer`)."""
 
 
-class ByteVocabulary(Vocabulary):
-  """UTF-8 byte-level vocabulary: id = byte + 3, after PAD=0, BOS=1, EOS=2."""
+class ByteTokenizer(Tokenizer):
+  """UTF-8 byte-level tokenizer: id = byte + 3, after PAD=0, BOS=1, EOS=2."""
 
   pad_id = 0
   bos_id = 1
@@ -98,7 +98,7 @@ class ByteVocabulary(Vocabulary):
 
   @property
   def vocab_size(self) -> int:
-    """Number of ids the vocabulary can produce (259)."""
+    """Number of ids the tokenizer can produce (259)."""
     return 256 + self._offset
 
   def encode(self, text: str) -> list[int]:
@@ -111,11 +111,11 @@ class ByteVocabulary(Vocabulary):
     return data.decode("utf-8", errors="replace")
 
   def _write_files(self, directory: Path) -> None:
-    """Writes the `byte_vocabulary.json` marker."""
-    _write_json(directory / BYTE_VOCABULARY_FILE, {"type": "byte"})
+    """Writes the `byte_tokenizer.json` marker."""
+    _write_json(directory / BYTE_TOKENIZER_FILE, {"type": "byte"})
 
 
-class SentencePieceVocabulary(Vocabulary):
+class SentencePieceTokenizer(Tokenizer):
   """A SentencePiece model (`tokenizer.model`), encoded and decoded by sentencepiece itself.
 
   BOS, EOS and PAD are the model's own ids; a model without a PAD id pads with EOS.
@@ -187,7 +187,7 @@ class SentencePieceVocabulary(Vocabulary):
             for name, i in zip(SPECIAL_TOKEN_NAMES, ids)}
 
 
-class HFTokenizerVocabulary(Vocabulary):
+class HFTokenizer(Tokenizer):
   """A Hugging Face `tokenizer.json`, run by the `tokenizers` package.
 
   `encode` adds no special tokens (its post-processor is not applied), but special tokens written
@@ -271,7 +271,7 @@ class HFTokenizerVocabulary(Vocabulary):
     _write_json(directory / "tokenizer_config.json", config)
 
 
-def gguf_vocabulary(gguf_path: str | os.PathLike) -> HFTokenizerVocabulary:
+def gguf_tokenizer(gguf_path: str | os.PathLike) -> HFTokenizer:
   """The tokenizer embedded in a GGUF file, rebuilt as transformers rebuilds it.
 
   Only byte-level BPE tokenizers (`tokenizer.ggml.model` "gpt2": SmolLM2, Llama-3, Qwen2, ...)
@@ -306,63 +306,63 @@ def gguf_vocabulary(gguf_path: str | os.PathLike) -> HFTokenizerVocabulary:
   special_tokens = {name: None if i is None else tokenizer.id_to_token(i)
                     for name, i in zip(SPECIAL_TOKEN_NAMES, special_ids)}
   context_length = metadata.get(f"{metadata.get('general.architecture')}.context_length")
-  return HFTokenizerVocabulary(tokenizer, special_tokens, model_max_length=context_length)
+  return HFTokenizer(tokenizer, special_tokens, model_max_length=context_length)
 
 
-def load_vocabulary(path: str | os.PathLike) -> Vocabulary:
-  """The vocabulary at `path`.
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+  """The tokenizer at `path`.
 
   Args:
-    path: "byte" for `ByteVocabulary`; a `.gguf` file; a `tokenizer.json` (any `.json`) or
+    path: "byte" for `ByteTokenizer`; a `.gguf` file; a `tokenizer.json` (any `.json`) or
       `tokenizer.model` (any `.model`) file; or a directory holding `tokenizer.json`, else
-      `tokenizer.model`, else the `byte_vocabulary.json` that `save_vocabulary` writes.
+      `tokenizer.model`, else the `byte_tokenizer.json` that `save_tokenizer` writes.
 
   Raises:
     FileNotFoundError: when nothing is at `path`.
     ValueError: when the directory holds no tokenizer file, or the file is unreadable.
   """
   if str(path) == "byte":
-    return ByteVocabulary()
+    return ByteTokenizer()
   if "://" in str(path):  # gs:// etc.: copy the tokenizer files down first
-    return load_vocabulary(_copy_tree(epath.Path(path), Path(tempfile.mkdtemp())))
+    return load_tokenizer(_copy_tree(epath.Path(path), Path(tempfile.mkdtemp())))
   path = _existing(path)
   if path.is_dir():
-    for name in ("tokenizer.json", "tokenizer.model", BYTE_VOCABULARY_FILE):
+    for name in ("tokenizer.json", "tokenizer.model", BYTE_TOKENIZER_FILE):
       if (path / name).is_file():
         return _load_file(path / name)
     raise ValueError(f"{path} holds neither tokenizer.json, tokenizer.model nor "
-                     f"{BYTE_VOCABULARY_FILE}")
+                     f"{BYTE_TOKENIZER_FILE}")
   return _load_file(path)
 
 
-def save_vocabulary(vocab: Vocabulary, directory: str | os.PathLike) -> None:
-  """Writes `vocab`'s files into `directory` (created if needed).
+def save_tokenizer(tokenizer: Tokenizer, directory: str | os.PathLike) -> None:
+  """Writes `tokenizer`'s files into `directory` (created if needed).
 
-  `load_vocabulary(directory)` gives back an equivalent vocabulary. Except for a
-  `ByteVocabulary` (written as a `byte_vocabulary.json` marker), so does
+  `load_tokenizer(directory)` gives back an equivalent tokenizer. Except for a
+  `ByteTokenizer` (written as a `byte_tokenizer.json` marker), so does
   `transformers.AutoTokenizer.from_pretrained(directory)`, with the same BOS, EOS and PAD:
-  `tokenizer.json` and `tokenizer_config.json` for a tokenizers-based vocabulary,
+  `tokenizer.json` and `tokenizer_config.json` for a tokenizers-based tokenizer,
   `tokenizer.model` and a LlamaTokenizer `tokenizer_config.json` for SentencePiece.
 
   Args:
-    vocab: the vocabulary.
+    tokenizer: the tokenizer.
     directory: where to write.
   """
   if "://" in str(directory):  # gs:// etc.: write locally, then copy up
     local = Path(tempfile.mkdtemp())
-    vocab._write_files(local)  # pylint: disable=protected-access
+    tokenizer._write_files(local)  # pylint: disable=protected-access
     _copy_tree(local, epath.Path(directory))
     return
   directory = Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
-  vocab._write_files(directory)  # pylint: disable=protected-access
+  tokenizer._write_files(directory)  # pylint: disable=protected-access
 
 
 def train_sentencepiece(texts: Iterable[str], vocab_size: int, model_prefix: str | os.PathLike,
-                        character_coverage: float = 0.9995) -> SentencePieceVocabulary:
+                        character_coverage: float = 0.9995) -> SentencePieceTokenizer:
   """Trains a SentencePiece BPE model (Llama-2 / Mistral style) on `texts`.
 
-  Ids: PAD=0, BOS=1, EOS=2 (as in `ByteVocabulary`), UNK=3, then `FORMAT_MARKERS` as
+  Ids: PAD=0, BOS=1, EOS=2 (as in `ByteTokenizer`), UNK=3, then the synthesizer format's markers (`formats.MARKERS`) as
   user-defined symbols (each always one piece), then the 256 byte-fallback pieces. Text is not
   normalized, whitespace is kept as written, digits are split one by one, and no dummy prefix
   space is added (so text at the start of a document encodes like text after a newline, and
@@ -385,14 +385,14 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, model_prefix: str
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_prefix=str(model_prefix), vocab_size=vocab_size,
         model_type="bpe", character_coverage=character_coverage, pad_id=0, bos_id=1, eos_id=2,
-        unk_id=3, user_defined_symbols=list(FORMAT_MARKERS), byte_fallback=True,
+        unk_id=3, user_defined_symbols=list(formats.MARKERS), byte_fallback=True,
         normalization_rule_name="identity", remove_extra_whitespaces=False,
         add_dummy_prefix=False, split_digits=True, allow_whitespace_only_pieces=True,
         max_sentence_length=1 << 20, num_threads=1, minloglevel=2)
   except RuntimeError as e:
     raise ValueError(f"Cannot train a {vocab_size}-piece SentencePiece model (is the corpus too "
                      f"small?): {e}") from e
-  return SentencePieceVocabulary(f"{model_prefix}.model")
+  return SentencePieceTokenizer(f"{model_prefix}.model")
 
 
 # Helpers -------------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, model_prefix: str
 def _copy_tree(source, destination):
   """Copies the files of directory `source` into `destination` (either may be remote)."""
   if not source.exists():
-    raise FileNotFoundError(f"No vocabulary directory at {source}")
+    raise FileNotFoundError(f"No tokenizer directory at {source}")
   destination.mkdir(parents=True, exist_ok=True)
   for item in source.iterdir():
     if item.is_file():
@@ -412,7 +412,7 @@ def _existing(path: str | os.PathLike) -> Path:
   """`path` as a Path, if something is there."""
   path = Path(path)
   if not path.exists():
-    raise FileNotFoundError(f"No vocabulary file or directory at {path}")
+    raise FileNotFoundError(f"No tokenizer file or directory at {path}")
   return path
 
 
@@ -421,14 +421,14 @@ def _id_or_none(token_id: int) -> int | None:
   return token_id if token_id >= 0 else None
 
 
-def _load_file(path: Path) -> Vocabulary:
-  """The vocabulary in a file, by its name or suffix."""
-  if path.name == BYTE_VOCABULARY_FILE:
+def _load_file(path: Path) -> Tokenizer:
+  """The tokenizer in a file, by its name or suffix."""
+  if path.name == BYTE_TOKENIZER_FILE:
     if _read_json(path).get("type") != "byte":
-      raise ValueError(f"{path} does not describe a byte vocabulary")
-    return ByteVocabulary()
-  loaders = {".gguf": gguf_vocabulary, ".json": HFTokenizerVocabulary,
-             ".model": SentencePieceVocabulary}
+      raise ValueError(f"{path} does not describe a byte tokenizer")
+    return ByteTokenizer()
+  loaders = {".gguf": gguf_tokenizer, ".json": HFTokenizer,
+             ".model": SentencePieceTokenizer}
   if path.suffix not in loaders:
     raise ValueError(f"{path} is not a .gguf, tokenizer .json or SentencePiece .model file")
   return loaders[path.suffix](path)
@@ -463,7 +463,7 @@ def _read_tokenizer_json(path: Path):
 
 
 def _special_tokens_from_files(directory: Path, tokenizer) -> dict[str, str | None]:
-  """Special tokens as named next to a `tokenizer.json` (see HFTokenizerVocabulary)."""
+  """Special tokens as named next to a `tokenizer.json` (see HFTokenizer)."""
   config = _read_json(directory / "tokenizer_config.json")
   by_token = [config]
   if "added_tokens_decoder" not in config:
@@ -493,7 +493,7 @@ def _first_id_token(value: int | list[int] | None, tokenizer) -> str | None:
 
 def _checked_special_tokens(special_tokens: Mapping[str, str | None],
                             tokenizer) -> dict[str, str | None]:
-  """All of SPECIAL_TOKEN_NAMES, each in the tokenizer's vocabulary; PAD defaults to EOS."""
+  """All of SPECIAL_TOKEN_NAMES, each in the tokenizer's tokenizer; PAD defaults to EOS."""
   unknown = set(special_tokens) - set(SPECIAL_TOKEN_NAMES)
   if unknown:
     raise ValueError(f"Unknown special token names {sorted(unknown)}; use {SPECIAL_TOKEN_NAMES}")
@@ -502,7 +502,7 @@ def _checked_special_tokens(special_tokens: Mapping[str, str | None],
     checked["pad_token"] = checked["eos_token"]
   for name, token in checked.items():
     if token is not None and tokenizer.token_to_id(token) is None:
-      raise ValueError(f"{name} {token!r} is not in the tokenizer's vocabulary")
+      raise ValueError(f"{name} {token!r} is not in the tokenizer's tokenizer")
   return checked
 
 

@@ -31,12 +31,16 @@ from typing import Protocol, Sequence
 # Placeholders of the tokenizer's BOS and EOS tokens (the official code's literal strings).
 BOS = "<s>"
 EOS = "</s>"
-CONTEXT_TEMPLATE = " <CON> {context} </CON>\n\n"
-PAIR_TEMPLATE = "<QUE> {question} <ANS> {answer} </END>"
-PAIR_DELIMITER = "\n\n"
+CONTEXT_OPEN = "<CON>"
+CONTEXT_CLOSE = "</CON>"
 QUESTION_MARKER = "<QUE>"
 ANSWER_MARKER = "<ANS>"
 END_MARKER = "</END>"
+# The format's markers, in order of appearance; tokenizers trained here keep each whole.
+MARKERS = (CONTEXT_OPEN, CONTEXT_CLOSE, QUESTION_MARKER, ANSWER_MARKER, END_MARKER)
+CONTEXT_TEMPLATE = f" {CONTEXT_OPEN} {{context}} {CONTEXT_CLOSE}\n\n"
+PAIR_TEMPLATE = f"{QUESTION_MARKER} {{question}} {ANSWER_MARKER} {{answer}} {END_MARKER}"
+PAIR_DELIMITER = "\n\n"
 
 # A piece of text and whether it carries loss.
 Segment = tuple[str, bool]
@@ -105,7 +109,7 @@ def format_prompt(rounds_before: Sequence[Round], context: str) -> str:
   It is the training format of `rounds_before` followed by the head of a new round, so the
   synthesizer continues with pairs. `<s>` / `</s>` appear literally, as the official code
   writes them (Hugging Face tokenizers of Mistral-style models match them as special tokens);
-  tokenize `prompt_segments` instead to get them as ids with any vocabulary.
+  tokenize `prompt_segments` instead to get them as ids with any tokenizer.
 
   Args:
     rounds_before: completed `(context, pairs)` rounds, earliest first (may be empty).
@@ -126,22 +130,22 @@ def _context_segments(context: str) -> list[Segment]:
 # Tokenizing segments ---------------------------------------------------------------------------
 
 class Encoder(Protocol):
-  """Anything with `encode(text) -> ids` (`instruct_pt.data.vocab.Vocabulary`, SeqIO's)."""
+  """Anything with `encode(text) -> ids` (`instruct_pt.data.tokenizer.Tokenizer`, a `seqio.Vocabulary`)."""
 
   def encode(self, text: str) -> Sequence[int]:
     """Token ids of `text`, no BOS / EOS added."""
 
 
-def encode_segment_pieces(vocabulary: Encoder, segments: Sequence[Segment], bos_id: int | None,
+def encode_segment_pieces(tokenizer: Encoder, segments: Sequence[Segment], bos_id: int | None,
                           eos_id: int | None) -> list[list[int]]:
   """Token ids of each segment, each tokenized on its own.
 
-  A segment that is exactly `BOS` / `EOS` becomes that token (no token for a vocabulary without
+  A segment that is exactly `BOS` / `EOS` becomes that token (no token for a tokenizer without
   BOS). Training (`instruct_pt.data.tasks.encode_segments`) and inference prompts
   (`rounds.RoundBuilder`) both tokenize through it, so their ids agree.
 
   Args:
-    vocabulary: tokenizer of the text segments.
+    tokenizer: tokenizer of the text segments.
     segments: `(text, carries_loss)` pieces.
     bos_id: the BOS id, or None.
     eos_id: the EOS id; None only when no segment is `EOS`.
@@ -149,18 +153,18 @@ def encode_segment_pieces(vocabulary: Encoder, segments: Sequence[Segment], bos_
   Raises:
     ValueError: when a segment is `EOS` and `eos_id` is None.
   """
-  return [_segment_ids(vocabulary, text, bos_id, eos_id) for text, _ in segments]
+  return [_segment_ids(tokenizer, text, bos_id, eos_id) for text, _ in segments]
 
 
-def _segment_ids(vocabulary: Encoder, text: str, bos_id: int | None,
+def _segment_ids(tokenizer: Encoder, text: str, bos_id: int | None,
                  eos_id: int | None) -> list[int]:
   if text == BOS:
     return [] if bos_id is None else [bos_id]
   if text == EOS:
     if eos_id is None:
-      raise ValueError("an EOS segment needs a vocabulary with an EOS id")
+      raise ValueError("an EOS segment needs a tokenizer with an EOS id")
     return [eos_id]
-  return list(vocabulary.encode(text))
+  return list(tokenizer.encode(text))
 
 
 # Parsing generated text ------------------------------------------------------------------------

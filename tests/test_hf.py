@@ -13,7 +13,8 @@ transformers = pytest.importorskip("transformers")
 gguf = pytest.importorskip("gguf")
 
 from instruct_pt import parallel  # pylint: disable=wrong-import-position
-from instruct_pt.model import checkpoints  # pylint: disable=wrong-import-position
+from instruct_pt import run_dir  # pylint: disable=wrong-import-position
+from instruct_pt.model import hf, readers  # pylint: disable=wrong-import-position
 from instruct_pt.model.transformer import Decoder  # pylint: disable=wrong-import-position
 from hf_reference import tiny_hf_model  # pylint: disable=wrong-import-position
 
@@ -26,9 +27,16 @@ def mesh():
   return parallel.create_mesh((1, -1, 1))
 
 
-def _import(model_dir, mesh):
-  return checkpoints.import_checkpoint(checkpoints.SafetensorsSource(str(model_dir)),
-                                      str(model_dir), mesh, RULES, progress=False)
+def _import(source, mesh):
+  model = run_dir.load(str(source), mesh, RULES, progress=False)
+  return model.config, model.params
+
+
+def llama_cpp_permute(weight, num_heads):
+  """HF q/k rows -> llama.cpp's interleaved order (the inverse of what GGUFSource undoes)."""
+  rows, cols = weight.shape
+  half = rows // num_heads // 2
+  return weight.reshape(num_heads, 2, half, cols).swapaxes(1, 2).reshape(rows, cols)
 
 
 def _ragged_batch(lengths, seq_len=16, seed=0):
@@ -107,7 +115,7 @@ def test_export_round_trip_loads_in_transformers(tmp_path, mesh, dtype, atol):
   model = tiny_hf_model("mistral", sliding_window=4)
   model.save_pretrained(tmp_path / "in")
   config, params = _import(tmp_path / "in", mesh)
-  checkpoints.save_hf_model(params, config, str(tmp_path / "out"), dtype=dtype,
+  hf.save_hf_model(params, config, str(tmp_path / "out"), dtype=dtype,
                               max_shard_bytes=100_000, special_ids={"bos": 1, "eos": 2})
   assert os.path.exists(tmp_path / "out" / "model.safetensors.index.json")
   reloaded = transformers.AutoModelForCausalLM.from_pretrained(
@@ -145,9 +153,9 @@ def _write_gguf(path, model, architecture="llama", tensor_type=None):
     else:
       gguf_name = names[name]
     if name.endswith("q_proj.weight"):
-      array = checkpoints.llama_cpp_permute(array, cfg.num_attention_heads)
+      array = llama_cpp_permute(array, cfg.num_attention_heads)
     elif name.endswith("k_proj.weight"):
-      array = checkpoints.llama_cpp_permute(array, cfg.num_key_value_heads)
+      array = llama_cpp_permute(array, cfg.num_key_value_heads)
     if tensor_type is not None and array.ndim == 2:
       quantized = gguf.quants.quantize(array, tensor_type)
       writer.add_tensor(gguf_name, quantized, raw_shape=quantized.shape, raw_dtype=tensor_type)
@@ -164,7 +172,7 @@ def test_gguf_q8_0_tensors_dequantize_within_the_quantization_step(tmp_path):
   un-permuted, each value within one quantization step (block max / 127) of the HF tensor. (Logits are not compared: a random 0.2-std network amplifies 0.4% weight noise.)"""
   model = tiny_hf_model("llama")
   _write_gguf(tmp_path / "m.gguf", model, tensor_type=gguf.GGMLQuantizationType.Q8_0)
-  source = checkpoints.GGUFSource(str(tmp_path / "m.gguf"))
+  source = readers.GGUFSource(str(tmp_path / "m.gguf"))
   for name, tensor in model.state_dict().items():
     expected = tensor.numpy()
     got = source.get(name)
@@ -185,8 +193,7 @@ def test_gguf_import_undoes_llama_cpp_permutation(tmp_path, mesh, tensor_type, a
   qtype = getattr(gguf.GGMLQuantizationType, tensor_type) if tensor_type else None
   _write_gguf(tmp_path / "m.gguf", model, tensor_type=qtype)
   path = str(tmp_path / "m.gguf")
-  config, params = checkpoints.import_checkpoint(checkpoints.GGUFSource(path), path, mesh,
-                                                 RULES, progress=False)
+  config, params = _import(path, mesh)
   ids, mask = _ragged_batch([16, 10])
   _assert_valid_logits_close(_ours(config, params, ids, mask), _theirs(model, ids, mask), mask,
                              atol=atol)
@@ -225,7 +232,7 @@ def test_smollm2_gguf_logits_match_transformers(smollm2):
 def test_directory_without_config_json(tmp_path):
   """A directory that is not an HF model directory is named in the error."""
   with pytest.raises(FileNotFoundError, match=f"{tmp_path}: no config.json"):
-    checkpoints.SafetensorsSource(str(tmp_path))
+    readers.SafetensorsSource(str(tmp_path))
 
 
 def test_truncated_safetensors_file(tmp_path):
@@ -235,7 +242,7 @@ def test_truncated_safetensors_file(tmp_path):
   data = path.read_bytes()
   path.write_bytes(data[:len(data) // 2])
   with pytest.raises(ValueError, match=r"model.safetensors: truncated safetensors file"):
-    checkpoints.SafetensorsSource(str(tmp_path))
+    readers.SafetensorsSource(str(tmp_path))
 
 
 def test_unsupported_gguf_architecture(tmp_path):
@@ -247,14 +254,14 @@ def test_unsupported_gguf_architecture(tmp_path):
   writer.write_tensors_to_file()
   writer.close()
   with pytest.raises(ValueError, match=r"x.gguf: GGUF architecture 'gpt2' is not supported"):
-    checkpoints.GGUFSource(str(tmp_path / "x.gguf"))
+    readers.GGUFSource(str(tmp_path / "x.gguf"))
 
 
 def test_not_a_gguf_file(tmp_path):
   """Garbage with a .gguf name is reported as unreadable, naming the file."""
   (tmp_path / "bad.gguf").write_bytes(b"not a gguf file at all")
   with pytest.raises(ValueError, match=r"bad.gguf: not a readable GGUF file"):
-    checkpoints.GGUFSource(str(tmp_path / "bad.gguf"))
+    readers.GGUFSource(str(tmp_path / "bad.gguf"))
 
 
 def _save_with_edited_config(model_dir, **changes):
@@ -282,18 +289,4 @@ def test_config_with_fewer_layers_than_tensors(tmp_path, mesh):
 def test_unsupported_model_type():
   """A config of another family is refused, naming its model_type."""
   with pytest.raises(ValueError, match=r"config.json: model_type 'gpt2' is not supported"):
-    checkpoints.model_config_from_hf({"model_type": "gpt2"})
-
-
-def test_params_round_trip_through_the_run_directory(tmp_path, mesh):
-  """save_run_params / restore_params keep every value and the model config."""
-  model = tiny_hf_model("llama")
-  model.save_pretrained(tmp_path / "hf")
-  config, params = _import(tmp_path / "hf", mesh)
-  checkpoints.save_run_params(str(tmp_path / "run"), params, config)
-  assert checkpoints.read_model_config(str(tmp_path / "run")) == config
-  restored = checkpoints.restore_params(str(tmp_path / "run"), config, mesh, RULES)
-  for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(params)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  with pytest.raises(FileNotFoundError, match="no parameters"):
-    checkpoints.restore_params(str(tmp_path / "hf"), config, mesh, RULES)
+    hf.model_config_from_hf({"model_type": "gpt2"})

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from instruct_pt.data import vocab as V
+from instruct_pt.data import formats
+from instruct_pt.data import tokenizer as V
 from instruct_pt.data.sources import demo_corpus
 
 gguf = pytest.importorskip("gguf")
@@ -72,7 +73,7 @@ def smollm2_gguf() -> Path:
 @pytest.fixture(scope="module")
 def gguf_vocab(smollm2_gguf):
   """Our vocabulary for the GGUF file."""
-  return V.gguf_vocabulary(smollm2_gguf)
+  return V.gguf_tokenizer(smollm2_gguf)
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +105,9 @@ def sp_vocab(sp_prefix):
 
 @pytest.fixture(scope="module")
 def sp_dir(sp_vocab, tmp_path_factory):
-  """The trained model, written by save_vocabulary."""
+  """The trained model, written by save_tokenizer."""
   directory = tmp_path_factory.mktemp("sp_saved")
-  V.save_vocabulary(sp_vocab, directory)
+  V.save_tokenizer(sp_vocab, directory)
   return directory
 
 
@@ -147,9 +148,9 @@ def _write_gguf(path, model, tokens, token_types, pre=None, merges=None, scores=
 # Interface and byte vocabulary -------------------------------------------------------------------
 
 def test_byte_vocabulary_conforms_to_vocabulary():
-  """ByteVocabulary is a Vocabulary; encode_batch equals encode; decode inverts encode."""
-  vocab = V.ByteVocabulary()
-  assert isinstance(vocab, V.Vocabulary)
+  """ByteTokenizer is a Tokenizer; encode_batch equals encode; decode inverts encode."""
+  vocab = V.ByteTokenizer()
+  assert isinstance(vocab, V.Tokenizer)
   assert vocab.encode_batch(SAMPLE) == [[b + 3 for b in t.encode("utf-8")] for t in SAMPLE]
   assert [vocab.decode(vocab.encode(t)) for t in SAMPLE] == SAMPLE
   assert vocab.decode([vocab.bos_id, 3 + ord("a"), vocab.eos_id, vocab.pad_id, 10_000]) == "a"
@@ -158,7 +159,7 @@ def test_byte_vocabulary_conforms_to_vocabulary():
 def test_importing_vocab_stays_light():
   """Importing the module loads none of sentencepiece, tokenizers, gguf or transformers."""
   heavy = ("sentencepiece", "tokenizers", "gguf", "transformers", "torch")
-  code = (f"import sys, instruct_pt.data.vocab; "
+  code = (f"import sys, instruct_pt.data.tokenizer; "
           f"print([m for m in {heavy!r} if m in sys.modules])")
   out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
   assert out.stdout.strip() == "[]"
@@ -223,7 +224,7 @@ def test_gguf_llama3_split_and_added_tokens_match_transformers(tmp_path):
   types = [3, 3] + [1] * (len(tokens) - 3) + [4]
   _write_gguf(tmp_path / "tiny.gguf", "gpt2", tokens, types, pre="llama-bpe", merges=merges)
   reference = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file="tiny.gguf")
-  vocab = V.gguf_vocabulary(tmp_path / "tiny.gguf")
+  vocab = V.gguf_tokenizer(tmp_path / "tiny.gguf")
   texts = SAMPLE + ["the 12345 1 12 x's<think>ok<|begin_of_text|>   the\n\n\n"]
   assert vocab.encode_batch(texts) == _hf_ids(reference, texts)
   assert vocab.encode("<think>") == [len(tokens) - 1]
@@ -239,7 +240,7 @@ def test_gguf_sentencepiece_tokenizer_is_rejected(tmp_path):
   _write_gguf(path, "llama", ["<unk>", "<s>", "</s>", "▁a"], [2, 3, 3, 1],
               scores=[0.0, 0.0, 0.0, -1.0])
   with pytest.raises(ValueError, match=re.escape(str(path)) + ".*'llama'"):
-    V.gguf_vocabulary(path)
+    V.gguf_tokenizer(path)
 
 
 # Hugging Face tokenizer.json ---------------------------------------------------------------------
@@ -249,12 +250,12 @@ def test_hf_tokenizer_json_matches_transformers(hf_dir, hf_gguf):
   reference = transformers.AutoTokenizer.from_pretrained(hf_dir)
   expected = _hf_ids(reference, SAMPLE)
   assert expected == _hf_ids(hf_gguf, SAMPLE)
-  for vocab in (V.HFTokenizerVocabulary(hf_dir / "tokenizer.json"), V.load_vocabulary(hf_dir)):
-    assert isinstance(vocab, V.HFTokenizerVocabulary)
+  for vocab in (V.HFTokenizer(hf_dir / "tokenizer.json"), V.load_tokenizer(hf_dir)):
+    assert isinstance(vocab, V.HFTokenizer)
     assert vocab.encode_batch(SAMPLE) == expected
     assert _special_ids(vocab) == _hf_special_ids(reference)
   config = json.loads((hf_dir / "tokenizer_config.json").read_text())
-  vocab = V.HFTokenizerVocabulary(hf_dir / "tokenizer.json")
+  vocab = V.HFTokenizer(hf_dir / "tokenizer.json")
   assert vocab.bos_id == reference.convert_tokens_to_ids(config["bos_token"])
   assert vocab.eos_id == reference.convert_tokens_to_ids(config["eos_token"])
   assert vocab.pad_id == reference.convert_tokens_to_ids(config["pad_token"])
@@ -285,7 +286,7 @@ def test_hf_special_tokens_read_from_files(hf_dir, hf_gguf, tmp_path, files, exp
   shutil.copy(hf_dir / "tokenizer.json", tmp_path / "tokenizer.json")
   for name, content in files.items():
     (tmp_path / name).write_text(json.dumps(content))
-  vocab = V.HFTokenizerVocabulary(tmp_path / "tokenizer.json")
+  vocab = V.HFTokenizer(tmp_path / "tokenizer.json")
   assert vocab.special_tokens == dict(zip(V.SPECIAL_TOKEN_NAMES, expected))
   assert _special_ids(vocab) == tuple(
       None if token is None else hf_gguf.convert_tokens_to_ids(token) for token in expected)
@@ -309,7 +310,7 @@ def test_hf_special_token_files_read_as_transformers_reads_them(hf_dir, tmp_path
   (tmp_path / "special_tokens_map.json").write_text(
       json.dumps({"bos_token": "<|im_start|>", "pad_token": "<file_sep>"}))
   reference = transformers.AutoTokenizer.from_pretrained(tmp_path)
-  vocab = V.load_vocabulary(tmp_path)
+  vocab = V.load_tokenizer(tmp_path)
   assert (vocab.bos_id, vocab.eos_id) == (reference.bos_token_id, reference.eos_token_id)
   # Without a pad token, transformers leaves PAD unset and we use EOS.
   assert vocab.pad_id == (reference.pad_token_id if reference.pad_token_id is not None
@@ -321,7 +322,7 @@ def test_hf_special_token_missing_from_vocabulary_raises(hf_dir, tmp_path):
   shutil.copy(hf_dir / "tokenizer.json", tmp_path / "tokenizer.json")
   (tmp_path / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<s>"}))
   with pytest.raises(ValueError, match="'<s>'"):
-    V.load_vocabulary(tmp_path)
+    V.load_tokenizer(tmp_path)
 
 
 # SentencePiece -----------------------------------------------------------------------------------
@@ -362,7 +363,7 @@ def test_sentencepiece_matches_transformers(sp_vocab, hf_sp):
 
 def test_sentencepiece_markers_are_single_pieces(sp_vocab, sp_processor, hf_sp):
   """Each format marker is one piece, alone and inside text, for us and for transformers."""
-  for marker in V.FORMAT_MARKERS:
+  for marker in formats.MARKERS:
     marker_id = sp_processor.piece_to_id(marker)
     assert sp_processor.id_to_piece(marker_id) == marker
     assert sp_vocab.encode(marker) == [marker_id]
@@ -391,15 +392,15 @@ def test_dummy_prefix_model_matches_transformers_away_from_known_differences(tmp
   transformers' Metaspace adds the dummy "▁" only when the text does not already start with a
   space, and not before an added token that opens the text; sentencepiece adds it always. So
   texts that start with whitespace or with a marker are encoded differently (a documented legacy
-  difference); every other sample must agree, and save_vocabulary must have turned the prefix on.
+  difference); every other sample must agree, and save_tokenizer must have turned the prefix on.
   """
   sentencepiece.SentencePieceTrainer.train(
       sentence_iterator=iter(demo_corpus()[:300]), model_prefix=str(tmp_path / "llama2"),
       vocab_size=600, model_type="bpe", byte_fallback=True, normalization_rule_name="identity",
-      remove_extra_whitespaces=False, user_defined_symbols=list(V.FORMAT_MARKERS),
+      remove_extra_whitespaces=False, user_defined_symbols=list(formats.MARKERS),
       num_threads=1, minloglevel=2)
-  vocab = V.load_vocabulary(tmp_path / "llama2.model")
-  V.save_vocabulary(vocab, tmp_path / "saved")
+  vocab = V.load_tokenizer(tmp_path / "llama2.model")
+  V.save_tokenizer(vocab, tmp_path / "saved")
   reference = transformers.AutoTokenizer.from_pretrained(tmp_path / "saved")
   processor = sentencepiece.SentencePieceProcessor(model_file=str(tmp_path / "llama2.model"))
   assert vocab.encode_batch(SAMPLE) == [processor.encode(text) for text in SAMPLE]
@@ -416,11 +417,11 @@ def test_dummy_prefix_model_matches_transformers_away_from_known_differences(tmp
 
 @pytest.mark.parametrize("kind", ["byte", "sentencepiece", "gguf"])
 def test_save_vocabulary_round_trip(kind, request, tmp_path):
-  """load_vocabulary and AutoTokenizer read a saved vocabulary back with the same ids."""
-  vocab = {"byte": V.ByteVocabulary, "sentencepiece": lambda: request.getfixturevalue("sp_vocab"),
+  """load_tokenizer and AutoTokenizer read a saved vocabulary back with the same ids."""
+  vocab = {"byte": V.ByteTokenizer, "sentencepiece": lambda: request.getfixturevalue("sp_vocab"),
            "gguf": lambda: request.getfixturevalue("gguf_vocab")}[kind]()
-  V.save_vocabulary(vocab, tmp_path / "saved")
-  loaded = V.load_vocabulary(tmp_path / "saved")
+  V.save_tokenizer(vocab, tmp_path / "saved")
+  loaded = V.load_tokenizer(tmp_path / "saved")
   assert type(loaded) is type(vocab)
   assert loaded.encode_batch(SAMPLE) == vocab.encode_batch(SAMPLE)
   assert _special_ids(loaded) == _special_ids(vocab)
@@ -435,11 +436,11 @@ def test_save_vocabulary_round_trip(kind, request, tmp_path):
 
 def test_load_vocabulary_by_name_file_and_directory(hf_dir, sp_dir, smollm2_gguf):
   """"byte", tokenizer files and directories each load as the matching kind."""
-  assert isinstance(V.load_vocabulary("byte"), V.ByteVocabulary)
-  assert isinstance(V.load_vocabulary(hf_dir / "tokenizer.json"), V.HFTokenizerVocabulary)
-  assert isinstance(V.load_vocabulary(sp_dir / "tokenizer.model"), V.SentencePieceVocabulary)
-  assert isinstance(V.load_vocabulary(sp_dir), V.SentencePieceVocabulary)
-  assert isinstance(V.load_vocabulary(smollm2_gguf), V.HFTokenizerVocabulary)
+  assert isinstance(V.load_tokenizer("byte"), V.ByteTokenizer)
+  assert isinstance(V.load_tokenizer(hf_dir / "tokenizer.json"), V.HFTokenizer)
+  assert isinstance(V.load_tokenizer(sp_dir / "tokenizer.model"), V.SentencePieceTokenizer)
+  assert isinstance(V.load_tokenizer(sp_dir), V.SentencePieceTokenizer)
+  assert isinstance(V.load_tokenizer(smollm2_gguf), V.HFTokenizer)
 
 
 def _missing(tmp_path, hf_dir):
@@ -484,4 +485,4 @@ def test_bad_inputs_raise_errors_naming_the_path(make, error, hf_dir, tmp_path):
   """Each bad input raises one FileNotFoundError / ValueError whose message names the path."""
   path = make(tmp_path, hf_dir)
   with pytest.raises(error, match=re.escape(str(path))):
-    V.load_vocabulary(path)
+    V.load_tokenizer(path)

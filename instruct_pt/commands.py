@@ -1,0 +1,201 @@
+"""The commands, each a typed function of a frozen run config.
+
+The CLI parses argv and gin into these configs and calls one function; the demo, the notebook
+and the tests call the same functions with configs they build in Python. Every command
+writes its run directory through `instruct_pt.run_dir` and re-running it resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable, Optional
+
+import jax
+
+from instruct_pt import config, parallel, run_dir
+from instruct_pt.data import feed
+from instruct_pt.data import tokenizer as tokenizer_lib
+from instruct_pt.model import hf, store
+from instruct_pt.train import loop
+
+
+def _mesh(mesh_config: parallel.MeshConfig, devices=None):
+  """(mesh, rules) of a MeshConfig, over `devices` (default: all)."""
+  mesh = parallel.create_mesh(mesh_config.shape, devices, allow_subset=devices is not None)
+  return mesh, mesh_config.rules()
+
+
+@dataclasses.dataclass(frozen=True)
+class StartingPoint:
+  """Where a fresh training run starts.
+
+  Attributes:
+    config: the model config.
+    tokenizer: the tokenizer.
+    params: loads the starting parameters onto the mesh; None starts from random ones.
+  """
+
+  config: Any
+  tokenizer: tokenizer_lib.Tokenizer
+  params: Optional[Callable[[], Any]]
+
+
+def starting_point(spec: config.ModelSpec, mesh, rules) -> StartingPoint:
+  """The model config, tokenizer and (lazily) parameters a run of `spec` starts from.
+
+  Args:
+    spec: the run's model settings.
+    mesh: the device mesh the parameters go to.
+    rules: logical axis rules.
+
+  Raises:
+    ValueError / FileNotFoundError: a missing or malformed source, or one without tokenizer.
+  """
+  if spec.init_from is None:
+    return StartingPoint(spec.resolve(), tokenizer_lib.load_tokenizer(spec.tokenizer), None)
+  overrides = dict(spec.overrides or {})
+  source = run_dir.load(spec.init_from, with_params=False, **overrides)
+  if source.tokenizer is None:
+    raise ValueError(f"model.init_from={spec.init_from!r} has no tokenizer to train with")
+  return StartingPoint(
+      source.config, source.tokenizer,
+      lambda: run_dir.load(spec.init_from, mesh, rules, **overrides).params)
+
+
+def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
+  """Trains a model, or resumes training from the run directory's newest checkpoint.
+
+  A fresh run starts from random parameters of `run.model`'s preset, or from the parameters,
+  model config and tokenizer of `run.model.init_from` (continual pre-training, fine-tuning).
+
+  Args:
+    run: the run's settings.
+    show_progress: show a progress bar.
+
+  Returns:
+    The loop's result (final step, losses of this invocation, whether it was preempted).
+  """
+  parallel.maybe_initialize_distributed()
+  mesh, rules = _mesh(run.mesh)
+  out = run_dir.RunDir(run.run_dir).create()
+  start = starting_point(run.model, mesh, rules)
+  model_config = start.config
+  if model_config.vocab_size < start.tokenizer.vocab_size:
+    raise ValueError(f"model vocab_size={model_config.vocab_size} is smaller than the "
+                     f"tokenizer's {start.tokenizer.vocab_size} ids")
+  train_feed, eval_feed = feed.make_feeds(run.data, start.tokenizer, run.train.seq_len,
+                                          run.train.batch_size, run.train.seed,
+                                          with_eval=bool(run.train.eval_every))
+  logging.info("training data %s: packing efficiency %.1f%%",
+               run.data.mixture or "demo corpus", 100 * train_feed.packing_efficiency())
+  out.config_gin.write_text(config.to_gin(run))
+  out.write_model_config(model_config)
+  out.write_tokenizer(start.tokenizer)
+  return loop.train(model_config, run.optimizer, run.train, mesh, rules, out,
+                    train_batches=train_feed.iterate,
+                    eval_batches=eval_feed.iterate if eval_feed else None,
+                    init_params=start.params, show_progress=show_progress)
+
+
+def convert(run: config.ConvertRun) -> run_dir.LoadedModel:
+  """Imports a model into a run directory, or exports one to a Hugging Face directory.
+
+  Import (`run.run_dir`): `params/`, `model_config.json` and `tokenizer/`. Export
+  (`run.to_hf`): `config.json`, safetensors weights, `generation_config.json` and the
+  tokenizer, loadable by transformers, vLLM and lm-eval. Any source `run_dir.load` accepts
+  works for both.
+
+  Args:
+    run: the conversion.
+
+  Returns:
+    The loaded model.
+  """
+  parallel.maybe_initialize_distributed()
+  mesh, rules = _mesh(run.mesh)
+  overrides = {"param_dtype": run.param_dtype} if run.param_dtype else {}
+  model = run_dir.load(run.source, mesh, rules, **overrides)
+  if run.to_hf:
+    tokenizer = model.tokenizer
+    special_ids = {} if tokenizer is None else {
+        "bos": tokenizer.bos_id, "eos": tokenizer.eos_id, "pad": tokenizer.pad_id}
+    hf.save_hf_model(model.params, model.config, run.to_hf, dtype=run.dtype,
+                     special_ids=special_ids)
+    if tokenizer is not None:
+      tokenizer_lib.save_tokenizer(tokenizer, run.to_hf)
+  else:
+    out = run_dir.RunDir(run.run_dir).create()
+    store.save_params(out.params, model.params)
+    out.write_model_config(model.config)
+    if model.tokenizer is None:
+      logging.warning("%s has no tokenizer: %s gets no tokenizer/", run.source, out)
+    else:
+      out.write_tokenizer(model.tokenizer)
+  return model
+
+
+def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[str, Any]:
+  """Converts a raw corpus into instruction-augmented shards (resumable).
+
+  Synthesis is data-parallel over hosts: each host's mesh holds only its own devices.
+
+  Args:
+    run: the run's settings.
+    show_progress: show a progress bar.
+
+  Returns:
+    The run's statistics (what `stats.json` holds).
+  """
+  from instruct_pt.synthesis import generate, pipeline  # pylint: disable=import-outside-toplevel
+  parallel.maybe_initialize_distributed()
+  mesh, rules = _mesh(run.mesh, jax.local_devices())
+  model = run_dir.load(run.synthesis.model, mesh, rules)
+  if model.tokenizer is None or model.tokenizer.eos_id is None:
+    raise ValueError(f"synthesize.model={run.synthesis.model!r} has no tokenizer with an EOS "
+                     f"id to stop generation on")
+  engine = generate.Engine(model.config, model.params, mesh, rules,
+                           eos_ids=[model.tokenizer.eos_id], num_slots=run.synthesis.num_slots,
+                           max_len=run.synthesis.max_len)
+  out = run_dir.RunDir(run.run_dir).create()
+  out.config_gin.write_text(config.to_gin(run))
+  converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
+  return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)
+
+
+def train_tokenizer(corpus: str, vocab_size: int, output_dir: str,
+                    text_field: str = "text") -> tuple[tokenizer_lib.Tokenizer, int]:
+  """Trains a SentencePiece tokenizer on a corpus (for from-scratch pre-training).
+
+  Args:
+    corpus: "demo", or a glob of .txt (blank-line separated) / .jsonl files.
+    vocab_size: pieces in the vocabulary.
+    output_dir: where `tokenizer.model` and its configs go.
+    text_field: JSONL field with the text.
+
+  Returns:
+    The tokenizer and the number of documents it was trained on.
+  """
+  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
+  documents = list(sources.read_documents(corpus, text_field))
+  out = run_dir.RunDir(output_dir).create()
+  trained = tokenizer_lib.train_sentencepiece(documents, vocab_size, str(out.path / "spm"))
+  tokenizer_lib.save_tokenizer(trained, out.path)
+  return trained, len(documents)
+
+
+def inspect_data(data: config.DataConfig, name: str, tokenizer: str, seq_len: int,
+                 num_examples: int) -> str:
+  """A report on a task or mixture: decoded examples with their loss masks, token counts.
+
+  Args:
+    data: gin-declared tasks and mixtures (the demo ones are always there).
+    name: the task or mixture.
+    tokenizer: "byte", a tokenizer file or directory, or a run's tokenizer/ directory.
+    seq_len: the training sequence length.
+    num_examples: examples to show.
+  """
+  from instruct_pt.data import inspect, registry, seqio_vocab  # pylint: disable=import-outside-toplevel
+  vocabulary = seqio_vocab.SeqIOVocabulary(tokenizer_lib.load_tokenizer(tokenizer))
+  registry.check_registered(name, registry.register(data, vocabulary), "--mixture")
+  return inspect.report(name, vocabulary, seq_len, num_examples)

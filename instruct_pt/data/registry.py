@@ -1,0 +1,101 @@
+"""The data a run trains on: gin-declared corpora and mixtures (`data.*`), registered on demand.
+
+`DataConfig` is a plain value (no SeqIO, no TensorFlow); `register` turns it into SeqIO
+registrations and is the only place that imports `tasks` for a run. Example bindings::
+
+  data.tasks = {
+      'web': {'kind': 'raw_lm', 'layout': 'refinedweb', 'pattern': 'gs://b/rw/*.parquet'},
+      'web_augmented': {'kind': 'instruct_augmented_lm', 'pattern': 'gs://b/aug/*.jsonl'},
+  }
+  data.mixtures = {'web_mix': {'web': 0.8, 'web_augmented': 0.2}}
+  data.mixture = 'web_mix'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """What a run trains on (gin: `data.*`).
+
+  Attributes:
+    mixture: the SeqIO task or mixture to train on; None trains on the embedded demo corpus
+      with the TensorFlow-free numpy feed.
+    tasks: task name -> `kind` (a `tasks.KINDS` entry), optional `layout` (a
+      `sources.CORPUS_LAYOUTS` name) and `SourceSpec` fields (`pattern` required).
+    mixtures: mixture name -> {task name: rate}.
+    pretrain_recipes: mixture name -> `tasks.register_pretrain_recipe` arguments.
+    domain_recipes: mixture name -> `tasks.register_domain_recipe` arguments.
+  """
+
+  mixture: Optional[str] = None
+  tasks: Optional[dict[str, dict[str, Any]]] = None
+  mixtures: Optional[dict[str, dict[str, float]]] = None
+  pretrain_recipes: Optional[dict[str, dict[str, Any]]] = None
+  domain_recipes: Optional[dict[str, dict[str, Any]]] = None
+
+
+def register(config: DataConfig, vocabulary) -> list[str]:
+  """Registers the demo tasks and mixtures, then those `config` declares.
+
+  Imports SeqIO / TensorFlow (the `data` extra).
+
+  Args:
+    config: the declarations.
+    vocabulary: a `seqio.Vocabulary` shared by every task.
+
+  Returns:
+    Every registered task and mixture name.
+
+  Raises:
+    ValueError: a malformed declaration, naming it.
+  """
+  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import tasks as tasks_lib  # pylint: disable=import-outside-toplevel
+  names = tasks_lib.register_demo_tasks(vocabulary)
+  for name, settings in (config.tasks or {}).items():
+    settings = dict(settings)
+    kind = settings.pop("kind", None)
+    layout = settings.pop("layout", None)
+    if kind is None or "pattern" not in settings:
+      raise ValueError(f"data.tasks[{name!r}] needs 'kind' and 'pattern', got {sorted(settings)}")
+    if kind in ("synthesizer_sft", "instructions"):
+      settings.setdefault("text_field", sources.WHOLE_RECORD)
+    pattern = settings.pop("pattern")
+    spec = (sources.layout_spec(layout, pattern, **settings) if layout
+            else sources.SourceSpec(pattern, **settings))
+    tasks_lib.register_task(name, kind, sources.seqio_source(spec), vocabulary)
+    names.append(name)
+  for name, rates in (config.mixtures or {}).items():
+    tasks_lib.register_mixture(name, rates)
+    names.append(name)
+  for name, arguments in (config.pretrain_recipes or {}).items():
+    tasks_lib.register_pretrain_recipe(name, **arguments)
+    names.append(name)
+  for name, arguments in (config.domain_recipes or {}).items():
+    tasks_lib.register_domain_recipe(name, **arguments)
+    names.append(name)
+  return names
+
+
+def check_registered(name: str, registered: list[str], flag: str) -> None:
+  """Raises one clear error when `name` is not among `registered`.
+
+  Args:
+    name: the task or mixture asked for.
+    registered: what `register` returned.
+    flag: how the user named it (e.g. "data.mixture"), for the message.
+
+  Raises:
+    ValueError: naming the value, the closest registered names and all of them.
+  """
+  if name in registered:
+    return
+  close = difflib.get_close_matches(name, registered, n=3)
+  hint = f" (did you mean {', '.join(close)}?)" if close else ""
+  raise ValueError(f"{flag}={name!r} is not registered{hint}; registered: "
+                   f"{', '.join(registered)}")
