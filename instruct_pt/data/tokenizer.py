@@ -83,6 +83,12 @@ class Tokenizer(abc.ABC):
     """Token ids of each of `texts`, as `encode` gives them."""
     return [self.encode(text) for text in texts]
 
+  @property
+  def adds_bos(self) -> bool:
+    """Whether transformers' tokenizer of the same files prepends BOS when it encodes text
+    with its defaults (what lm-eval's `hf` model feeds a model)."""
+    return False
+
   @abc.abstractmethod
   def _write_files(self, directory: Path) -> None:
     """Writes the files `load_tokenizer(directory)` reads back (see `save_tokenizer`)."""
@@ -159,6 +165,11 @@ class SentencePieceTokenizer(Tokenizer):
   def decode(self, ids: Sequence[int]) -> str:
     """Text of `ids`; control (BOS / EOS / PAD) and out-of-range ids are skipped."""
     return self._processor.decode([i for i in ids if 0 <= i < self.vocab_size])
+
+  @property
+  def adds_bos(self) -> bool:
+    """True when the model has a BOS id (transformers' LlamaTokenizer adds it by default)."""
+    return self.bos_id is not None
 
   def _write_files(self, directory: Path) -> None:
     """Writes `tokenizer.model` and a `tokenizer_config.json` for transformers' LlamaTokenizer.
@@ -257,6 +268,12 @@ class HFTokenizer(Tokenizer):
     """Text of `ids`; special and out-of-range ids are skipped."""
     ids = [i for i in ids if 0 <= i < self.vocab_size]
     return self._tokenizer.decode(ids, skip_special_tokens=True)
+
+  @property
+  def adds_bos(self) -> bool:
+    """Whether the file's post-processor puts the BOS token first."""
+    ids = self._tokenizer.encode("a", add_special_tokens=True).ids
+    return self.bos_id is not None and ids[:1] == [self.bos_id]
 
   def _write_files(self, directory: Path) -> None:
     """Writes `tokenizer.json` and a `tokenizer_config.json` for PreTrainedTokenizerFast."""
