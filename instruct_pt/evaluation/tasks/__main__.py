@@ -1,0 +1,24 @@
+"""`python -m instruct_pt.evaluation.tasks`: regenerates the demo tasks' data and the paper
+suites' group files in place (or under `--out DIR`)."""
+
+import argparse
+import json
+import os
+
+from instruct_pt.evaluation.tasks import demo, suites
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(prog="python -m instruct_pt.evaluation.tasks",
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument("--out", default=None,
+                      help="write DIR/demo and DIR/paper instead of the shipped files")
+  args = parser.parse_args()
+  manifest = demo.build(os.path.join(args.out, "demo") if args.out else None)
+  groups = suites.write_groups(os.path.join(args.out, "paper") if args.out else None)
+  print(json.dumps(manifest, indent=2))
+  print("wrote " + ", ".join(groups))
+
+
+if __name__ == "__main__":
+  main()
