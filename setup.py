@@ -24,12 +24,19 @@ CORE = [
 
 DATA = ["seqio>=0.0.19", "tensorflow>=2.16", "tensorflow-datasets>=4.9", "pyarrow>=14"]
 
+# lm-evaluation-harness (0.4.13 is what this code was tested with; it reads lm-eval's task
+# index and YAML loader, which changed within 0.4) and matplotlib for comparison charts.
+EVAL = ["lm-eval>=0.4.13,<0.5", "matplotlib>=3.7"]
+
 EXTRAS = {
     # SeqIO tasks and mixtures (instruct_pt/data/tasks.py); the core runs without them.
     "data": DATA,
+    # Evaluation (instruct_pt/evaluation/, instruct-pt evaluate).
+    "eval": EVAL,
     # torch 2.13.0 is the CPU build available offline here; a newer or unpinned torch pulls a
     # multi-GB CUDA build. transformers + accelerate are the parity references.
-    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0"] + DATA,
+    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0"] + DATA
+            + EVAL,
     "gpu": ["jax[cuda12]>=0.6.0,<0.11"],
     "tpu": ["jax[tpu]>=0.6.0,<0.11"],
 }
@@ -39,7 +46,10 @@ setup(
     version="0.1.0",
     description=__doc__,
     packages=find_packages(include=["instruct_pt", "instruct_pt.*"]),
-    package_data={"instruct_pt.data": ["demo_data/*.jsonl"]},
+    package_data={"instruct_pt.data": ["demo_data/*.jsonl"],
+                  # The offline lm-eval tasks: YAML, their data and the data-path module.
+                  "instruct_pt.evaluation.tasks": ["demo/*.yaml", "demo/*.jsonl", "demo/*.json",
+                                                   "demo/*.py", "paper/*.yaml"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,

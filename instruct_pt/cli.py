@@ -47,16 +47,22 @@ def data_command(args: argparse.Namespace) -> int:
   return 0
 
 
-def convert_command(args: argparse.Namespace) -> int:
-  """Imports a GGUF / Hugging Face checkpoint into a run directory, or exports a run to HF."""
+def _mesh_config(args: argparse.Namespace):
+  """The MeshConfig of `--mesh=data,fsdp,tensor` and `--gin_param` mesh bindings."""
   import dataclasses  # pylint: disable=import-outside-toplevel
-  from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
   try:
     shape = tuple(int(size) for size in args.mesh.split(","))
   except ValueError:
     shape = ()
   if len(shape) != 3:
     raise ValueError(f"--mesh={args.mesh!r}: expected data,fsdp,tensor sizes, e.g. 1,-1,1")
+  return dataclasses.replace(config.mesh_config(args.gin_param), shape=shape)
+
+
+def convert_command(args: argparse.Namespace) -> int:
+  """Imports a GGUF / Hugging Face checkpoint into a run directory, or exports a run to HF."""
+  from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
   given = {flag: getattr(args, flag) for flag in ("from_gguf", "from_hf", "from_run")
            if getattr(args, flag)}
   if len(given) != 1:
@@ -67,9 +73,9 @@ def convert_command(args: argparse.Namespace) -> int:
   if kind not in expected:
     wanted = " or ".join(run_dir.SOURCE_KINDS[k] for k in expected)
     raise ValueError(f"--{flag}={source} is a {run_dir.SOURCE_KINDS[kind]}, not a {wanted}")
-  mesh = dataclasses.replace(config.mesh_config(args.gin_param), shape=shape)
   run = config.ConvertRun(source=source, run_dir=args.run_dir, to_hf=args.to_hf,
-                          param_dtype=args.param_dtype, dtype=args.dtype, mesh=mesh)
+                          param_dtype=args.param_dtype, dtype=args.dtype,
+                          mesh=_mesh_config(args))
   model = commands.convert(run)
   if run.to_hf:
     print(f"convert: wrote a Hugging Face model directory to {run.to_hf}")
@@ -100,6 +106,31 @@ def tokenizer_command(args: argparse.Namespace) -> int:
                                                 args.text_field)
   print(f"tokenizer: trained a {trained.vocab_size}-piece SentencePiece model on "
         f"{documents} documents; wrote {args.output_dir}/tokenizer.model")
+  return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+  """Evaluates a run with lm-evaluation-harness, or sets several runs' results side by side."""
+  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  if (args.run_dir is None) == (args.compare is None):
+    raise ValueError("give either --run_dir (evaluate a model) or --compare RUN_A RUN_B ...")
+  if args.compare is not None:
+    comparison = commands.compare(args.compare, args.name, args.output_dir)
+    print(comparison.table)
+    print(f"evaluate --compare: wrote {comparison.table_path} and {comparison.chart_path}")
+    return 0
+  if not args.tasks:
+    raise ValueError("--tasks is required with --run_dir (e.g. --tasks=demo)")
+  run = config.EvaluateRun(
+      model=args.run_dir, tasks=tuple(t.strip() for t in args.tasks.split(",")),
+      num_fewshot=args.num_fewshot, limit=args.limit, include_path=tuple(args.include_path),
+      output_dir=args.output_dir, name=args.name, max_length=args.max_length,
+      row_len=args.row_len, batch_tokens=args.batch_tokens, mesh=_mesh_config(args))
+  results = commands.evaluate(run)
+  if results is not None:
+    from instruct_pt.evaluation import runner  # pylint: disable=import-outside-toplevel
+    print(runner.results_table(results))
+    print(f"evaluate: wrote {run.results_dir()}/{runner.RESULTS_FILE} and {runner.TABLE_FILE}")
   return 0
 
 
@@ -155,6 +186,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help='"byte", a tokenizer file/directory or a run\'s tokenizer/ dir')
   _add_gin_flags(inspect, run_dir=False)
   inspect.set_defaults(func=data_command)
+  evaluate = commands.add_parser(
+      "evaluate", help="evaluate a run with lm-evaluation-harness; compare runs' results")
+  evaluate.add_argument("--run_dir", help="the model: a run directory (results go to "
+                        "RUN/eval/<name>/), Hugging Face directory, GGUF or bundled name")
+  evaluate.add_argument("--tasks", help="comma-separated lm-eval tasks or groups: demo, "
+                        "paper_general, paper_biomed, arc_easy, ... (globs allowed)")
+  evaluate.add_argument("--num_fewshot", type=int, default=None,
+                        help="few-shot examples (default: each task's own)")
+  evaluate.add_argument("--limit", type=int, default=None, help="documents per task")
+  evaluate.add_argument("--include_path", action="append", default=[],
+                        help="another directory of lm-eval task YAML files (repeatable)")
+  evaluate.add_argument("--name", default=None, help="the results' name under RUN/eval/ "
+                        "(default: tasks, few-shot and limit); with --compare: which one")
+  evaluate.add_argument("--output_dir", default=None,
+                        help="where results (or the comparison) go instead")
+  evaluate.add_argument("--compare", nargs="+", metavar="RUN",
+                        help="set these runs' (or results.json files') results side by side")
+  evaluate.add_argument("--max_length", type=int, default=None,
+                        help="tokens read per request (default: the model's max_seq_len)")
+  evaluate.add_argument("--row_len", type=int, default=None,
+                        help="tokens per packed row (default: scoring.ROW_LEN)")
+  evaluate.add_argument("--batch_tokens", type=int, default=None,
+                        help="tokens per scoring call (default: scoring.BATCH_TOKENS)")
+  evaluate.add_argument("--mesh", default="1,-1,1",
+                        help="data,fsdp,tensor mesh of each host's devices")
+  evaluate.add_argument("--gin_param", action="append", default=[],
+                        help='mesh settings, e.g. --gin_param="mesh.rule_overrides=(...)"')
+  evaluate.set_defaults(func=evaluate_command)
   demo = commands.add_parser("demo", help="the pipeline on embedded defaults")
   demo.add_argument("--run_dir", default="runs/demo", help="where the demo writes")
   demo.set_defaults(func=demo_command)

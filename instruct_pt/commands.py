@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 
@@ -161,6 +161,65 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
   out.config_gin.write_text(config.to_gin(run))
   converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
   return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)
+
+
+def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[dict[str, Any]]:
+  """Evaluates a model with lm-evaluation-harness; writes `results.json` (lm-eval's format)
+  and `results.md` (its table) to `run.results_dir()`.
+
+  Every host loads the model onto a mesh of its own devices and scores its share of each
+  task's documents; process 0 gathers the metrics and writes the results.
+
+  Args:
+    run: the evaluation.
+    show_progress: show progress bars.
+
+  Returns:
+    lm-eval's results dict on process 0 (None on the others).
+
+  Raises:
+    ValueError / FileNotFoundError: unknown tasks, malformed task files, a model source
+      without parameters or tokenizer; one line naming it.
+  """
+  runner = _evaluation_module("runner")
+  parallel.maybe_initialize_distributed()
+  output_dir = run.results_dir()
+  manager, tasks = runner.resolve_tasks(run.tasks, run.include_path)
+  mesh, rules = _mesh(run.mesh, jax.local_devices())
+  settings = {name: getattr(run, name) for name in ("max_length", "row_len", "batch_tokens")
+              if getattr(run, name) is not None}
+  model = runner.InstructPTLM(run.model, mesh=mesh, rules=rules, progress=show_progress,
+                              **settings)
+  return runner.evaluate(model, tasks, output_dir, run.num_fewshot, run.limit,
+                         run.include_path, manager)
+
+
+def compare(sources: Sequence[str], name: Optional[str] = None,
+            output_dir: Optional[str] = None) -> Any:
+  """Sets several runs' evaluation results side by side: each metric per run, the
+  difference to the first run, lm-eval's stderr; writes `compare.md` and `compare.png`.
+
+  Args:
+    sources: run directories (their `eval/<name>/results.json`) or results.json files.
+    name: which evaluation of each run (default: its only one).
+    output_dir: where the table and chart go (default: the first run's results directory).
+
+  Returns:
+    The `compare.Comparison`.
+  """
+  return _evaluation_module("compare").compare(sources, name, output_dir)
+
+
+def _evaluation_module(name: str) -> Any:
+  """`instruct_pt.evaluation.<name>`; without the eval extra, a one-line error saying so."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  try:
+    return importlib.import_module(f"instruct_pt.evaluation.{name}")
+  except ImportError as e:
+    if e.name and e.name.split(".")[0] in ("lm_eval", "matplotlib"):
+      raise ValueError(f"evaluation needs the eval extra ({e.name} is missing): "
+                       f"pip install -e '.[eval]'") from e
+    raise
 
 
 def train_tokenizer(corpus: str, vocab_size: int, output_dir: str,

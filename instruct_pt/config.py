@@ -9,6 +9,8 @@ Every gin name is a frozen dataclass; the deep code receives them as plain value
   data.*        `DataConfig`       (instruct_pt.data.registry)
   synthesize.*  `SynthesisConfig`  (instruct_pt.synthesis.pipeline)
 
+`EvaluateRun` takes no gin: `instruct-pt evaluate` builds it from its flags.
+
 `parse` reads gin files and bindings; `train_run` / `synthesize_run` build a command's run
 config from them; `to_gin` renders any run config back into bindings (every field, defaults
 included), which is what a run directory's `config.gin` holds: parsing it rebuilds the run.
@@ -134,6 +136,69 @@ class ConvertRun:
     if (self.run_dir is None) == (self.to_hf is None):
       raise ValueError("convert needs exactly one destination: --run_dir (import) or "
                        "--to_hf (export)")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateRun:
+  """Everything `commands.evaluate` needs.
+
+  Attributes:
+    model: a model source (`run_dir.load`): run directory (imported, trained or
+      fine-tuned), Hugging Face directory, GGUF file or bundled GGUF name.
+    tasks: lm-eval task, group or tag names (globs allowed): the shipped ones (`demo`,
+      `demo_cloze`, `demo_perplexity`, `paper_general`, `paper_biomed`), those under
+      `include_path`, and lm-eval's own.
+    num_fewshot: few-shot examples per task; None keeps each task's default.
+    limit: documents per task; None runs them all.
+    include_path: task directories besides the shipped ones.
+    output_dir: where results go; None means `<model>/eval/<name>` (a run directory).
+    name: the results' name; None derives it from the tasks, few-shot count and limit.
+    max_length: tokens the model reads per request; None is the model's max_seq_len.
+    row_len: tokens per packed row when scoring; None is the scorer's default.
+    batch_tokens: tokens per scoring call; None is the scorer's default.
+    mesh: the mesh of each host's devices (hosts score their shares of the documents).
+  """
+
+  model: str
+  tasks: tuple[str, ...]
+  num_fewshot: Optional[int] = None
+  limit: Optional[int] = None
+  include_path: tuple[str, ...] = ()
+  output_dir: Optional[str] = None
+  name: Optional[str] = None
+  max_length: Optional[int] = None
+  row_len: Optional[int] = None
+  batch_tokens: Optional[int] = None
+  mesh: MeshConfig = MeshConfig()
+
+  def __post_init__(self):
+    if not self.tasks or not all(self.tasks):
+      raise ValueError(f"--tasks={','.join(self.tasks)!r}: name at least one task")
+    for flag, value, least in (("num_fewshot", self.num_fewshot, 0), ("limit", self.limit, 1)):
+      if value is not None and value < least:
+        raise ValueError(f"--{flag}={value} must be at least {least}")
+
+  def results_name(self) -> str:
+    """`name`, or e.g. "demo", "arc_easy+boolq-5shot", "demo-limit10"."""
+    if self.name:
+      return self.name
+    shots = "" if self.num_fewshot is None else f"-{self.num_fewshot}shot"
+    limit = "" if self.limit is None else f"-limit{self.limit}"
+    return "+".join(self.tasks) + shots + limit
+
+  def results_dir(self) -> str:
+    """Where the results go.
+
+    Raises:
+      ValueError: no `output_dir` and the model is not a run directory.
+    """
+    if self.output_dir:
+      return self.output_dir
+    kind = run_dir.source_kind(self.model)
+    if kind != "run":
+      raise ValueError(f"--run_dir={self.model} is a {run_dir.SOURCE_KINDS[kind]}, not a run "
+                       f"directory; give --output_dir for the results")
+    return str(run_dir.RunDir(self.model).eval_dir(self.results_name()))
 
 
 # Gin name of each configurable dataclass; `to_gin` renders run configs with these names.

@@ -105,6 +105,11 @@ class RunDir:
     """Where an evaluation named `name` (e.g. its task list) writes its results."""
     return self.path / "eval" / name
 
+  def eval_names(self) -> list[str]:
+    """The names of the evaluations this run holds (its `eval/<name>/` directories)."""
+    evals = self.path / "eval"
+    return sorted(p.name for p in evals.iterdir() if p.is_dir()) if evals.is_dir() else []
+
   def sub(self, name: str) -> "RunDir":
     """A run directory nested in this one (e.g. one stage of a multi-stage run)."""
     return RunDir(self.path / name)
