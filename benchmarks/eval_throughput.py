@@ -1,0 +1,98 @@
+"""Log-likelihood throughput on the demo task: our `instruct_pt` lm-eval model vs lm-eval's `hf`.
+
+  python benchmarks/eval_throughput.py --model=smollm2
+
+Both answer exactly the same requests, the `loglikelihood` requests lm-eval builds for the
+`demo_cloze` task (every choice of every item, or of the first `--limit` items), through the
+same lm-eval API (`LM.loglikelihood`), from the same float32 weights: `--model` (a run
+directory, Hugging Face directory, GGUF or bundled name) for ours, its Hugging Face export for
+`hf` (`--hf_dir`, or exported to a temporary directory first). Each side runs once untimed
+(our compilation; `hf` warm-up) and then `--repeats` timed passes; a side's rate is its best
+pass. `hf` is measured at each of `--hf_batch_sizes` and reported at its best. The last line
+holds both rates (requests/s) and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import jax
+
+
+def demo_requests(limit):
+  """lm-eval's loglikelihood Instances of `demo_cloze` (the first `limit` items)."""
+  from lm_eval.tasks import TaskManager  # pylint: disable=import-outside-toplevel
+  from instruct_pt.evaluation import TASKS_DIR  # pylint: disable=import-outside-toplevel
+  task = TaskManager(include_path=TASKS_DIR, include_defaults=False).load_task_or_group(
+      ["demo_cloze"])["demo_cloze"]
+  task.build_all_requests(limit=limit)
+  return list(task.instances)
+
+
+def best_rate(lm, requests, repeats: int) -> tuple[float, float]:
+  """(requests/s of the best of `repeats` timed passes, seconds of the untimed first pass)."""
+  start = time.perf_counter()
+  lm.loglikelihood(requests, disable_tqdm=True)
+  first = time.perf_counter() - start
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    lm.loglikelihood(requests, disable_tqdm=True)
+    best = min(best, time.perf_counter() - start)
+  return len(requests) / best, first
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="smollm2", help="our model source")
+  parser.add_argument("--hf_dir", default=None,
+                      help="its Hugging Face export (default: exported to a temp directory)")
+  parser.add_argument("--limit", type=int, default=None, help="cloze items (default: all)")
+  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--hf_batch_sizes", default="8,16,32,64",
+                      help="comma-separated batch sizes to try for hf")
+  parser.add_argument("--hf_device", default="cpu", help="torch device of the hf model")
+  parser.add_argument("--row_len", type=int, default=None, help="our packed row length")
+  parser.add_argument("--batch_tokens", type=int, default=None, help="our tokens per call")
+  args = parser.parse_args()
+  os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+  os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+  from lm_eval.models.huggingface import HFLM  # pylint: disable=import-outside-toplevel
+  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  from instruct_pt.evaluation.lm_eval_model import InstructPTLM  # pylint: disable=import-outside-toplevel
+
+  requests = demo_requests(args.limit)
+  settings = {k: v for k, v in (("row_len", args.row_len), ("batch_tokens", args.batch_tokens))
+              if v is not None}
+  ours = InstructPTLM(args.model, mesh="1:-1:1", progress=False, **settings)
+  ours_rate, compile_s = best_rate(ours, requests, args.repeats)
+  stats = ours.scorer.stats
+  print(f"instruct_pt: {len(requests)} requests, {ours_rate:.4f} req/s (first pass with "
+        f"compilation {compile_s:.1f} s, {len(stats.compiled_shapes)} shapes "
+        f"{sorted(stats.compiled_shapes)}, {100 * stats.tokens / stats.slots:.0f}% of packed "
+        f"slots real tokens) on {jax.device_count()} {jax.devices()[0].device_kind} device(s)",
+        flush=True)
+
+  with tempfile.TemporaryDirectory() as scratch:
+    hf_dir = args.hf_dir
+    if hf_dir is None:
+      hf_dir = os.path.join(scratch, "hf")
+      commands.convert(config.ConvertRun(source=args.model, to_hf=hf_dir))
+    rates = {}
+    for batch_size in (int(b) for b in args.hf_batch_sizes.split(",")):
+      reference = HFLM(pretrained=hf_dir, dtype="float32", device=args.hf_device,
+                       batch_size=batch_size)
+      rates[batch_size] = best_rate(reference, requests, args.repeats)[0]
+      print(f"hf batch {batch_size}: {rates[batch_size]:.4f} req/s", flush=True)
+  best_batch = max(rates, key=rates.get)
+  hf_rate = rates[best_batch]
+  print(f"eval_throughput: instruct_pt {ours_rate:.4f} req/s, hf {hf_rate:.4f} req/s "
+        f"(batch {best_batch}), ratio {ours_rate / hf_rate:.4f}")
+
+
+if __name__ == "__main__":
+  main()
