@@ -6,10 +6,11 @@ Both answer exactly the same requests, the `loglikelihood` requests lm-eval buil
 `demo_cloze` task (every choice of every item, or of the first `--limit` items), through the
 same lm-eval API (`LM.loglikelihood`), from the same float32 weights: `--model` (a run
 directory, Hugging Face directory, GGUF or bundled name) for ours, its Hugging Face export for
-`hf` (`--hf_dir`, or exported to a temporary directory first). Each side runs once untimed
-(our compilation; `hf` warm-up) and then `--repeats` timed passes; a side's rate is its best
-pass. `hf` is measured at each of `--hf_batch_sizes` and reported at its best. The last line
-holds both rates (requests/s) and their ratio.
+`hf` (`--hf_dir`, or exported to a temporary directory first), `hf` at each of
+`--hf_batch_sizes`. Each runs once untimed (our compilation; `hf` warm-up), then `--repeats`
+rounds of one timed pass each, interleaved so that load from other processes on a shared
+machine hits every side alike; a side's rate is its best pass. The last line holds our rate,
+`hf`'s at its best batch size (requests/s) and their ratio.
 """
 
 from __future__ import annotations
@@ -32,17 +33,11 @@ def demo_requests(limit):
   return list(task.instances)
 
 
-def best_rate(lm, requests, repeats: int) -> tuple[float, float]:
-  """(requests/s of the best of `repeats` timed passes, seconds of the untimed first pass)."""
+def timed_pass(lm, requests) -> float:
+  """Seconds one `loglikelihood` pass over `requests` takes."""
   start = time.perf_counter()
   lm.loglikelihood(requests, disable_tqdm=True)
-  first = time.perf_counter() - start
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    lm.loglikelihood(requests, disable_tqdm=True)
-    best = min(best, time.perf_counter() - start)
-  return len(requests) / best, first
+  return time.perf_counter() - start
 
 
 def main() -> None:
@@ -69,29 +64,35 @@ def main() -> None:
   settings = {k: v for k, v in (("row_len", args.row_len), ("batch_tokens", args.batch_tokens))
               if v is not None}
   ours = InstructPTLM(args.model, mesh="1:-1:1", progress=False, **settings)
-  ours_rate, compile_s = best_rate(ours, requests, args.repeats)
-  stats = ours.scorer.stats
-  print(f"instruct_pt: {len(requests)} requests, {ours_rate:.4f} req/s (first pass with "
-        f"compilation {compile_s:.1f} s, {len(stats.compiled_shapes)} shapes "
-        f"{sorted(stats.compiled_shapes)}, {100 * stats.tokens / stats.slots:.0f}% of packed "
-        f"slots real tokens) on {jax.device_count()} {jax.devices()[0].device_kind} device(s)",
-        flush=True)
-
   with tempfile.TemporaryDirectory() as scratch:
     hf_dir = args.hf_dir
     if hf_dir is None:
       hf_dir = os.path.join(scratch, "hf")
       commands.convert(config.ConvertRun(source=args.model, to_hf=hf_dir))
-    rates = {}
-    for batch_size in (int(b) for b in args.hf_batch_sizes.split(",")):
-      reference = HFLM(pretrained=hf_dir, dtype="float32", device=args.hf_device,
-                       batch_size=batch_size)
-      rates[batch_size] = best_rate(reference, requests, args.repeats)[0]
-      print(f"hf batch {batch_size}: {rates[batch_size]:.4f} req/s", flush=True)
-  best_batch = max(rates, key=rates.get)
-  hf_rate = rates[best_batch]
-  print(f"eval_throughput: instruct_pt {ours_rate:.4f} req/s, hf {hf_rate:.4f} req/s "
-        f"(batch {best_batch}), ratio {ours_rate / hf_rate:.4f}")
+    batch_sizes = [int(b) for b in args.hf_batch_sizes.split(",")]
+    references = {b: HFLM(pretrained=hf_dir, dtype="float32", device=args.hf_device,
+                          batch_size=b) for b in batch_sizes}
+    # Untimed first passes: our compilation, hf's warm-up.
+    compile_s = timed_pass(ours, requests)
+    for reference in references.values():
+      timed_pass(reference, requests)
+    # Timed passes, interleaved so that load from other processes hits both sides alike.
+    seconds = {"ours": [], **{b: [] for b in batch_sizes}}
+    for _ in range(args.repeats):
+      seconds["ours"].append(timed_pass(ours, requests))
+      for b, reference in references.items():
+        seconds[b].append(timed_pass(reference, requests))
+  rates = {key: len(requests) / min(values) for key, values in seconds.items()}
+  stats = ours.scorer.stats
+  print(f"instruct_pt: {len(requests)} requests, {rates['ours']:.4f} req/s (first pass with "
+        f"compilation {compile_s:.1f} s, {len(stats.compiled_shapes)} shapes "
+        f"{sorted(stats.compiled_shapes)}, {100 * stats.tokens / stats.slots:.0f}% of packed "
+        f"slots real tokens) on {jax.device_count()} {jax.devices()[0].device_kind} device(s)")
+  for b in batch_sizes:
+    print(f"hf batch {b}: {rates[b]:.4f} req/s")
+  best_batch = max(batch_sizes, key=rates.get)
+  print(f"eval_throughput: instruct_pt {rates['ours']:.4f} req/s, hf {rates[best_batch]:.4f} "
+        f"req/s (batch {best_batch}), ratio {rates['ours'] / rates[best_batch]:.4f}")
 
 
 if __name__ == "__main__":
