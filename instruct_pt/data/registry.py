@@ -54,8 +54,10 @@ def register(config: DataConfig, vocabulary) -> list[str]:
   Raises:
     ValueError: a malformed declaration, naming it.
   """
-  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
-  from instruct_pt.data import tasks as tasks_lib  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import sources
+  from instruct_pt.data import tasks as tasks_lib
+  from instruct_pt.data.seqio_source import seqio_source
   names = tasks_lib.register_demo_tasks(vocabulary)
   for name, settings in (config.tasks or {}).items():
     settings = dict(settings)
@@ -68,7 +70,7 @@ def register(config: DataConfig, vocabulary) -> list[str]:
     pattern = settings.pop("pattern")
     spec = (sources.layout_spec(layout, pattern, **settings) if layout
             else sources.SourceSpec(pattern, **settings))
-    tasks_lib.register_task(name, kind, sources.seqio_source(spec), vocabulary)
+    tasks_lib.register_task(name, kind, seqio_source(spec), vocabulary)
     names.append(name)
   for name, rates in (config.mixtures or {}).items():
     tasks_lib.register_mixture(name, rates)

@@ -40,7 +40,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from instruct_pt.data.sources import WHOLE_RECORD, SourceSpec, seqio_source
+from instruct_pt.data.seqio_source import seqio_source
+from instruct_pt.data.sources import WHOLE_RECORD, SourceSpec
 from instruct_pt.data import formats
 
 KINDS = ("raw_lm", "instruct_augmented_lm", "synthesizer_sft", "instructions")
