@@ -5,7 +5,6 @@ segment by segment against the examples that went in, batches compared across fr
 pipelines, and documents recovered from the packed rows.
 """
 
-import json
 import math
 import os
 
