@@ -56,6 +56,11 @@ class ModelConfig:
       XLA backend) or "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU).
     remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs) or
       "dots_no_batch" (save matmul outputs without a batch dimension: weights' products).
+    decode_layers: how a decode step (extending a KV cache) runs the stacked blocks: "scan"
+      (one compiled block looping over the `layers` axis, as in training and prefill),
+      "unrolled" (one copy of the block per layer, each reading its slice of the same stacked
+      parameters at a constant index, as MaxText decodes with `scan_layers=False`) or "auto"
+      (default: unrolled on GPU, scan elsewhere). See `decode_unrolled`.
     init_std: standard deviation of the normal initialiser.
   """
 
@@ -76,6 +81,7 @@ class ModelConfig:
   dtype: str = "auto"
   attention_impl: str = "xla"
   remat_policy: str = "none"
+  decode_layers: str = "auto"
   init_std: float = 0.02
 
   def __post_init__(self):
@@ -92,6 +98,9 @@ class ModelConfig:
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f"ModelConfig.remat_policy={self.remat_policy!r}; "
                        f"choose one of {REMAT_POLICIES}")
+    if self.decode_layers not in DECODE_LAYERS:
+      raise ValueError(f"ModelConfig.decode_layers={self.decode_layers!r}; "
+                       f"choose one of {DECODE_LAYERS}")
     if self.param_dtype not in DTYPES:
       raise ValueError(f"ModelConfig.param_dtype={self.param_dtype!r}; choose one of {DTYPES}")
     if self.dtype not in DTYPES + ("auto",):
@@ -138,6 +147,20 @@ class ModelConfig:
       return self.dtype
     return "float32" if jax.default_backend() == "cpu" else "bfloat16"
 
+  @property
+  def decode_unrolled(self) -> bool:
+    """Whether decode steps unroll the layers: `decode_layers`, "auto" resolved by backend.
+
+    A scanned decode step slices each layer's weights out of the stacked parameters with a
+    dynamic index, which XLA on GPU materialises as a copy of every layer's weights per step
+    (the suite's HLO check, `benchmarks/hlo_copies.py`, reports it); constant indices let XLA
+    read the slices in place or hoist them out of the decode loop. On CPU the scan measured
+    faster (README, Performance), so "auto" unrolls on GPU only.
+    """
+    if self.decode_layers != "auto":
+      return self.decode_layers == "unrolled"
+    return jax.default_backend() == "gpu"
+
   def num_params(self, include_embeddings: bool = True) -> int:
     """Number of parameters of the model this config builds."""
     attn = self.embed_dim * self.head_dim * (2 * self.num_heads + 2 * self.num_kv_heads)
@@ -167,6 +190,7 @@ class ModelConfig:
 
 ATTENTION_IMPLS = ("xla", "dot_product", "cudnn")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+DECODE_LAYERS = ("auto", "scan", "unrolled")
 DTYPES = ("float32", "bfloat16", "float16")
 
 _PRESETS = {
