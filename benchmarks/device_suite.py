@@ -58,6 +58,13 @@ from suite_common import (RULES, TARGETS, Part, Sizes, is_out_of_memory, median_
 # ------------------------------------------------------------------------------------ env
 
 def run_env(part: Part, sizes: Sizes, out_dir: str) -> None:
+  """Versions, device, memory, and the two measured ceilings (copy bandwidth, matmul rate).
+
+  Args:
+    part: where the results go.
+    sizes: the suite's sizes.
+    out_dir: the suite's output directory.
+  """
   del out_dir
   device = jax.devices()[0]
   versions = {}
@@ -68,9 +75,6 @@ def run_env(part: Part, sizes: Sizes, out_dir: str) -> None:
     except importlib.metadata.PackageNotFoundError:
       versions[name] = None
   key = jax.random.key(0)
-  source = jax.random.normal(key, (sizes.copy_elements,), jnp.bfloat16)
-  copy = jax.jit(lambda x: x + jnp.asarray(1, x.dtype))
-  copy_s = median_seconds(lambda: copy(source), 10)
   dtype = jnp.bfloat16 if jax.default_backend() != "cpu" else jnp.float32
   a = jax.random.normal(key, (sizes.matmul_size,) * 2, dtype)
   b = jax.random.normal(jax.random.key(1), (sizes.matmul_size,) * 2, dtype)
@@ -79,7 +83,7 @@ def run_env(part: Part, sizes: Sizes, out_dir: str) -> None:
   part.data.update({
       "python": platform.python_version(), "versions": versions,
       "num_devices": jax.device_count(), "memory_bytes": memory_limit(0) or None,
-      "copy_bandwidth": 2 * source.nbytes / copy_s,
+      "copy_bandwidth": _measure_copy_bandwidth(sizes.copy_elements),
       "matmul_flops": 2 * sizes.matmul_size ** 3 / matmul_s,
       "matmul_dtype": jnp.dtype(dtype).name,
       "peak_flops_datasheet": metrics.device_peak_flops(device)})
@@ -89,19 +93,33 @@ def run_env(part: Part, sizes: Sizes, out_dir: str) -> None:
         flush=True)
 
 
-def copy_bandwidth(out_dir: str, sizes: Sizes) -> float:
-  """The env part's measured copy bandwidth (bytes/s), measured here if it has none."""
-  env = read_part(out_dir, "env")
-  if env and env.get("copy_bandwidth"):
-    return float(env["copy_bandwidth"])
-  source = jnp.ones((sizes.copy_elements,), jnp.bfloat16)
+def _measure_copy_bandwidth(elements: int) -> float:
+  """Bytes read + written per second by an elementwise pass over a random bfloat16 array.
+
+  Args:
+    elements: array size (large enough to dwarf the caches).
+  """
+  source = jax.random.normal(jax.random.key(2), (elements,), jnp.bfloat16)
   copy = jax.jit(lambda x: x + jnp.asarray(1, x.dtype))
   return 2 * source.nbytes / median_seconds(lambda: copy(source), 10)
 
 
+def _copy_bandwidth(out_dir: str, sizes: Sizes) -> float:
+  """The env part's measured copy bandwidth (bytes/s), measured here if it has none.
+
+  Args:
+    out_dir: the suite's output directory.
+    sizes: the suite's sizes.
+  """
+  env = read_part(out_dir, "env")
+  if env and env.get("copy_bandwidth"):
+    return float(env["copy_bandwidth"])
+  return _measure_copy_bandwidth(sizes.copy_elements)
+
+
 # ---------------------------------------------------------------------------------- train
 
-class TrainBench:
+class _TrainBench:
   """One train-step configuration on one device: its state, batches, compiled steps.
 
   Args:
@@ -159,7 +177,7 @@ class TrainBench:
     return self._compiled[rows, quick]
 
 
-def largest_batch(need: Callable[[int], int], limit: int, cap: int) -> tuple[int, dict]:
+def _largest_batch(need: Callable[[int], int], limit: int, cap: int) -> tuple[int, dict]:
   """The largest batch predicted to fit in `limit` bytes (0 if one row does not fit).
 
   Memory grows linearly with the batch: a line through the needs of batches 1 and 2 gives
@@ -179,15 +197,15 @@ def largest_batch(need: Callable[[int], int], limit: int, cap: int) -> tuple[int
   return max(2, batch // multiple * multiple), probes
 
 
-def train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str,
+def _train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str,
                limit: int) -> None:
   """Finds the largest batch of one configuration, then times its train step there."""
   case = f"{preset} attention={attention} remat={remat}"
   print(f"train: {case}", flush=True)
   start = time.perf_counter()
-  bench = TrainBench(preset, attention, remat, sizes)
+  bench = _TrainBench(preset, attention, remat, sizes)
   limit = int(0.95 * limit)
-  batch, probes = largest_batch(lambda rows: program_bytes(bench.compile(rows, probe=True)),
+  batch, probes = _largest_batch(lambda rows: program_bytes(bench.compile(rows, probe=True)),
                                 limit, sizes.train_max_batch)
   search_s = time.perf_counter() - start
   row = {"case": case, "preset": preset, "attention": attention, "remat": remat,
@@ -220,7 +238,7 @@ def train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str
       batch = batch * 3 // 4
       del bench
       gc.collect()
-      bench = TrainBench(preset, attention, remat, sizes)  # the failed step took the state
+      bench = _TrainBench(preset, attention, remat, sizes)  # the failed step took the state
   tokens_per_s = batch * sizes.train_seq / seconds
   peak = metrics.device_peak_flops(bench.mesh.devices.flat[0])
   row.update({"batch": batch, "step_ms": 1e3 * seconds, "tokens_per_s": tokens_per_s,
@@ -235,6 +253,13 @@ def train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str
 
 
 def run_train(part: Part, sizes: Sizes, out_dir: str) -> None:
+  """Part 1: each training case in priority order while the budget lasts.
+
+  Args:
+    part: where the results go.
+    sizes: the suite's sizes.
+    out_dir: the suite's output directory.
+  """
   del out_dir
   limit = memory_limit(smoke_limit=48 * 2**20)
   for preset, attention, remat in sizes.train_cases:
@@ -243,7 +268,7 @@ def run_train(part: Part, sizes: Sizes, out_dir: str) -> None:
       part.note(f"{case}: not run (time cap)")
       continue
     try:
-      train_case(part, sizes, preset, attention, remat, limit)
+      _train_case(part, sizes, preset, attention, remat, limit)
     except Exception as e:  # pylint: disable=broad-except
       part.error(case, e)
     gc.collect()
@@ -251,7 +276,7 @@ def run_train(part: Part, sizes: Sizes, out_dir: str) -> None:
 
 # ------------------------------------------------------------------------------ synthesis
 
-def synthesis_config(sizes: Sizes):
+def _synthesis_config(sizes: Sizes):
   """The synthesis model: bfloat16 parameters and compute, cuDNN attention on GPU."""
   gpu = jax.default_backend() == "gpu"
   return get_preset(sizes.synth_preset, param_dtype="bfloat16",
@@ -259,32 +284,32 @@ def synthesis_config(sizes: Sizes):
                     attention_impl="cudnn" if gpu else "xla", **sizes.synth_overrides)
 
 
-def synthesis_prompts(sizes: Sizes, vocab_size: int, count: int) -> list[list[int]]:
+def _synthesis_prompts(sizes: Sizes, vocab_size: int, count: int) -> list[list[int]]:
   """`count` random prompts with lengths uniform in `sizes.prompt_lengths` (same every run)."""
   rng = np.random.default_rng(0)
   lengths = rng.integers(sizes.prompt_lengths[0], sizes.prompt_lengths[1] + 1, count)
   return [rng.integers(3, vocab_size, int(n)).tolist() for n in lengths]
 
 
-def cache_len(sizes: Sizes) -> int:
+def _cache_len(sizes: Sizes) -> int:
   return -(-(sizes.prompt_lengths[1] + sizes.new_tokens) // 128) * 128
 
 
-def kv_bytes_per_token(config) -> int:
+def _kv_bytes_per_token(config) -> int:
   return 2 * config.num_layers * config.num_kv_heads * config.head_dim * jnp.dtype(
       config.compute_dtype).itemsize
 
 
-def decode_roofline(config, params, prompts, new_tokens: int, bandwidth: float) -> dict:
+def _decode_roofline(config, params, prompts, new_tokens: int, bandwidth: float) -> dict:
   """Bytes a decode step must read (all weights + the live KV cache) and their time."""
   param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
   live = sum(len(p) for p in prompts) + len(prompts) * new_tokens / 2
-  kv_bytes = live * kv_bytes_per_token(config)
+  kv_bytes = live * _kv_bytes_per_token(config)
   return {"param_bytes": param_bytes, "kv_live_bytes": kv_bytes,
           "roofline_ms": 1e3 * (param_bytes + kv_bytes) / bandwidth}
 
 
-def synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: str,
+def _synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: str,
                    bandwidth: float) -> dict:
   """Generates for `prompts` twice (compile + timed) with decode layout `layers`."""
   batch = len(prompts)
@@ -292,7 +317,7 @@ def synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: st
   print(f"synthesis: {case}", flush=True)
   sampling = SamplingConfig(max_new_tokens=sizes.new_tokens)
   engine = Engine(config.replace(decode_layers=layers), params, one_device_mesh(), RULES,
-                  eos_ids=[config.vocab_size], num_slots=batch, max_len=cache_len(sizes),
+                  eos_ids=[config.vocab_size], num_slots=batch, max_len=_cache_len(sizes),
                   decode_chunk=sizes.new_tokens, prefill_row_len=sizes.prefill_row_len)
   start = time.perf_counter()
   decode_program = engine.lower_decode(sampling).compile()
@@ -307,14 +332,14 @@ def synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: st
   stats = engine.stats
   assert all(len(o) == sizes.new_tokens for o in outputs), "an output stopped early"
   decode_ms = 1e3 * (stats.seconds - stats.prefill_seconds) / (sizes.new_tokens - 1)
-  roofline = decode_roofline(config, params, prompts, sizes.new_tokens, bandwidth)
+  roofline = _decode_roofline(config, params, prompts, sizes.new_tokens, bandwidth)
   block_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params["layers"]))
   row = {"case": case, "system": "ours", "batch": batch, "decode_layers": layers,
          "new_tokens": sizes.new_tokens, "prompt_tokens": stats.prompt_tokens,
          "tokens_per_s": stats.generated_tokens / stats.seconds, "seconds": stats.seconds,
          "prefill_s": stats.prefill_seconds, "decode_ms_per_step": decode_ms,
          "roofline_fraction": roofline["roofline_ms"] / decode_ms, **roofline,
-         "kv_read_bytes": batch * engine.max_len * kv_bytes_per_token(config),
+         "kv_read_bytes": batch * engine.max_len * _kv_bytes_per_token(config),
          "copy_bandwidth": bandwidth, "block_weight_bytes": block_bytes,
          "decode_slice_copies": copies, "decode_program_gib": decode_bytes / 2**30,
          "compile_and_warm_s": warm_s, "prefill_buckets": sorted(stats.compiled_prefill_lengths)}
@@ -328,16 +353,16 @@ def synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: st
   return row
 
 
-def largest_synthesis_batch(config, params, sizes: Sizes, unrolled: bool, limit: int) -> int:
+def _largest_synthesis_batch(config, params, sizes: Sizes, unrolled: bool, limit: int) -> int:
   """Slots that fit next to the weights, in decode (the KV cache; with unrolled layers, the
   per-layer weight copies too) and in prefill (the cache, plus per prompt token its keys and
   values of every layer, emitted before the cache write, and its activations)."""
   param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
   block_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params["layers"]))
-  cache_per_slot = cache_len(sizes) * kv_bytes_per_token(config)
+  cache_per_slot = _cache_len(sizes) * _kv_bytes_per_token(config)
   mean_prompt = sum(sizes.prompt_lengths) / 2
   activations = 2 * (8 * config.embed_dim + 3 * config.mlp_dim)  # bfloat16, per token
-  prefill_per_slot = mean_prompt * (kv_bytes_per_token(config) + activations)
+  prefill_per_slot = mean_prompt * (_kv_bytes_per_token(config) + activations)
   usable = 0.95 * limit - param_bytes
   slots = int(min((usable - (block_bytes if unrolled else 0)) / cache_per_slot,
                   usable / (cache_per_slot + prefill_per_slot)))
@@ -345,10 +370,17 @@ def largest_synthesis_batch(config, params, sizes: Sizes, unrolled: bool, limit:
 
 
 def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
-  config = synthesis_config(sizes)
+  """Part 2: both decode layouts at the base batch, then the largest batch with the faster.
+
+  Args:
+    part: where the results go.
+    sizes: the suite's sizes.
+    out_dir: the suite's output directory.
+  """
+  config = _synthesis_config(sizes)
   params = store.init_params(config, one_device_mesh(), RULES)
-  bandwidth = copy_bandwidth(out_dir, sizes)
-  prompts = synthesis_prompts(sizes, config.vocab_size, sizes.synth_max_batch)
+  bandwidth = _copy_bandwidth(out_dir, sizes)
+  prompts = _synthesis_prompts(sizes, config.vocab_size, sizes.synth_max_batch)
   part.data.update({"model": sizes.synth_preset, "params": config.num_params(),
                     "attention_impl": config.attention_impl, "dtype": config.compute_dtype,
                     "auto_decode_layers": "unrolled" if config.decode_unrolled else "scan"})
@@ -361,7 +393,7 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
       part.note(f"decode={layers} at batch {sizes.synth_batch}: not run (time cap)")
       continue
     try:
-      rows[layers] = synthesis_case(part, sizes, config, params,
+      rows[layers] = _synthesis_case(part, sizes, config, params,
                                     prompts[:sizes.synth_batch], layers, bandwidth)
     except Exception as e:  # pylint: disable=broad-except
       part.error(f"batch={sizes.synth_batch} decode={layers}", e)
@@ -369,7 +401,7 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
   if not rows:
     return
   best = min(rows.values(), key=lambda r: r["decode_ms_per_step"])
-  fits = largest_synthesis_batch(config, params, sizes, best["decode_layers"] == "unrolled",
+  fits = _largest_synthesis_batch(config, params, sizes, best["decode_layers"] == "unrolled",
                                  memory_limit(smoke_limit=64 * 2**20))
   # Two runs (compile + timed) must end inside the budget: time grows at most with the batch.
   per_slot_s = best["seconds"] / best["batch"]
@@ -383,7 +415,7 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
     part.note(f"largest batch: {fits} slots fit, {batch} measured (time cap)")
   while batch > best["batch"]:
     try:
-      synthesis_case(part, sizes, config, params, prompts[:batch], best["decode_layers"],
+      _synthesis_case(part, sizes, config, params, prompts[:batch], best["decode_layers"],
                      bandwidth)
       return
     except Exception as e:  # pylint: disable=broad-except
@@ -394,18 +426,24 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
 
 
 def run_synthesis_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
-  """transformers' generate on the synthesis part's prompts and model shape."""
+  """transformers' generate on the synthesis part's prompts and model shape.
+
+  Args:
+    part: where the results go.
+    sizes: the suite's sizes.
+    out_dir: the suite's output directory.
+  """
   del out_dir
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
-  config = synthesis_config(sizes)
+  config = _synthesis_config(sizes)
   model, device = transformers_model(config)
   part.data.update({"torch": torch.__version__, "transformers": transformers.__version__,
                     "torch_dtype": str(model.dtype), "attention": "sdpa", "cache": "dynamic",
                     "model": sizes.synth_preset})
   part.note("dynamic KV cache: a static cache pays off only with torch.compile, whose compile "
             "time does not fit this part's cap")
-  prompts = synthesis_prompts(sizes, config.vocab_size, sizes.synth_batch)
+  prompts = _synthesis_prompts(sizes, config.vocab_size, sizes.synth_batch)
   width = max(len(p) for p in prompts)
   ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=device)
   mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
@@ -437,14 +475,14 @@ def run_synthesis_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
 
 # -------------------------------------------------------------------------------- summary
 
-def summary_lines(out_dir: str, status: dict[str, str]) -> list[str]:
+def _summary_lines(out_dir: str, status: dict[str, str]) -> list[str]:
   """The table of every part's results (markdown), with the targets next to them."""
   parts = {name: read_part(out_dir, name) for name in PARTS if name != "summary"}
   env = parts.get("env") or {}
   lines = [f"device: {env.get('device', '?')} x {env.get('num_devices', '?')}, jax "
            f"{env.get('jax', '?')} ({env.get('backend', '?')}), copy "
-           f"{(env.get('copy_bandwidth') or 0) / 1e9:,.0f} GB/s, matmul "
-           f"{(env.get('matmul_flops') or 0) / 1e12:,.1f} TFLOP/s "
+           f"{(env.get('copy_bandwidth') or 0) / 1e9:,.4g} GB/s, matmul "
+           f"{(env.get('matmul_flops') or 0) / 1e12:,.4g} TFLOP/s "
            f"({env.get('matmul_dtype', '?')})", "",
            "| part | case | result | target |", "|---|---|---|---|"]
   ours_by_batch = {}
@@ -457,7 +495,7 @@ def summary_lines(out_dir: str, status: dict[str, str]) -> list[str]:
       lines.append(f"| {name} | — | no result ({status.get(name, 'not run')}) | |")
       continue
     for row in data["rows"]:
-      lines.append("| " + " | ".join((name,) + describe(name, row, ours_by_batch, parts))
+      lines.append("| " + " | ".join((name,) + _describe(name, row, ours_by_batch, parts))
                    + " |")
     for note in data["notes"]:
       lines.append(f"| {name} | note | {note} | |")
@@ -469,7 +507,7 @@ def summary_lines(out_dir: str, status: dict[str, str]) -> list[str]:
   return lines
 
 
-def describe(name: str, row: dict, ours_by_batch: dict, parts: dict) -> tuple[str, str, str]:
+def _describe(name: str, row: dict, ours_by_batch: dict, parts: dict) -> tuple[str, str, str]:
   """(case, result, target) cells of one row."""
   if name == "train":
     if not row["batch"]:
@@ -495,7 +533,13 @@ def describe(name: str, row: dict, ours_by_batch: dict, parts: dict) -> tuple[st
 
 
 def run_summary(out_dir: str, status: dict[str, str]) -> None:
-  lines = summary_lines(out_dir, status)
+  """Prints the summary table and writes it to summary.md.
+
+  Args:
+    out_dir: the suite's output directory.
+    status: how each part's process ended (from device_suite.sh), for parts without results.
+  """
+  lines = _summary_lines(out_dir, status)
   with open(os.path.join(out_dir, "summary.md"), "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines), flush=True)
@@ -507,6 +551,11 @@ PARTS = {"env": run_env, "train": run_train, "synthesis": run_synthesis,
 
 
 def main(argv: Optional[list[str]] = None) -> None:
+  """Runs one part (see the module docstring).
+
+  Args:
+    argv: command-line arguments (default: sys.argv).
+  """
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("part", choices=list(PARTS))
   parser.add_argument("--out", required=True, help="directory for PART.json")

@@ -9,8 +9,10 @@ roofline counts: the copy reads and writes them before the matmul reads them aga
 `slice_copies(Engine.lower_decode(...).compile().as_text(), ...)` sums the bytes of such
 materialised slices per decode step (inside the decode `while` loop, nested loops multiplied
 by their trip counts) and per call (outside it, e.g. `split_layers` before the loop), split
-by source: block weights (an operand shaped like a stacked weight), KV cache (operand of the cache's shape)
-and other. Used by `benchmarks/device_suite.py`; works on any backend's HLO text.
+by source: block weights (an operand shaped like a stacked weight), KV cache (an operand of
+the cache's shape) and other. Bytes are those the copies write (a copy fused with a convert
+to the compute dtype writes the converted size). Used by `benchmarks/device_suite.py`; works
+on any backend's HLO text.
 """
 
 from __future__ import annotations

@@ -41,8 +41,10 @@ class Sizes:
 
 
 FULL = Sizes(
-    train_cases=(("instructlm_1_3b", "cudnn", "none"), ("instructlm_1_3b", "cudnn", "full"),
-                 ("instructlm_1_3b", "xla", "none"), ("instructlm_500m", "cudnn", "none"),
+    # Estimated at about a minute each on an H200 (two quick probes, the autotuned compile,
+    # six steps): the 150 s cap runs the first two or three; `--caps train=580` all of them.
+    train_cases=(("instructlm_1_3b", "cudnn", "none"), ("instructlm_1_3b", "xla", "none"),
+                 ("instructlm_1_3b", "cudnn", "full"), ("instructlm_500m", "cudnn", "none"),
                  ("instructlm_1_3b", "xla", "full"), ("instructlm_500m", "cudnn", "full")),
     train_seq=2048, train_max_batch=128, train_steps=5, train_case_seconds=45,
     synth_preset="mistral_7b", synth_overrides={}, prompt_lengths=(1000, 3500),
@@ -52,7 +54,8 @@ FULL = Sizes(
 
 # CPU: "dot_product" stands in for cuDNN (the same jax.nn.dot_product_attention call).
 SMOKE = Sizes(
-    train_cases=(("tiny", "dot_product", "full"),), train_seq=64, train_max_batch=4, train_steps=2, train_case_seconds=2,
+    train_cases=(("tiny", "dot_product", "full"),), train_seq=64, train_max_batch=4,
+    train_steps=2, train_case_seconds=2,
     synth_preset="tiny", synth_overrides={"sliding_window": 48}, prompt_lengths=(20, 60),
     new_tokens=8, synth_batch=4, synth_max_batch=8, prefill_row_len=128,
     eval_models=("tiny",), eval_requests=24, eval_row_len=256, eval_rows=4,
@@ -60,6 +63,11 @@ SMOKE = Sizes(
 
 
 def sizes_for(smoke: bool) -> Sizes:
+  """SMOKE or FULL.
+
+  Args:
+    smoke: toy sizes.
+  """
   return SMOKE if smoke else FULL
 
 
@@ -85,24 +93,46 @@ class Part:
     self.save()
 
   def remaining(self) -> float:
+    """Seconds left before the part's deadline."""
     return self.deadline - time.monotonic()
 
   def add(self, row: dict[str, Any]) -> None:
+    """Records one measurement.
+
+    Args:
+      row: its figures (JSON-serialisable).
+    """
     self.data["rows"].append(row)
     self.save()
 
   def note(self, text: str) -> None:
+    """Records (and prints) a remark, e.g. a case not run.
+
+    Args:
+      text: the remark.
+    """
     print(f"  note: {text}", flush=True)
     self.data["notes"].append(text)
     self.save()
 
   def error(self, case: str, error: BaseException) -> None:
+    """Records (and prints) a case that failed; the part goes on with the next.
+
+    Args:
+      case: which case.
+      error: what it raised.
+    """
     text = " ".join(f"{type(error).__name__}: {error}".split())[:400]
     print(f"  error in {case}: {text}", flush=True)
     self.data["errors"].append({"case": case, "error": text})
     self.save()
 
   def save(self, finished: bool = False) -> None:
+    """Rewrites the JSON (atomically).
+
+    Args:
+      finished: the part ran to its end.
+    """
     self.data["finished"] = finished
     self.data["elapsed_s"] = round(time.monotonic() - self.start, 1)
     with open(self.path + ".tmp", "w", encoding="utf-8") as f:
@@ -111,7 +141,12 @@ class Part:
 
 
 def read_part(out_dir: str, name: str) -> Optional[dict[str, Any]]:
-  """A part's JSON, or None when it did not write one."""
+  """A part's JSON, or None when it did not write one.
+
+  Args:
+    out_dir: the suite's output directory.
+    name: the part.
+  """
   path = os.path.join(out_dir, f"{name}.json")
   if not os.path.exists(path):
     return None
@@ -120,21 +155,37 @@ def read_part(out_dir: str, name: str) -> Optional[dict[str, Any]]:
 
 
 def one_device_mesh():
+  """A (1, 1, 1) mesh of the first device: the suite measures one chip."""
   return parallel.create_mesh((1, 1, 1), allow_subset=True)
 
 
 def memory_limit(smoke_limit: int) -> int:
-  """Bytes a program may use on the device (the allocator's limit; `smoke_limit` on CPU)."""
+  """Bytes a program may use on the device.
+
+  Args:
+    smoke_limit: what to answer where the device reports no limit (CPU).
+  """
   stats = jax.devices()[0].memory_stats() or {}
   return int(stats.get("bytes_limit", smoke_limit))
 
 
 def is_out_of_memory(error: BaseException) -> bool:
+  """Whether `error` is XLA running out of device memory.
+
+  Args:
+    error: the exception.
+  """
   text = str(error)
   return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
 
 
 def median_seconds(run: Callable[[], Any], repeats: int) -> float:
+  """Median wall time of `run()` (waited for), after one untimed call.
+
+  Args:
+    run: the work; returns arrays to wait for.
+    repeats: timed calls.
+  """
   jax.block_until_ready(run())
   times = []
   for _ in range(repeats):
@@ -145,7 +196,11 @@ def median_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def program_bytes(compiled) -> int:
-  """Device bytes a compiled program needs: arguments + outputs (less donated) + temps."""
+  """Device bytes a compiled program needs: arguments + outputs (less donated) + temps.
+
+  Args:
+    compiled: a `jax.stages.Compiled`.
+  """
   m = compiled.memory_analysis()
   return (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes +
           m.temp_size_in_bytes)
@@ -153,7 +208,11 @@ def program_bytes(compiled) -> int:
 
 def transformers_model(config) -> tuple[Any, str]:
   """A random-weight transformers model of `config`'s shape (bfloat16 and sdpa on CUDA,
-  float32 on CPU), built on its device; returns it and the device name."""
+  float32 on CPU), built on its device; returns it and the device name.
+
+  Args:
+    config: our `ModelConfig`.
+  """
   import tempfile  # pylint: disable=import-outside-toplevel
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel

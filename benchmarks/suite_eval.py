@@ -35,7 +35,7 @@ from suite_common import RULES, Part, Sizes, one_device_mesh, transformers_model
 Request = tuple[list[int], list[int]]
 
 
-def make_requests(sizes: Sizes, vocab_size: int) -> list[Request]:
+def _make_requests(sizes: Sizes, vocab_size: int) -> list[Request]:
   """Random (context, continuation) ids: contexts up to a quarter row, continuations 1-24."""
   rng = np.random.default_rng(1)
   longest = sizes.eval_row_len // 4
@@ -47,11 +47,11 @@ def make_requests(sizes: Sizes, vocab_size: int) -> list[Request]:
   return requests
 
 
-def as_text(ids: list[int], leading_space: bool = False) -> str:
+def _as_text(ids: list[int], leading_space: bool = False) -> str:
   return (" " if leading_space else "") + " ".join(f"w{i}" for i in ids)
 
 
-def word_tokenizer_file(vocab_size: int, directory: str) -> str:
+def _word_tokenizer_file(vocab_size: int, directory: str) -> str:
   """Writes a word-level `tokenizer.json` (`w<i>` is id i) into `directory`; returns it."""
   import tokenizers  # pylint: disable=import-outside-toplevel
   tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(
@@ -62,7 +62,7 @@ def word_tokenizer_file(vocab_size: int, directory: str) -> str:
   return path
 
 
-def eval_config(name: str):
+def _eval_config(name: str):
   dtype = "auto" if jax.default_backend() == "cpu" else "bfloat16"
   return get_preset(name, dtype=dtype, param_dtype=dtype if dtype != "auto" else "float32")
 
@@ -129,7 +129,7 @@ def _lm_eval_scorer(lm):
   from lm_eval.api.instance import Instance  # pylint: disable=import-outside-toplevel
 
   def score(requests):
-    instances = [Instance("loglikelihood", {}, (as_text(c), as_text(t, True)), i)
+    instances = [Instance("loglikelihood", {}, (_as_text(c), _as_text(t, True)), i)
                  for i, (c, t) in enumerate(requests)]
     return [ll for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
   return score
@@ -148,11 +148,18 @@ def _evaluation_module_scorer(config, params, directory: str):
   run.write_model_config(config)
   store.save_params(run.params, params)
   run.write_tokenizer(tokenizer_lib.load_tokenizer(
-      word_tokenizer_file(config.vocab_size, tempfile.mkdtemp())))
+      _word_tokenizer_file(config.vocab_size, tempfile.mkdtemp())))
   return _lm_eval_scorer(get_model("instruct_pt").create_from_arg_string(f"run_dir={run}"))
 
 
 def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
+  """Part 3, ours: requests/s of each model (see the module docstring for how it scores).
+
+  Args:
+    part: where the results go.
+    sizes: the suite's sizes.
+    out_dir: the suite's output directory.
+  """
   del out_dir
   for name in sizes.eval_models:
     if part.remaining() < 10:
@@ -160,9 +167,9 @@ def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
       continue
     print(f"eval: ours {name}", flush=True)
     try:
-      config = eval_config(name)
+      config = _eval_config(name)
       params = store.init_params(config, one_device_mesh(), RULES)
-      requests = make_requests(sizes, config.vocab_size)
+      requests = _make_requests(sizes, config.vocab_size)
       with tempfile.TemporaryDirectory() as directory:
         score = _evaluation_module_scorer(config, params, directory)
         how = "instruct_pt.evaluation (lm-eval model instruct_pt)"
@@ -170,12 +177,19 @@ def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
           score = PackedScorer(config, params, sizes.eval_row_len, sizes.eval_rows)
           how = "packed Decoder scoring (instruct_pt.evaluation is not importable)"
         scores, seconds = _timed(score, requests)
-      part.add(score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
+      part.add(_score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
     except Exception as e:  # pylint: disable=broad-except
       part.error(f"ours {name}", e)
 
 
 def run_eval_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
+  """Part 3, reference: lm-eval's hf model on the same requests, or a note why not.
+
+  Args:
+    part: where the results go.
+    sizes: the suite's sizes.
+    out_dir: the suite's output directory.
+  """
   del out_dir
   try:
     from lm_eval.models.huggingface import HFLM  # pylint: disable=import-outside-toplevel
@@ -189,24 +203,24 @@ def run_eval_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
       continue
     print(f"eval_hf: lm-eval hf {name}", flush=True)
     try:
-      config = eval_config(name)
+      config = _eval_config(name)
       model, device = transformers_model(config)
       with tempfile.TemporaryDirectory() as directory:
         tokenizer = transformers.PreTrainedTokenizerFast(
-            tokenizer_file=word_tokenizer_file(config.vocab_size, directory),
+            tokenizer_file=_word_tokenizer_file(config.vocab_size, directory),
             unk_token="w0", pad_token="w0", eos_token="w1")
       batch = 64 if device == "cuda" else 8
       lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=device,
                 max_length=sizes.eval_row_len)
-      requests = make_requests(sizes, config.vocab_size)
+      requests = _make_requests(sizes, config.vocab_size)
       scores, seconds = _timed(_lm_eval_scorer(lm), requests)
-      part.add(score_row(f"lm-eval hf {name} batch={batch}", "hf", name,
+      part.add(_score_row(f"lm-eval hf {name} batch={batch}", "hf", name,
                          "lm_eval.models.huggingface.HFLM", requests, scores, seconds))
     except Exception as e:  # pylint: disable=broad-except
       part.error(f"hf {name}", e)
 
 
-def score_row(case: str, system: str, model: str, how: str, requests: list[Request],
+def _score_row(case: str, system: str, model: str, how: str, requests: list[Request],
               scores: list[float], seconds: float) -> dict[str, Any]:
   finite = bool(np.all(np.isfinite(scores)))
   row = {"case": case, "system": system, "model": model, "how": how,
@@ -219,7 +233,13 @@ def score_row(case: str, system: str, model: str, how: str, requests: list[Reque
 
 
 def describe(name: str, row: dict, parts: dict) -> tuple[str, str, str]:
-  """(case, result, target) cells of an eval or eval_hf row for the summary table."""
+  """(case, result, target) cells of an eval or eval_hf row for the summary table.
+
+  Args:
+    name: "eval" or "eval_hf".
+    row: one row of that part.
+    parts: every part's JSON by name (for the ours/hf ratio).
+  """
   result = f"{row['requests_per_s']:,.1f} requests/s ({row['requests']} requests)"
   if name == "eval_hf":
     ours = [r for r in (parts.get("eval") or {}).get("rows", []) if r["model"] == row["model"]]
