@@ -201,7 +201,6 @@ def _train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: st
                limit: int) -> None:
   """Finds the largest batch of one configuration, then times its train step there."""
   case = f"{preset} attention={attention} remat={remat}"
-  print(f"train: {case}", flush=True)
   start = time.perf_counter()
   bench = _TrainBench(preset, attention, remat, sizes)
   limit = int(0.95 * limit)
@@ -262,16 +261,9 @@ def run_train(part: Part, sizes: Sizes, out_dir: str) -> None:
   """
   del out_dir
   limit = memory_limit(smoke_limit=48 * 2**20)
-  for preset, attention, remat in sizes.train_cases:
-    case = f"{preset} attention={attention} remat={remat}"
-    if part.remaining() < sizes.train_case_seconds:
-      part.note(f"{case}: not run (time cap)")
-      continue
-    try:
-      _train_case(part, sizes, preset, attention, remat, limit)
-    except Exception as e:  # pylint: disable=broad-except
-      part.error(case, e)
-    gc.collect()
+  part.each({f"{preset} attention={attention} remat={remat}": (preset, attention, remat)
+             for preset, attention, remat in sizes.train_cases}, sizes.train_case_seconds,
+            lambda case: _train_case(part, sizes, *case, limit))
 
 
 # ------------------------------------------------------------------------------ synthesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import os
 import time
@@ -126,6 +127,27 @@ class Part:
     print(f"  error in {case}: {text}", flush=True)
     self.data["errors"].append({"case": case, "error": text})
     self.save()
+
+  def each(self, cases: dict[str, Any], seconds_needed: float,
+           measure: Callable[[Any], None]) -> None:
+    """Runs `measure(case)` for each case while the budget lasts; a case that fails is
+    recorded and the next one runs.
+
+    Args:
+      cases: the cases' values by name, in priority order.
+      seconds_needed: a case starts only with this much budget left (else a note says so).
+      measure: measures one case and `add`s its row.
+    """
+    for name, case in cases.items():
+      if self.remaining() < seconds_needed:
+        self.note(f"{name}: not run (time cap)")
+        continue
+      print(f"{self.data['part']}: {name}", flush=True)
+      try:
+        measure(case)
+      except Exception as e:  # pylint: disable=broad-except
+        self.error(name, e)
+      gc.collect()
 
   def save(self, finished: bool = False) -> None:
     """Rewrites the JSON (atomically).

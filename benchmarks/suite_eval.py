@@ -161,25 +161,20 @@ def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
     out_dir: the suite's output directory.
   """
   del out_dir
-  for name in sizes.eval_models:
-    if part.remaining() < 10:
-      part.note(f"{name}: not run (time cap)")
-      continue
-    print(f"eval: ours {name}", flush=True)
-    try:
-      config = _eval_config(name)
-      params = store.init_params(config, one_device_mesh(), RULES)
-      requests = _make_requests(sizes, config.vocab_size)
-      with tempfile.TemporaryDirectory() as directory:
-        score = _evaluation_module_scorer(config, params, directory)
-        how = "instruct_pt.evaluation (lm-eval model instruct_pt)"
-        if score is None:
-          score = PackedScorer(config, params, sizes.eval_row_len, sizes.eval_rows)
-          how = "packed Decoder scoring (instruct_pt.evaluation is not importable)"
-        scores, seconds = _timed(score, requests)
-      part.add(_score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
-    except Exception as e:  # pylint: disable=broad-except
-      part.error(f"ours {name}", e)
+
+  def measure(name: str) -> None:
+    config = _eval_config(name)
+    params = store.init_params(config, one_device_mesh(), RULES)
+    requests = _make_requests(sizes, config.vocab_size)
+    with tempfile.TemporaryDirectory() as directory:
+      score = _evaluation_module_scorer(config, params, directory)
+      how = "instruct_pt.evaluation (lm-eval model instruct_pt)"
+      if score is None:
+        score = PackedScorer(config, params, sizes.eval_row_len, sizes.eval_rows)
+        how = "packed Decoder scoring (instruct_pt.evaluation is not importable)"
+      scores, seconds = _timed(score, requests)
+    part.add(_score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
+  part.each({f"ours {name}": name for name in sizes.eval_models}, 10, measure)
 
 
 def run_eval_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
@@ -197,27 +192,21 @@ def run_eval_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
   except ImportError as e:
     part.note(f"lm-eval's hf model is not importable here ({e}): comparison skipped")
     return
-  for name in sizes.eval_models:
-    if part.remaining() < 10:
-      part.note(f"{name}: not run (time cap)")
-      continue
-    print(f"eval_hf: lm-eval hf {name}", flush=True)
-    try:
-      config = _eval_config(name)
-      model, device = transformers_model(config)
-      with tempfile.TemporaryDirectory() as directory:
-        tokenizer = transformers.PreTrainedTokenizerFast(
-            tokenizer_file=_word_tokenizer_file(config.vocab_size, directory),
-            unk_token="w0", pad_token="w0", eos_token="w1")
-      batch = 64 if device == "cuda" else 8
-      lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=device,
-                max_length=sizes.eval_row_len)
-      requests = _make_requests(sizes, config.vocab_size)
-      scores, seconds = _timed(_lm_eval_scorer(lm), requests)
-      part.add(_score_row(f"lm-eval hf {name} batch={batch}", "hf", name,
-                         "lm_eval.models.huggingface.HFLM", requests, scores, seconds))
-    except Exception as e:  # pylint: disable=broad-except
-      part.error(f"hf {name}", e)
+  def measure(name: str) -> None:
+    config = _eval_config(name)
+    model, device = transformers_model(config)
+    with tempfile.TemporaryDirectory() as directory:
+      tokenizer = transformers.PreTrainedTokenizerFast(
+          tokenizer_file=_word_tokenizer_file(config.vocab_size, directory),
+          unk_token="w0", pad_token="w0", eos_token="w1")
+    batch = 64 if device == "cuda" else 8
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=device,
+              max_length=sizes.eval_row_len)
+    requests = _make_requests(sizes, config.vocab_size)
+    scores, seconds = _timed(_lm_eval_scorer(lm), requests)
+    part.add(_score_row(f"lm-eval hf {name} batch={batch}", "hf", name,
+                        "lm_eval.models.huggingface.HFLM", requests, scores, seconds))
+  part.each({f"lm-eval hf {name}": name for name in sizes.eval_models}, 10, measure)
 
 
 def _score_row(case: str, system: str, model: str, how: str, requests: list[Request],

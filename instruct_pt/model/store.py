@@ -33,9 +33,13 @@ def param_shardings(config: ModelConfig, mesh: jax.sharding.Mesh,
     mesh: the device mesh.
     rules: logical axis rules.
   """
-  boxed = jax.eval_shape(Decoder(config).init, jax.random.key(0),
-                         jnp.zeros((1, 8), jnp.int32))["params"]
+  boxed = jax.eval_shape(_boxed_params(config), jax.random.key(0))
   return nn.meta.unbox(boxed), parallel.tree_shardings(boxed, mesh, rules)
+
+
+def _boxed_params(config: ModelConfig):
+  """`key -> parameters` with their logical-axis boxes."""
+  return lambda key: Decoder(config).init(key, jnp.zeros((1, 8), jnp.int32))["params"]
 
 
 def init_params(config: ModelConfig, mesh: jax.sharding.Mesh, rules: parallel.Rules,
@@ -49,9 +53,9 @@ def init_params(config: ModelConfig, mesh: jax.sharding.Mesh, rules: parallel.Ru
     seed: initialisation seed.
   """
   _, shardings = param_shardings(config, mesh, rules)
-  init = lambda key: nn.meta.unbox(  # pylint: disable=unnecessary-lambda-assignment
-      Decoder(config).init(key, jnp.zeros((1, 8), jnp.int32))["params"])
-  return jax.jit(init, out_shardings=shardings)(jax.random.key(seed))
+  boxed = _boxed_params(config)
+  return jax.jit(lambda key: nn.meta.unbox(boxed(key)),
+                 out_shardings=shardings)(jax.random.key(seed))
 
 
 def abstract_params(config: ModelConfig, mesh: jax.sharding.Mesh,
