@@ -198,14 +198,14 @@ def _largest_batch(need: Callable[[int], int], limit: int, cap: int) -> tuple[in
 
 
 def _train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str,
-               limit: int) -> None:
+                limit: int) -> None:
   """Finds the largest batch of one configuration, then times its train step there."""
   case = f"{preset} attention={attention} remat={remat}"
   start = time.perf_counter()
   bench = _TrainBench(preset, attention, remat, sizes)
   limit = int(0.95 * limit)
   batch, probes = _largest_batch(lambda rows: program_bytes(bench.compile(rows, probe=True)),
-                                limit, sizes.train_max_batch)
+                                 limit, sizes.train_max_batch)
   search_s = time.perf_counter() - start
   row = {"case": case, "preset": preset, "attention": attention, "remat": remat,
          "dtype": bench.config.compute_dtype, "seq_len": sizes.train_seq, "batch": batch,
@@ -277,10 +277,14 @@ def _synthesis_config(sizes: Sizes):
 
 
 def _synthesis_prompts(sizes: Sizes, vocab_size: int, count: int) -> list[list[int]]:
-  """`count` random prompts with lengths uniform in `sizes.prompt_lengths` (same every run)."""
-  rng = np.random.default_rng(0)
-  lengths = rng.integers(sizes.prompt_lengths[0], sizes.prompt_lengths[1] + 1, count)
-  return [rng.integers(3, vocab_size, int(n)).tolist() for n in lengths]
+  """`count` random prompts with lengths uniform in `sizes.prompt_lengths`; prompt i is the
+  same in every run and for every count."""
+  prompts = []
+  for i in range(count):
+    rng = np.random.default_rng([0, i])
+    length = rng.integers(sizes.prompt_lengths[0], sizes.prompt_lengths[1] + 1)
+    prompts.append(rng.integers(3, vocab_size, int(length)).tolist())
+  return prompts
 
 
 def _cache_len(sizes: Sizes) -> int:
@@ -302,7 +306,7 @@ def _decode_roofline(config, params, prompts, new_tokens: int, bandwidth: float)
 
 
 def _synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: str,
-                   bandwidth: float) -> dict:
+                    bandwidth: float) -> dict:
   """Generates for `prompts` twice (compile + timed) with decode layout `layers`."""
   batch = len(prompts)
   case = f"ours batch={batch} decode={layers}"
@@ -377,6 +381,21 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
                     "attention_impl": config.attention_impl, "dtype": config.compute_dtype,
                     "auto_decode_layers": "unrolled" if config.decode_unrolled else "scan"})
   layouts = ("unrolled", "scan") if config.decode_unrolled else ("scan", "unrolled")
+
+  def measure(batch: int, layers: str) -> dict:
+    nonlocal config
+    try:
+      return _synthesis_case(part, sizes, config, params, prompts[:batch], layers, bandwidth)
+    except Exception as e:  # pylint: disable=broad-except
+      if config.attention_impl != "cudnn" or is_out_of_memory(e):
+        raise
+      # Prefill is the only user of the attention kernel: go on without cuDNN.
+      part.error(f"batch={batch} decode={layers} attention=cudnn", e)
+      part.note("prefill attention falls back to xla for the remaining cases")
+      config = config.replace(attention_impl="xla")
+      part.data["attention_impl"] = "xla"
+      return _synthesis_case(part, sizes, config, params, prompts[:batch], layers, bandwidth)
+
   rows = {}
   for layers in layouts:
     # The second layout costs at most what the first did (its prefill program is cached).
@@ -385,8 +404,7 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
       part.note(f"decode={layers} at batch {sizes.synth_batch}: not run (time cap)")
       continue
     try:
-      rows[layers] = _synthesis_case(part, sizes, config, params,
-                                    prompts[:sizes.synth_batch], layers, bandwidth)
+      rows[layers] = measure(sizes.synth_batch, layers)
     except Exception as e:  # pylint: disable=broad-except
       part.error(f"batch={sizes.synth_batch} decode={layers}", e)
     gc.collect()
@@ -394,7 +412,7 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
     return
   best = min(rows.values(), key=lambda r: r["decode_ms_per_step"])
   fits = _largest_synthesis_batch(config, params, sizes, best["decode_layers"] == "unrolled",
-                                 memory_limit(smoke_limit=64 * 2**20))
+                                  memory_limit(smoke_limit=64 * 2**20))
   # Two runs (compile + timed) must end inside the budget: time grows at most with the batch.
   per_slot_s = best["seconds"] / best["batch"]
   affordable = int((part.remaining() - best["compile_and_warm_s"]) / (2 * per_slot_s))
@@ -407,8 +425,7 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
     part.note(f"largest batch: {fits} slots fit, {batch} measured (time cap)")
   while batch > best["batch"]:
     try:
-      _synthesis_case(part, sizes, config, params, prompts[:batch], best["decode_layers"],
-                     bandwidth)
+      measure(batch, best["decode_layers"])
       return
     except Exception as e:  # pylint: disable=broad-except
       part.error(f"batch={batch}", e)

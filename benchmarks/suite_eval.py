@@ -210,7 +210,7 @@ def run_eval_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
 
 
 def _score_row(case: str, system: str, model: str, how: str, requests: list[Request],
-              scores: list[float], seconds: float) -> dict[str, Any]:
+               scores: list[float], seconds: float) -> dict[str, Any]:
   finite = bool(np.all(np.isfinite(scores)))
   row = {"case": case, "system": system, "model": model, "how": how,
          "requests": len(requests), "tokens": sum(len(c) + len(t) for c, t in requests),
