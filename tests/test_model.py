@@ -200,6 +200,8 @@ def test_unrolled_decode_equals_the_scanned_decode(params, data, window):
   assert "layers" not in split and set(split["layer_1"]) == set(params["layers"])
   np.testing.assert_array_equal(split["layer_1"]["mlp"]["up"]["kernel"],
                                 params["layers"]["mlp"]["up"]["kernel"][1])
+  with pytest.raises(ValueError, match="serve decode steps only"):
+    forward(unrolled, split, data["docs"][3][None])
   prompt = np.stack([data["docs"][3][:PREFILL], data["docs"][4][:PREFILL]])
   _, cache = forward(scanned, params, prompt, np.broadcast_to(np.arange(PREFILL), prompt.shape),
                      cache=attention.init_cache(CFG, batch_size=2, cache_len=CACHE_LEN))

@@ -56,10 +56,10 @@ class ModelConfig:
       XLA backend) or "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU).
     remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs) or
       "dots_no_batch" (save matmul outputs without a batch dimension: weights' products).
-    decode_layers: how a decode step (extending a KV cache) runs the stacked blocks: "scan"
-      (one compiled block looping over the `layers` axis, as in training and prefill),
-      "unrolled" (one copy of the block per layer, each reading its slice of the same stacked
-      parameters at a constant index, as MaxText decodes with `scan_layers=False`) or "auto"
+    decode_layers: how the generation engine's decode steps run the blocks: "scan" (one
+      compiled block looping over the stacked `layers` axis, as in training and prefill),
+      "unrolled" (one block per layer over per-layer slices that `transformer.split_layers`
+      makes once per decode call, as MaxText decodes with `scan_layers=False`) or "auto"
       (default: unrolled on GPU, scan elsewhere). See `decode_unrolled`.
     init_std: standard deviation of the normal initialiser.
   """
@@ -151,11 +151,12 @@ class ModelConfig:
   def decode_unrolled(self) -> bool:
     """Whether decode steps unroll the layers: `decode_layers`, "auto" resolved by backend.
 
-    A scanned decode step slices each layer's weights out of the stacked parameters with a
-    dynamic index, which XLA on GPU materialises as a copy of every layer's weights per step
-    (the suite's HLO check, `benchmarks/hlo_copies.py`, reports it); constant indices let XLA
-    read the slices in place or hoist them out of the decode loop. On CPU the scan measured
-    faster (README, Performance), so "auto" unrolls on GPU only.
+    A scanned decode step slices each layer's weights out of the stacked parameters with the
+    loop index, and XLA materialises those slices: every step copies all block weights (seen
+    on CPU; the device suite's HLO check, `benchmarks/hlo_copies.py`, reports it on GPU).
+    Unrolled steps read slices made once per decode call instead. On CPU the scan still
+    measured faster (README, Design), so "auto" unrolls on GPU only, where decode is bound by
+    memory bandwidth.
     """
     if self.decode_layers != "auto":
       return self.decode_layers == "unrolled"

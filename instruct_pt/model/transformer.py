@@ -239,8 +239,11 @@ class Decoder(nn.Module):
     block = DecoderBlock
     if cfg.remat_policy != "none":
       block = nn.remat(block, policy=_REMAT_POLICIES[cfg.remat_policy], prevent_cse=False)
-    if cache is not None and cache_rows is None and cfg.decode_unrolled:
-      # Unrolled decode step: one block per layer over the parameters `split_layers` made.
+    if "layer_0" in self.variables.get("params", {}):
+      # Parameters from `split_layers`: an unrolled decode step, one block per layer.
+      if cache is None or cache_rows is not None:
+        raise ValueError("parameters split by split_layers serve decode steps only (extending "
+                         "a cache); pass the stacked parameters otherwise")
       kvs = []
       for i in range(cfg.num_layers):
         layer_cache = {"key": cache["key"][i], "value": cache["value"][i]}
@@ -274,12 +277,13 @@ class Decoder(nn.Module):
 
 
 def split_layers(params: dict[str, Any], num_layers: int) -> dict[str, Any]:
-  """The parameters a decode step reads when `ModelConfig.decode_unrolled` is set.
+  """The parameters for unrolled decode steps (`ModelConfig.decode_unrolled`).
 
   The stacked `layers` subtree becomes `layer_0` ... `layer_{num_layers - 1}`, each one
-  layer's slice; everything else is shared. Called once per decode loop (outside its steps),
-  so the slices are made once per call instead of once per layer and step, at the cost of one
-  more copy of the block weights while the loop runs.
+  layer's slice; everything else is shared. Given these, `Decoder` runs a decode step (and
+  only that) with one block per layer instead of the scan. The engine splits once per decode
+  loop, outside its steps, so the slices are made once per call instead of once per layer and
+  step, at the cost of one more copy of the block weights while the loop runs.
 
   Args:
     params: the model's parameters (stacked, as `init` makes them and checkpoints hold them).
