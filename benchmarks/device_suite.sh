@@ -23,8 +23,10 @@
 #       --platform manylinux2014_x86_64 --platform any -d .whl \
 #       gin-config==0.5.0 tensorboardX==2.6.5 gguf==0.19.0
 #
-# (268 KiB.) lm-eval is not carried (rouge-score, one of its dependencies, has no wheel), so
-# on that image the eval_hf part notes that it skipped the comparison.
+# (268 KiB.) lm-eval is not carried: it needs about a dozen more packages the image lacks
+# (datasets, evaluate, pytablewriter, rouge-score, ...; rouge-score's current release has no
+# wheel), untried against the image's versions; so there the eval_hf part notes that it
+# skipped the comparison.
 #
 # On a lent GPU: one device `run` call with carry [".whl"], timeout_s 600, command
 #   bash benchmarks/device_suite.sh --out $OUT
