@@ -17,7 +17,7 @@ from instruct_pt.data import sources
 from instruct_pt.data.sources import (CORPUS_LAYOUTS, ReadPosition, RecordReader, SourceSpec,
                                       SourceStats, iter_records,
                                       layout_spec, read_documents)
-from instruct_pt.data.seqio_source import seqio_source
+from instruct_pt.data.seqio_source import BLOCK_RECORDS, BlockReader, seqio_source
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["first document\nwith two lines", "second document", "third, with ünïcödé", "fourth"]
@@ -556,6 +556,17 @@ def test_seqio_source_splits_and_errors(tmp_path):
     source.get_dataset("test")
   with pytest.raises(tf.errors.OpError, match="bad.jsonl:2: not a JSON line"):
     list(source.get_dataset("validation", shuffle=False))
+
+
+def test_block_reader_error_sticks_when_a_later_block_is_read_first(tmp_path):
+  """tf.data may read block 1 before block 0: the error must not leave block 0 looking empty."""
+  lines = ['{"text": "ok %d"}' % i for i in range(BLOCK_RECORDS + 5)] + ["not json"]
+  (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+  reader = BlockReader(SourceSpec(str(tmp_path / "bad.jsonl")), 0, 1, None)
+  assert len(reader.block(0)) == BLOCK_RECORDS
+  for number in (2, 1, 3):
+    with pytest.raises(ValueError, match=f"bad.jsonl:{BLOCK_RECORDS + 6}: not a JSON line"):
+      reader.block(number)
 
 
 def test_whole_record_as_json_text(tmp_path):

@@ -77,12 +77,19 @@ class BlockReader:
     self._records = iter(self._reader)
     self._next: Optional[int] = number
     self._ahead: dict[int, list[dict]] = {}
+    self._failure: Optional[tuple[int, Exception]] = None
 
   def block(self, number: int) -> list[dict]:
-    """Records of block `number` (fewer than BLOCK_RECORDS at the end, none past it)."""
+    """Records of block `number` (fewer than BLOCK_RECORDS at the end, none past it).
+
+    A read error fails that block and every later one: tf.data may ask for blocks in
+    parallel, and a later block asked for first must not leave the failing one looking empty
+    (the end of the data)."""
     with self._lock:
       if number in self._ahead:
         return self._ahead.pop(number)
+      if self._failure is not None and number >= self._failure[0]:
+        raise self._failure[1]
       if self._next is None or number < self._next:
         position = self._known.get(number, sources.ReadPosition() if number == 0 else None)
         if position is None:
@@ -94,7 +101,11 @@ class BlockReader:
         self._known.move_to_end(self._next)
         while len(self._known) > self._history:
           self._known.popitem(last=False)
-        self._ahead[self._next] = list(itertools.islice(self._records, BLOCK_RECORDS))
+        try:
+          self._ahead[self._next] = list(itertools.islice(self._records, BLOCK_RECORDS))
+        except Exception as error:  # every later block fails the same way (see `block`)
+          self._failure = (self._next, error)
+          raise
         self.records_read += len(self._ahead[self._next])
         self._next += 1
       return self._ahead.pop(number)
