@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +27,6 @@ from instruct_pt import parallel, run_dir
 from instruct_pt.data import sources
 from instruct_pt.model import hf, readers, store
 from instruct_pt.model.config import get_preset
-from instruct_pt.model.transformer import Decoder
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
 from instruct_pt.train.metrics import device_peak_flops
 
@@ -60,10 +58,7 @@ def load_model(name: str, mesh, rules):
   if not name.endswith("_random"):
     raise ValueError(f"--model={name!r}: use smollm2 or <preset>_random")
   config = get_preset(name[:-len("_random")], param_dtype="bfloat16")
-  _, shardings = store.param_shardings(config, mesh, rules)
-  init = lambda key: nn.meta.unbox(  # pylint: disable=unnecessary-lambda-assignment
-      Decoder(config).init(key, jnp.zeros((1, 8), jnp.int32))["params"])
-  return config, jax.jit(init, out_shardings=shardings)(jax.random.key(0)), None, None
+  return config, store.init_params(config, mesh, rules), None, None
 
 
 def make_prompts(tokenizer, batch: int, vocab_size: int) -> list[list[int]]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 
 from instruct_pt import config, parallel, run_dir
-from instruct_pt.data import feed
+from instruct_pt.data import feed, sources
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import hf, store
 from instruct_pt.train import loop
@@ -114,6 +114,7 @@ def convert(run: config.ConvertRun) -> run_dir.LoadedModel:
   """
   parallel.maybe_initialize_distributed()
   mesh, rules = _mesh(run.mesh)
+  out = run_dir.RunDir(run.to_hf or run.run_dir).create()  # fail before the slow part
   overrides = {"param_dtype": run.param_dtype} if run.param_dtype else {}
   model = run_dir.load(run.source, mesh, rules, **overrides)
   if run.to_hf:
@@ -125,7 +126,6 @@ def convert(run: config.ConvertRun) -> run_dir.LoadedModel:
     if tokenizer is not None:
       tokenizer_lib.save_tokenizer(tokenizer, run.to_hf)
   else:
-    out = run_dir.RunDir(run.run_dir).create()
     store.save_params(out.params, model.params)
     out.write_model_config(model.config)
     if model.tokenizer is None:
@@ -149,6 +149,8 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
   """
   from instruct_pt.synthesis import generate, pipeline  # pylint: disable=import-outside-toplevel
   parallel.maybe_initialize_distributed()
+  out = run_dir.RunDir(run.run_dir).create()
+  sources.list_files(run.synthesis.source_spec())  # fail before the slow part
   mesh, rules = _mesh(run.mesh, jax.local_devices())
   model = run_dir.load(run.synthesis.model, mesh, rules)
   if model.tokenizer is None or model.tokenizer.eos_id is None:
@@ -157,7 +159,6 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
   engine = generate.Engine(model.config, model.params, mesh, rules,
                            eos_ids=[model.tokenizer.eos_id], num_slots=run.synthesis.num_slots,
                            max_len=run.synthesis.max_len)
-  out = run_dir.RunDir(run.run_dir).create()
   out.config_gin.write_text(config.to_gin(run))
   converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
   return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)
@@ -235,9 +236,8 @@ def train_tokenizer(corpus: str, vocab_size: int, output_dir: str,
   Returns:
     The tokenizer and the number of documents it was trained on.
   """
-  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
-  documents = list(sources.read_documents(corpus, text_field))
   out = run_dir.RunDir(output_dir).create()
+  documents = list(sources.read_documents(corpus, text_field))
   trained = tokenizer_lib.train_sentencepiece(documents, vocab_size, str(out.path / "spm"))
   tokenizer_lib.save_tokenizer(trained, out.path)
   return trained, len(documents)

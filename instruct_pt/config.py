@@ -220,10 +220,13 @@ def resolve_config_path(path: str) -> str:
 
   Raises:
     FileNotFoundError: naming the path and where it was looked for.
+    IsADirectoryError: the path is a directory.
   """
   for candidate in (path, os.path.join(REPO_ROOT, path)):
     if os.path.isfile(candidate):
       return candidate
+    if os.path.isdir(candidate):
+      raise IsADirectoryError(f"gin file {path!r} is a directory; expected a .gin file")
   raise FileNotFoundError(f"gin file {path!r} not found (looked in {os.getcwd()} and "
                           f"{REPO_ROOT})")
 

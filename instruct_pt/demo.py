@@ -84,7 +84,8 @@ def _report(synthesizer: run_dir.RunDir, synthesis: run_dir.RunDir,
   print("\n== instruct_pt demo report ==")
   print(f"synthesizer fine-tuning loss (pairs only): step {tuning[0][0]}: {tuning[0][1]:.3f} -> "
         f"step {tuning[-1][0]}: {tuning[-1][1]:.3f}")
-  print(f"synthesis: {stats['documents']} documents in {stats['shards']} shards, "
+  print(f"synthesis ({stats['post_processing']} post-processing): {stats['documents']} "
+        f"documents in {stats['shards']} shards, "
         f"{stats.get('pairs', 0)} pairs kept, {stats.get('malformed_pairs', 0)} malformed, "
         f"{stats.get('documents_without_pairs', 0)} documents without pairs, "
         f"{stats['tokens_per_second']:.0f} generated tokens/s (SmolLM2 tuned for "

@@ -7,6 +7,7 @@ Everything one run made lives in its directory (local or `gs://`), at these path
   tokenizer/                the tokenizer (`instruct_pt.data.tokenizer.save_tokenizer`)
   params/                   imported parameters (Orbax, `instruct_pt.model.store`)
   checkpoints/<step>/       training checkpoints, one Orbax item per entry of CHECKPOINT_ITEMS
+                            (data/process_<i>_of_<n>/: host i's data iterator state)
   metrics.jsonl             training metrics, one JSON line per logged step
   tensorboard/              the same as TensorBoard event files
   shard-NNNNN.jsonl         synthesis output (with `.tfrecord` and `.done.json` siblings)
@@ -41,10 +42,17 @@ from instruct_pt.model.config import ModelConfig
 PathLike = Union[str, os.PathLike]
 
 # Orbax items of a training checkpoint: the parameters (readable on their own, as `params/`
-# is) and the rest of the train state. Training writes them; `load` reads `params` alone.
+# is), the rest of the train state, and (for feeds that keep one) each host's data iterator
+# state. Training writes them; `load` reads `params` alone.
 PARAMS_ITEM = "params"
 TRAIN_STATE_ITEM = "train_state"
-CHECKPOINT_ITEMS = (PARAMS_ITEM, TRAIN_STATE_ITEM)
+DATA_ITEM = "data"
+CHECKPOINT_ITEMS = (PARAMS_ITEM, TRAIN_STATE_ITEM, DATA_ITEM)
+
+
+def host_data_state(process_index: int, process_count: int) -> str:
+  """The name of one host's data state inside a checkpoint's DATA_ITEM directory."""
+  return f"process_{process_index}_of_{process_count}"
 
 
 def is_remote(path: PathLike) -> bool:
@@ -88,6 +96,10 @@ class RunDir:
   def checkpoint_item(self, step: int, item: str) -> epath.Path:
     """One Orbax item (a CHECKPOINT_ITEMS entry) of training checkpoint `step`."""
     return self.checkpoints / str(step) / item
+
+  def data_state(self, step: int, process_index: int, process_count: int) -> epath.Path:
+    """Where host `process_index` of `process_count` keeps its data state at `step`."""
+    return self.checkpoint_item(step, DATA_ITEM) / host_data_state(process_index, process_count)
 
   def shard(self, index: int, suffix: str = ".jsonl") -> epath.Path:
     """Synthesis output shard `index` (suffix ".jsonl", ".tfrecord" or ".done.json")."""

@@ -31,3 +31,25 @@ def smollm2():
   reference = transformers.AutoModelForCausalLM.from_pretrained(directory, gguf_file=name).eval()
   tokenizer = transformers.AutoTokenizer.from_pretrained(directory, gguf_file=name)
   return config, params, reference, tokenizer
+
+
+@pytest.fixture(scope="session")
+def prepend_tokenizer():
+  """A Llama / Mistral-style `tokenizer.json` (normalizer: prepend "▁", spaces to "▁"; BPE
+  trained on the demo corpus; `<s>` / `</s>` special tokens), as our `HFTokenizer` and as the
+  raw `tokenizers.Tokenizer` (the reference: whole-string tokenization, as transformers' fast
+  tokenizer does it). Returns `(tokenizer, raw)`."""
+  tokenizers = pytest.importorskip("tokenizers")
+  from instruct_pt.data import formats, sources  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import tokenizer as tokenizer_lib  # pylint: disable=import-outside-toplevel
+  raw = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="<unk>"))
+  raw.normalizer = tokenizers.normalizers.Sequence([
+      tokenizers.normalizers.Prepend("▁"), tokenizers.normalizers.Replace(" ", "▁")])
+  raw.decoder = tokenizers.decoders.Sequence([
+      tokenizers.decoders.Replace("▁", " "), tokenizers.decoders.Strip(" ", 1, 0)])
+  corpus = sources.demo_corpus()[:400] + [" ".join(formats.MARKERS) + " ?!\n\n"] * 5
+  raw.train_from_iterator(corpus, tokenizers.trainers.BpeTrainer(
+      vocab_size=600, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False))
+  wrapped = tokenizer_lib.HFTokenizer(raw, {"bos_token": "<s>", "eos_token": "</s>",
+                                           "pad_token": None})
+  return wrapped, raw

@@ -129,8 +129,8 @@ def test_demo_runs_and_reports(tmp_path):
   tuning = next(line for line in result.stdout.splitlines() if line.startswith("synthesizer"))
   first, last = (float(part.split(": ")[-1]) for part in tuning.split(" -> "))
   assert last < first / 2, tuning
-  synthesis = next(line for line in result.stdout.splitlines() if line.startswith("synthesis:"))
-  assert synthesis.startswith("synthesis: 16 documents in 2 shards")
+  synthesis = next(line for line in result.stdout.splitlines() if line.startswith("synthesis ("))
+  assert synthesis.startswith("synthesis (official post-processing): 16 documents in 2 shards")
   assert int(synthesis.split(" pairs kept")[0].split()[-1]) > 0, synthesis
   train_line = next(line for line in result.stdout.splitlines() if line.startswith("train loss"))
   first, last = (float(part.split(": ")[1].split()[0]) for part in

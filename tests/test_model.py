@@ -16,7 +16,7 @@ import pytest
 
 from instruct_pt.model import attention
 from instruct_pt.model.config import ModelConfig, RopeScaling, get_preset, preset_names
-from instruct_pt.model.transformer import Decoder
+from instruct_pt.model.transformer import Decoder, split_layers
 
 TOL = 1e-5
 
@@ -186,6 +186,43 @@ def test_kv_cache_prefill_then_decode_matches_full_forward(params, data, alone_l
   np.testing.assert_allclose(prefill[0], full[:PREFILL], atol=TOL, rtol=TOL)
   for p, logits in zip(range(PREFILL, seq.shape[1]), steps):
     np.testing.assert_allclose(logits[0], full[p], atol=TOL, rtol=TOL, err_msg=f"position {p}")
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_unrolled_decode_equals_the_scanned_decode(params, data, window):
+  """decode_layers="unrolled" (one block per layer over `split_layers` slices of the stacked
+  parameters) gives exactly the logits and cache of the scanned decode step, step after step,
+  for a batch of prompts at different positions, with and without a window."""
+  scanned = CFG.replace(sliding_window=window, decode_layers="scan")
+  unrolled = scanned.replace(decode_layers="unrolled")
+  assert not scanned.decode_unrolled and unrolled.decode_unrolled
+  split = split_layers(params, CFG.num_layers)
+  assert "layers" not in split and set(split["layer_1"]) == set(params["layers"])
+  np.testing.assert_array_equal(split["layer_1"]["mlp"]["up"]["kernel"],
+                                params["layers"]["mlp"]["up"]["kernel"][1])
+  with pytest.raises(ValueError, match="serve decode steps only"):
+    forward(unrolled, split, data["docs"][3][None])
+  prompt = np.stack([data["docs"][3][:PREFILL], data["docs"][4][:PREFILL]])
+  _, cache = forward(scanned, params, prompt, np.broadcast_to(np.arange(PREFILL), prompt.shape),
+                     cache=attention.init_cache(CFG, batch_size=2, cache_len=CACHE_LEN))
+  caches = {"scan": cache, "unrolled": cache}
+  for step in range(4):
+    tokens = np.asarray([[VOCAB_LO + step], [VOCAB_HI - 1 - step]])
+    positions = np.asarray([[PREFILL + step], [PREFILL + 2 * step]])
+    expected, caches["scan"] = forward(scanned, params, tokens, positions, cache=caches["scan"])
+    logits, caches["unrolled"] = forward(unrolled, split, tokens, positions,
+                                         cache=caches["unrolled"])
+    np.testing.assert_array_equal(logits, expected, err_msg=f"step {step}")
+    for part in ("key", "value"):
+      np.testing.assert_array_equal(caches["unrolled"][part], caches["scan"][part])
+
+
+def test_decode_layers_auto_is_unrolled_on_gpu_only():
+  """"auto" resolves by backend (these tests run on CPU: the scan); prefill and training
+  never unroll, so the stacked parameters serve them whatever the setting."""
+  assert jax.default_backend() == "cpu"
+  assert CFG.decode_layers == "auto" and not CFG.decode_unrolled
+  assert CFG.replace(decode_layers="unrolled").decode_unrolled
 
 
 def test_kv_cache_batch_of_right_padded_prompts(params, data, alone_logits):
@@ -551,7 +588,9 @@ def test_tiny_preset_param_count_concrete(params):
     (lambda: get_preset("tiny", not_a_field=1), "not_a_field"),
     (lambda: get_preset("tiny").replace(not_a_field=1), "not_a_field"),
     (lambda: get_preset("tiny", attention_impl="flash3"), "flash3"),
-], ids=["preset", "heads", "heads_override", "override_field", "replace_field", "impl"])
+    (lambda: get_preset("tiny", decode_layers="python"), "python"),
+], ids=["preset", "heads", "heads_override", "override_field", "replace_field", "impl",
+        "decode_layers"])
 def test_invalid_configs_raise_value_error(make, offending):
   """Unknown preset, num_heads not a multiple of num_kv_heads, unknown override field and bad
   attention_impl raise ValueError naming the offending value."""

@@ -67,8 +67,8 @@ def _outputs(run_dir):
 
 
 def test_every_document_appears_once_with_its_pairs(tmp_path):
-  """10 documents, 4 per shard, 2 rounds: 3 shards; each input id in exactly one record; each
-  record chains the two documents of a round pair into one templatified text."""
+  """10 documents, 4 per shard, 2 rounds: 3 shards; each input id in exactly one record; a
+  record holds the two linked documents of a chain in one templatified text."""
   stats = _run(tmp_path, _config(tmp_path))
   records = _outputs(tmp_path / "out")
   ids = [i for r in records for i in r["source_ids"]]
@@ -99,6 +99,40 @@ def test_skipped_input_records_are_counted_in_the_stats(tmp_path):
   assert stats["skipped_not_object"] == 1
   first = json.loads(run_dir.RunDir(tmp_path / "out").shard(0, ".done.json").read_text())
   assert first["skipped_not_json"] == 1 and "skipped_not_object" not in first
+
+
+class GroundlessEngine(FakeEngine):
+  """Round 1 answers with an extractive question whose answer is not in the text (our filter
+  drops it; the official pipeline keeps it); later rounds answer from the text."""
+
+  def generate(self, prompts, sampling=None, seed=0):
+    if self.calls:
+      return super().generate(prompts, sampling, seed)
+    self.calls.append(list(prompts))
+    return [BYTES.encode("<QUE> Extract the city named in the text. <ANS> Atlantis </END>")
+            for _ in prompts]
+
+
+@pytest.mark.parametrize("mode", ["official", "filtered"])
+def test_chains_follow_parsed_pairs_officially_and_kept_pairs_when_filtered(tmp_path, mode):
+  """Official: a round whose parsed pair our filter would drop still continues its chain (the
+  next prompt holds it, the two documents make one text). Filtered: the pair is dropped, the
+  chain restarts, and the first document is written raw, on its own."""
+  engine = GroundlessEngine()
+  stats = _run(tmp_path, _config(tmp_path, max_documents=4, post_processing=mode), engine)
+  second_prompt = BYTES.decode(engine.calls[1][0])
+  records = _outputs(tmp_path / "out")
+  assert stats["post_processing"] == mode
+  if mode == "official":
+    assert "Atlantis" in second_prompt and second_prompt.count("<CON>") == 2
+    assert sorted(len(r["source_ids"]) for r in records) == [2, 2]
+    assert stats["chained_documents"] == 2
+  else:
+    assert "Atlantis" not in second_prompt and second_prompt.count("<CON>") == 1
+    assert sorted(len(r["source_ids"]) for r in records) == [1, 1, 1, 1]
+    raw = [r for r in records if not r["pairs"][0]]
+    assert len(raw) == 2 and all(r["text"].startswith("Document ") for r in raw)
+    assert stats["filtered_ungrounded"] == 2
 
 
 def test_second_round_prompts_carry_the_first_round(tmp_path):
@@ -178,8 +212,10 @@ def test_synthesize_command_on_embedded_defaults(tmp_path):
   texts = [r["text"] for r in sources.iter_records(sources.SourceSpec(
       os.path.join(run, "shard-0000*.tfrecord")))]
   with open(os.path.join(run, "shard-00000.jsonl"), encoding="utf-8") as f:
-    jsonl = [json.loads(line)["text"] for line in f]
-  assert texts == jsonl and len(texts) == 4  # 8 documents in chains of 2
+    records = [json.loads(line) for line in f]
+  assert texts == [r["text"] for r in records]
+  assert sorted(i for r in records for i in r["source_ids"]) == [f"demo:{n}" for n in range(8)]
+  assert stats["post_processing"] == "official"
   mtimes = {n: os.path.getmtime(os.path.join(run, n)) for n in os.listdir(run)
             if n.startswith("shard")}
   second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)

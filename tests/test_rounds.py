@@ -1,7 +1,8 @@
 """Multi-round synthesis: round planning, prompt budgets, chains.
 
-Expected lengths for the byte vocabulary come from its definition (one id per UTF-8 byte, plus
-BOS / EOS ids 1 / 2); expected prompts are rebuilt by encoding hand-cut segment texts one by one.
+Expected lengths for the byte tokenizer come from its definition (one id per UTF-8 byte, plus
+BOS / EOS ids 1 / 2); expected prompts are rebuilt by encoding the official prompt string a run
+(the text between `<s>` / `</s>`) at a time, as a Hugging Face tokenizer does.
 """
 
 import pytest
@@ -36,16 +37,11 @@ def _chain(count):
 
 
 def _expected_ids(vocabulary, chain, text):
-  """BOS / EOS ids for the placeholders, every other segment text encoded on its own."""
+  """The official prompt string cut at `<s>` / `</s>`, each run encoded whole."""
   ids = []
-  for segment in formats.join_segments(formats.prompt_segments(chain, text)).split("<s>")[1:]:
-    context, _, pairs = segment.partition("</CON>\n\n")
-    ids += [vocabulary.bos_id] + vocabulary.encode(context + "</CON>\n\n")
-    if pairs:
-      texts = pairs.removesuffix("</s>").split("\n\n")
-      for number, pair in enumerate(texts):
-        ids += (vocabulary.encode("\n\n") if number else []) + vocabulary.encode(pair)
-      ids.append(vocabulary.eos_id)
+  for block in formats.join(formats.prompt_pieces(chain, text)).split("<s>")[1:]:
+    run, eos, _ = block.partition("</s>")
+    ids += [vocabulary.bos_id] + vocabulary.encode(run) + ([vocabulary.eos_id] if eos else [])
   return ids
 
 
@@ -88,8 +84,9 @@ def test_advance_appends_or_restarts_on_empty_pairs():
 
 # RoundBuilder ---------------------------------------------------------------------------------
 
-def test_prompt_ids_are_segments_encoded_one_by_one(any_vocab):
-  """BOS + each segment encoded on its own; decoded, the prompt ends with `</CON>\\n\\n`."""
+def test_prompt_ids_are_runs_encoded_whole(any_vocab):
+  """BOS / EOS between runs, each run encoded whole; decoded, the prompt ends with
+  `</CON>\\n\\n`."""
   builder = rounds.RoundBuilder(any_vocab, max_len=4096, max_new_tokens=400)
   chain = _chain(2)
   ids, chained, kept = builder.prompt(chain, "The new text.")
@@ -101,17 +98,33 @@ def test_prompt_ids_are_segments_encoded_one_by_one(any_vocab):
   assert (first, chained, kept) == (_expected_ids(any_vocab, [], "The new text."), False, [])
 
 
-def test_prompt_drops_oldest_blocks_first_byte_vocabulary():
-  """With hand-computed lengths: a budget that holds exactly the two newest blocks keeps them;
-  one token less keeps only the newest; the prompt is then exactly its parts."""
+def test_official_mode_keeps_all_or_nothing_of_the_chain():
+  """Paper-faithful: a budget that holds the whole chain keeps it; one token less drops all of
+  it (the official rule drops every earlier block when the candidate prompt is too long)."""
+  chain = _chain(3)
+  text = "Fresh."
+  whole = sum(_byte_block_len(*block) for block in chain) + TEXT_OVERHEAD + len(text)
+  builder = rounds.RoundBuilder(BYTES, max_len=whole + 100, max_new_tokens=100)
+  ids, chained, kept = builder.prompt(chain, text)
+  assert (len(ids), chained, kept) == (whole, True, chain)
+  builder = rounds.RoundBuilder(BYTES, max_len=whole + 99, max_new_tokens=100)
+  ids, chained, kept = builder.prompt(chain, text)
+  assert (len(ids), chained, kept) == (TEXT_OVERHEAD + len(text), False, [])
+
+
+def test_filtered_mode_drops_oldest_blocks_first_byte_vocabulary():
+  """Ours: with hand-computed lengths, a budget that holds exactly the two newest blocks keeps
+  them; one token less keeps only the newest; the prompt is then exactly its parts."""
   chain = _chain(3)
   text = "Fresh."
   newest_two = sum(_byte_block_len(*block) for block in chain[1:])
   exact = newest_two + TEXT_OVERHEAD + len(text)
-  builder = rounds.RoundBuilder(BYTES, max_len=exact + 100, max_new_tokens=100)
+  builder = rounds.RoundBuilder(BYTES, max_len=exact + 100, max_new_tokens=100,
+                                keep_partial_history=True)
   ids, chained, kept = builder.prompt(chain, text)
   assert (len(ids), chained, kept) == (exact, True, chain[1:])
-  builder = rounds.RoundBuilder(BYTES, max_len=exact + 99, max_new_tokens=100)
+  builder = rounds.RoundBuilder(BYTES, max_len=exact + 99, max_new_tokens=100,
+                                keep_partial_history=True)
   ids, chained, kept = builder.prompt(chain, text)
   newest = _byte_block_len(*chain[2]) + TEXT_OVERHEAD + len(text)
   assert (len(ids), chained, kept) == (newest, True, chain[2:])
@@ -127,7 +140,8 @@ def test_prompt_never_exceeds_budget_and_keeps_the_longest_suffix(any_vocab):
   alone = len(_expected_ids(any_vocab, [], text))
   seen = set()
   for budget in [*range(alone, full, 7), full]:
-    builder = rounds.RoundBuilder(any_vocab, max_len=budget + 50, max_new_tokens=50)
+    builder = rounds.RoundBuilder(any_vocab, max_len=budget + 50, max_new_tokens=50,
+                                  keep_partial_history=True)
     ids, chained, kept = builder.prompt(chain, text)
     assert len(ids) <= budget
     assert ids == _expected_ids(any_vocab, kept, text)
@@ -171,8 +185,8 @@ def test_prompt_truncates_a_text_too_long_alone_bpe(any_vocab):
 
 
 def test_builder_rejects_budgets_without_room():
-  with pytest.raises(ValueError, match="no room"):
-    rounds.RoundBuilder(BYTES, max_len=20, max_new_tokens=10)
+  with pytest.raises(ValueError, match="no room"):  # not even for `<s>` alone
+    rounds.RoundBuilder(BYTES, max_len=10, max_new_tokens=10)
   with pytest.raises(ValueError, match="max_new_tokens"):
     rounds.RoundBuilder(BYTES, max_len=20, max_new_tokens=0)
 

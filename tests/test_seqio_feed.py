@@ -139,6 +139,42 @@ def test_resume_by_step_is_exact_and_deterministic():
   assert not np.array_equal(other["decoder_target_tokens"], full[0]["decoder_target_tokens"])
 
 
+def test_saved_state_resumes_exactly_without_replaying(tmp_path):
+  """The state saved after batch k restores an iterator yielding exactly the batches an
+  uninterrupted one yields from k on, through a mixture whose small tasks wrap around many
+  times (their files are re-read in passes while tf.data reads ahead); saving again after a
+  restore works; restoring re-reads nothing that came before."""
+  feed = SeqIOFeed("demo_instruct_pt", BYTES, 128, 4, seed=1, shard_info=ONE_HOST)
+  batches = feed.iterate()
+  _take(batches, 40)
+  batches.save_state(tmp_path / "at40")
+  expected = _take(batches, 12)
+  batches.save_state(tmp_path / "at52")
+  expected_later = _take(batches, 3)
+
+  restored = feed.iterate(40, state=tmp_path / "at40")
+  _assert_batches_equal(_take(restored, 12), expected)
+  # Restoring did not re-read what came before: the large corpus's reader (demo_raw) read
+  # fewer records for these 12 batches than the uninterrupted one had for its 52.
+  read = [reader.records_read for reader in restored.readers]
+  before = [reader.records_read for reader in batches.readers]
+  large = before.index(max(before))
+  assert read[large] < before[large] / 2, (read, before)
+  restored.save_state(tmp_path / "again52")
+  _assert_batches_equal(_take(restored, 3), expected_later)
+  _assert_batches_equal(_take(feed.iterate(52, state=tmp_path / "again52"), 3), expected_later)
+
+  with pytest.raises(ValueError, match="no saved data state"):
+    feed.iterate(40, state=tmp_path / "nowhere")
+
+
+def _assert_batches_equal(got, expected):
+  assert len(got) == len(expected)
+  for step, (a, b) in enumerate(zip(got, expected)):
+    for name in FEATURES:
+      np.testing.assert_array_equal(a[name], b[name], err_msg=f"batch {step} {name}")
+
+
 def _documents_in(batch):
   """Document numbers of the segments of a batch of the numbered-documents task."""
   numbers = []
@@ -183,17 +219,51 @@ def test_feed_errors():
     SeqIOFeed("demo_raw", BYTES, 64, 5, shard_info=seqio.ShardInfo(0, 2))
 
 
-def test_train_tiny_on_the_demo_mixture(tmp_path):
-  """6 steps of the tiny model on demo_instruct_pt through the SeqIO feed: finite losses and a
-  checkpoint at step 6."""
+def test_train_tiny_on_the_demo_mixture_and_resume_from_the_data_state(tmp_path, caplog):
+  """6 steps of the tiny model on demo_instruct_pt through the SeqIO feed: finite losses. A
+  run killed after its step-3 checkpoint resumes from the data state saved with it (nothing
+  replayed) and ends with the uninterrupted run's losses."""
   feed = SeqIOFeed("demo_instruct_pt", BYTES, 128, 8)
   config = loop.TrainConfig(num_steps=6, batch_size=8, seq_len=128, log_every=3,
-                            checkpoint_every=6)
+                            checkpoint_every=3)
   optimizer = optim.OptimizerConfig(learning_rate=3e-3, warmup_steps=2)
   mesh = parallel.create_mesh((1, -1, 1))
-  result = loop.train(get_preset("tiny"), optimizer, config, mesh,
-                      parallel.LOGICAL_AXIS_RULES, str(tmp_path), train_batches=feed.iterate,
-                      show_progress=False)
-  assert sorted(result.losses) == list(range(1, 7))
-  assert all(math.isfinite(loss) for loss in result.losses.values()), result.losses
-  assert "6" in os.listdir(tmp_path / "checkpoints")
+
+  def train(run, batches):
+    return loop.train(get_preset("tiny"), optimizer, config, mesh, parallel.LOGICAL_AXIS_RULES,
+                      str(run), train_batches=batches, show_progress=False)
+
+  reference = train(tmp_path / "reference", feed.iterate)
+  assert sorted(reference.losses) == list(range(1, 7))
+  assert all(math.isfinite(loss) for loss in reference.losses.values()), reference.losses
+
+  class Killed(Exception):
+    pass
+
+  class DiesAtStep4:
+    """The feed's batches, failing when step 4 asks for its batch (state saving kept)."""
+
+    def __init__(self, start_step, state=None):
+      self.batches, self.step = feed.iterate(start_step, state), start_step
+
+    def __iter__(self):
+      return self
+
+    def __next__(self):
+      self.step += 1
+      if self.step == 4:
+        raise Killed()
+      return next(self.batches)
+
+    def save_state(self, directory):
+      self.batches.save_state(directory)
+
+  with pytest.raises(Killed):
+    train(tmp_path / "run", DiesAtStep4)
+  assert os.path.isdir(tmp_path / "run" / "checkpoints" / "3" / "data" / "process_0_of_1")
+  with caplog.at_level("WARNING"):
+    resumed = train(tmp_path / "run", feed.iterate)
+  assert "replaying" not in caplog.text
+  assert sorted(resumed.losses) == [4, 5, 6]
+  np.testing.assert_allclose([resumed.losses[s] for s in (4, 5, 6)],
+                             [reference.losses[s] for s in (4, 5, 6)], rtol=1e-6)

@@ -14,8 +14,10 @@ import sys
 import pytest
 
 from instruct_pt.data import sources
-from instruct_pt.data.sources import (CORPUS_LAYOUTS, SourceSpec, SourceStats, iter_records,
-                                      layout_spec, read_documents, seqio_source)
+from instruct_pt.data.sources import (CORPUS_LAYOUTS, ReadPosition, RecordReader, SourceSpec,
+                                      SourceStats, iter_records,
+                                      layout_spec, read_documents)
+from instruct_pt.data.seqio_source import BLOCK_RECORDS, BlockReader, seqio_source
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["first document\nwith two lines", "second document", "third, with ünïcödé", "fourth"]
@@ -111,6 +113,45 @@ def test_every_file_format_round_trips(tmp_path, fmt):
     assert _texts(records) == DOCS
     assert _ids(records) == [f"{path}:{n}" for n in numbers]
     assert all(set(r) == {"text", "id"} for r in records)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS) + ["tfds", "demo"])
+@pytest.mark.parametrize("hosts", [1, 2, 4])
+def test_a_reader_resumes_from_any_saved_position(tmp_path, fmt, hosts):
+  """Three files of each format (blank lines and a bad line in between, skipped): a reader
+  started at the position saved after any record yields exactly the rest of the stream, for
+  every host of 1, 2 or 4 (item sharding when the files are fewer than the hosts)."""
+  if fmt == "demo":
+    spec = SourceSpec("demo_held_out")
+  elif fmt == "tfds":
+    write_tfds(str(tmp_path), "tiny_corpus", [{"text": f"{doc} {i}"} for i in range(9)
+                                              for doc in DOCS[:1]])
+    spec = SourceSpec("tiny_corpus", format="tfds", tfds_data_dir=str(tmp_path))
+  else:
+    name, write, _ = FORMATS[fmt]
+    for part in range(3):
+      write(tmp_path / f"{part}-{name}", [{"text": f"{doc} (part {part})"} for doc in DOCS])
+    if fmt == "jsonl":  # blank and bad lines between records
+      path = tmp_path / f"1-{name}"
+      path.write_text(path.read_text() + "\n\nnot json\n" + json.dumps({"text": "last"}) + "\n")
+    spec = SourceSpec(str(tmp_path / f"*-{name}"), on_error="skip")
+  for index in range(hosts):
+    reader = RecordReader(spec, index, hosts)
+    everything, positions = [], []
+    for record in reader:
+      everything.append(record)
+      positions.append(reader.position)
+    assert everything, (fmt, index)
+    for cut in sorted({0, 1, len(everything) // 2, len(everything) - 1}):
+      resumed = list(RecordReader(spec, index, hosts, start=positions[cut]))
+      assert resumed == everything[cut + 1:], (fmt, index, cut, positions[cut])
+    assert list(RecordReader(spec, index, hosts, start=ReadPosition())) == everything
+
+
+def test_a_position_past_the_files_is_refused(tmp_path):
+  write_jsonl(tmp_path / "a.jsonl", [{"text": "x"}])
+  with pytest.raises(ValueError, match="past this host's 1 files"):
+    RecordReader(SourceSpec(str(tmp_path / "a.jsonl")), start=ReadPosition(file=3))
 
 
 def test_tfds_round_trips_offline(tmp_path):
@@ -515,6 +556,17 @@ def test_seqio_source_splits_and_errors(tmp_path):
     source.get_dataset("test")
   with pytest.raises(tf.errors.OpError, match="bad.jsonl:2: not a JSON line"):
     list(source.get_dataset("validation", shuffle=False))
+
+
+def test_block_reader_error_sticks_when_a_later_block_is_read_first(tmp_path):
+  """tf.data may read block 1 before block 0: the error must not leave block 0 looking empty."""
+  lines = ['{"text": "ok %d"}' % i for i in range(BLOCK_RECORDS + 5)] + ["not json"]
+  (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+  reader = BlockReader(SourceSpec(str(tmp_path / "bad.jsonl")), 0, 1, None)
+  assert len(reader.block(0)) == BLOCK_RECORDS
+  for number in (2, 1, 3):
+    with pytest.raises(ValueError, match=f"bad.jsonl:{BLOCK_RECORDS + 6}: not a JSON line"):
+      reader.block(number)
 
 
 def test_whole_record_as_json_text(tmp_path):

@@ -20,7 +20,6 @@ from instruct_pt.data import inspect, sources, tasks, tokenizer as tokenizer_lib
 from instruct_pt.data.seqio_vocab import SeqIOVocabulary
 from instruct_pt.model import readers
 from instruct_pt.data import formats
-from instruct_pt.data.formats import QAPair
 
 BYTES = SeqIOVocabulary(tokenizer_lib.ByteTokenizer())
 BOS, EOS = 1, 2
@@ -58,58 +57,6 @@ def clean_registries():
     seqio.TaskRegistry.remove(name)
 
 
-# formats ---------------------------------------------------------------------------------------
-
-ONE_ROUND = [("The sky is blue.", [QAPair("What colour is the sky?", "Blue."),
-                                   QAPair("Is it green?", "No.")])]
-TWO_ROUNDS = [("Cats purr.", [QAPair("Do cats purr?", "Yes.")]),
-              ("Dogs bark.", [QAPair("What do dogs do?", "They bark."),
-                              QAPair("Loudly?", "Often.")])]
-
-
-def test_format_one_round_exact_string():
-  """One round joins to the official string, written by hand: space before <CON>, blank line
-  after </CON>, pairs joined by a blank line, <s> / </s> around the example."""
-  expected = ("<s> <CON> The sky is blue. </CON>\n\n"
-              "<QUE> What colour is the sky? <ANS> Blue. </END>\n\n"
-              "<QUE> Is it green? <ANS> No. </END></s>")
-  assert formats.join_segments(formats.format_segments(ONE_ROUND)) == expected
-
-
-def test_format_two_rounds_exact_string_and_flags():
-  """Two rounds concatenate, each with its own <s> ... </s>; exactly the pair strings, the
-  blank lines between pairs and each </s> carry loss."""
-  segments = formats.format_segments(TWO_ROUNDS)
-  expected = ("<s> <CON> Cats purr. </CON>\n\n<QUE> Do cats purr? <ANS> Yes. </END></s>"
-              "<s> <CON> Dogs bark. </CON>\n\n<QUE> What do dogs do? <ANS> They bark. </END>"
-              "\n\n<QUE> Loudly? <ANS> Often. </END></s>")
-  assert formats.join_segments(segments) == expected
-  loss_text = "".join(text for text, loss in segments if loss)
-  assert loss_text == ("<QUE> Do cats purr? <ANS> Yes. </END></s>"
-                       "<QUE> What do dogs do? <ANS> They bark. </END>\n\n"
-                       "<QUE> Loudly? <ANS> Often. </END></s>")
-  no_loss = [text for text, loss in segments if not loss]
-  assert no_loss == ["<s>", " <CON> Cats purr. </CON>\n\n", "<s>", " <CON> Dogs bark. </CON>\n\n"]
-
-
-def test_format_prompt():
-  """The prompt is the earlier rounds in training format, then <s> and the new context, ending
-  right after </CON> and a blank line."""
-  assert formats.format_prompt([], "New text.") == "<s> <CON> New text. </CON>\n\n"
-  prompt = formats.format_prompt(TWO_ROUNDS[:1], "New text.")
-  assert prompt == ("<s> <CON> Cats purr. </CON>\n\n<QUE> Do cats purr? <ANS> Yes. </END></s>"
-                    "<s> <CON> New text. </CON>\n\n")
-  assert prompt.endswith("</CON>\n\n")
-
-
-def test_format_rejects_rounds_without_pairs():
-  """No rounds, or a round without pairs, raises ValueError naming the round."""
-  with pytest.raises(ValueError, match="at least one"):
-    formats.format_segments([])
-  with pytest.raises(ValueError, match="round 1"):
-    formats.format_segments([ONE_ROUND[0], ("Empty.", [])])
-
-
 # synthesizer_sft and instructions ---------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=["byte", "smollm2"])
@@ -133,43 +80,83 @@ def _sft_records():
 
 
 def test_synthesizer_sft_loss_covers_exactly_the_pairs(any_vocab):
-  """Weighted tokens are the pair text of each round followed by EOS; unweighted tokens are the
-  contexts (and the inner <s> of the second round). The first <s> is not a target (the
-  converter's BOS input stands for it). Each piece is tokenized on its own, so decoding the
-  weighted tokens gives the pair text exactly, also with a BPE vocabulary."""
+  """Targets are each round's text run (context and pairs, one string) tokenized whole, EOS
+  after it and BOS before the next (the first <s> is the converter's BOS input, not a target);
+  the loss falls on the pairs text and each EOS, and the weighted tokens decode to exactly the
+  pairs."""
   records = _sft_records()
   tasks.register_task("test_sft", "synthesizer_sft",
                       _source(text=[json.dumps(r) for r in records]), any_vocab)
   examples = _examples("test_sft")
   assert len(examples) == 2
   enc, eos, bos = any_vocab.encode, any_vocab.eos_id, any_vocab.bos_id
-  pairs_1 = ["<QUE> What colour is the sky? <ANS> Blue. </END>", "\n\n",
-             "<QUE> Is it green? <ANS> No. </END>"]
-  pairs_2a = ["<QUE> Do cats purr? <ANS> Yes. </END>"]
-  pairs_2b = ["<QUE> What do dogs do? <ANS> Bark. </END>", "\n\n",
-              "<QUE> Loudly? <ANS> Often. </END>"]
-  expected_weighted = [
-      sum((enc(p) for p in pairs_1), []) + [eos],
-      sum((enc(p) for p in pairs_2a), []) + [eos] + sum((enc(p) for p in pairs_2b), []) + [eos],
-  ]
-  expected_unweighted = [
-      enc(" <CON> The sky is blue. </CON>\n\n"),
-      enc(" <CON> Cats purr. </CON>\n\n") + [bos] + enc(" <CON> Dogs bark. </CON>\n\n"),
-  ]
-  for example, weighted, unweighted in zip(examples, expected_weighted, expected_unweighted):
+  pairs_1 = ("<QUE> What colour is the sky? <ANS> Blue. </END>\n\n"
+             "<QUE> Is it green? <ANS> No. </END>")
+  run_a = " <CON> Cats purr. </CON>\n\n<QUE> Do cats purr? <ANS> Yes. </END>"
+  run_b = (" <CON> Dogs bark. </CON>\n\n<QUE> What do dogs do? <ANS> Bark. </END>\n\n"
+           "<QUE> Loudly? <ANS> Often. </END>")
+  assert examples[0]["targets"].tolist() == enc(" <CON> The sky is blue. </CON>\n\n"
+                                                + pairs_1) + [eos]
+  assert examples[1]["targets"].tolist() == enc(run_a) + [eos, bos] + enc(run_b) + [eos]
+  for example in examples:
     targets, weights = example["targets"].tolist(), example["loss_weights"].tolist()
-    assert set(weights) == {0, 1} and len(weights) == len(targets)
-    assert [t for t, w in zip(targets, weights) if w] == weighted
-    assert [t for t, w in zip(targets, weights) if not w] == unweighted
-    assert targets[-1] == eos and weights[-1] == 1
+    assert targets[-1] == eos and weights[-1] == 1 and weights[0] == 0
+    assert all(w == 0 for t, w in zip(targets, weights) if t == bos)
   first = examples[0]
-  decoded = any_vocab.tokenizer.decode(first["targets"][first["loss_weights"] == 1].tolist())
-  assert decoded == "".join(pairs_1)
-  # Order inside the sequence: each round's context, then its pairs and EOS.
-  assert examples[1]["targets"].tolist() == (
-      expected_unweighted[1][:-len(enc(" <CON> Dogs bark. </CON>\n\n")) - 1]
-      + expected_weighted[1][:len(enc(pairs_2a[0])) + 1] + [bos]
-      + enc(" <CON> Dogs bark. </CON>\n\n") + expected_weighted[1][len(enc(pairs_2a[0])) + 1:])
+  weighted = first["targets"][first["loss_weights"] == 1].tolist()
+  assert weighted[-1] == eos and any_vocab.tokenizer.decode(weighted[:-1]) == pairs_1
+
+
+def test_synthesizer_sft_ids_equal_the_whole_string_tokenization(prepend_tokenizer):
+  """With a prepend-normalizer tokenizer, a training example's ids are the official string's
+  (`<s>` / `</s>` as special tokens), tokenized whole, so inference prompts of the same text
+  (tested in test_formats) get the ids the synthesizer was trained on."""
+  tokenizer, raw = prepend_tokenizer
+  record = _sft_records()[1]
+  tasks.register_task("test_sft_prepend", "synthesizer_sft",
+                      _source(text=[json.dumps(record)]), SeqIOVocabulary(tokenizer))
+  (example,) = _examples("test_sft_prepend")
+  rounds = tasks.synthesizer_rounds(record)
+  whole = raw.encode(formats.join(formats.format_pieces(rounds)), add_special_tokens=False).ids
+  assert whole[0] == tokenizer.bos_id
+  assert example["targets"].tolist() == whole[1:]
+
+
+def test_released_collection_layout_becomes_few_shot_examples(tmp_path):
+  """Files in the released layout (`<dataset>/shard/*.jsonl` of {context, QA_list: [{Q, A}],
+  QA_type, rc_name}) register as a synthesizer_sft task with rounds_per_example=2: consecutive
+  records of one dataset join into one multi-round example, never across datasets, and the
+  text is the official few-shot string."""
+  from instruct_pt.data import registry  # pylint: disable=import-outside-toplevel
+  rows = {"squad": [("Paris is the capital of France.",
+                     [("What is the capital of France?", "Paris"),
+                      ("Is Paris in France?\nOptions:\n- yes\n- no", "yes")]),
+                    ("Rome is in Italy.", [("Where is Rome?", "Italy")]),
+                    ("Oslo is in Norway.", [("Where is Oslo?", "Norway")])],
+          "race": [("A story.", [("What is it?", "A story")])]}
+  for dataset, records in rows.items():
+    (tmp_path / dataset / "shard").mkdir(parents=True)
+    (tmp_path / dataset / "shard" / "00000.jsonl").write_text("".join(
+        json.dumps({"context": c, "QA_list": [{"Q": q, "A": a} for q, a in qa],
+                    "QA_type": "free", "rc_name": dataset}) + "\n" for c, qa in records))
+  registry.register(registry.DataConfig(tasks={"collection": {
+      "kind": "synthesizer_sft", "layout": "synthesizer_collection",
+      "pattern": str(tmp_path / "*" / "shard" / "*.jsonl"), "rounds_per_example": 2}}), BYTES)
+  texts = sorted("<s>" + _decoded_with_specials(e["targets"]) for e in _examples("collection"))
+  assert texts == sorted([
+      "<s> <CON> A story. </CON>\n\n<QUE> What is it? <ANS> A story </END></s>",
+      "<s> <CON> Paris is the capital of France. </CON>\n\n<QUE> What is the capital of "
+      "France? <ANS> Paris </END>\n\n<QUE> Is Paris in France?\nOptions:\n- yes\n- no <ANS> yes "
+      "</END></s><s> <CON> Rome is in Italy. </CON>\n\n<QUE> Where is Rome? <ANS> Italy </END>"
+      "</s>",
+      "<s> <CON> Oslo is in Norway. </CON>\n\n<QUE> Where is Oslo? <ANS> Norway </END></s>"])
+
+
+def _decoded_with_specials(ids):
+  """Byte ids as text, BOS / EOS written `<s>` / `</s>`."""
+  specials = {BOS: b"<s>", EOS: b"</s>"}
+  data = b"".join(specials[i] if i in specials else bytes([i - 3]) for i in map(int, ids))
+  return data.decode("utf-8")
 
 
 def test_synthesizer_sft_bad_record_names_it():

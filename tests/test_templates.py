@@ -1,10 +1,10 @@
 """Format recovery, templatification, task categories and quality filters of synthesized pairs."""
 
 import collections
+import dataclasses
+import itertools
 import random
 import re
-
-import pytest
 
 from instruct_pt.synthesis import template_pools as pools
 from instruct_pt.synthesis import categories, filters, recovery, templates
@@ -22,165 +22,227 @@ OPTIONS_COT = QAPair("Which field did she study?\nOptions:\n- Law\n- Physics\n- 
                      "Let's think step by step.",
                      "The text says physics and chemistry.\nTherefore, the answer is Physics")
 MALFORMED_COT = QAPair("Why did she move?\nLet's think step by step.", "To study.")
-CHAIN = [(CONTEXT, [PLAIN, OPTIONS, COT, OPTIONS_COT]),
-         ("Pierre Curie was a French physicist.", [QAPair("Who was Pierre Curie?",
-                                                          "A French physicist"),
-                                                   QAPair("What was his nationality?", "French")]),
-         ("A text that produced no pairs.", [])]
+OPTIONS_WITH_GOLD = QAPair("Which city did she move to?\nOptions:\n- Berlin\n- Paris\n- Vienna",
+                           "Paris")
 
 
-def test_recover_plain_options_cot_and_malformed():
-  """Each marker is parsed; a CoT pair without the answer marker is malformed (None)."""
-  plain = recovery.recover(PLAIN)
-  assert (plain.question, plain.answer, plain.options, plain.cot) == (
-      "Where was Marie Curie born?", "Warsaw", None, None)
-  options = recovery.recover(OPTIONS)
-  assert options.question == "Which city did she move to?"
-  assert options.options == ["Berlin", "Paris", "Vienna", "London"]
-  assert options.answer_option_index == 1 and options.cot is None
-  cot = recovery.recover(COT)
-  assert cot.question == "How many years after her birth did she win the prize?"
-  assert cot.cot == "She was born in 1867 and won in 1903.\n1903 - 1867 = 36."
-  assert cot.answer == "36" and cot.options is None
-  both = recovery.recover(OPTIONS_COT)
-  assert both.options == ["Law", "Physics", "Music"] and both.answer_option_index == 1
-  assert both.cot == "The text says physics and chemistry." and both.answer == "Physics"
-  assert recovery.recover(MALFORMED_COT) is None
-  items, malformed = recovery.recover_all([PLAIN, MALFORMED_COT, COT])
-  assert len(items) == 2 and malformed == 1
+def _recovered(question, answer):
+  item = recovery.recover(QAPair(question, answer))
+  return None if item is None else (item.question, item.options, item.answer, item.cot)
 
 
-def test_recover_unmatched_and_duplicate_options_have_no_index():
-  """An answer matching no option, or options that are not unique, map to no index."""
-  assert recovery.recover(QAPair("Q?\nOptions:\n- a\n- b", "c")).answer_option_index is None
-  assert recovery.recover(QAPair("Q?\nOptions:\n- a\n- A", "a")).answer_option_index is None
+def test_recover_official_cot_rules():
+  """Hand-derived from the official `parse_QA_list`: the cue must end the question, the answer
+  must hold exactly one marker, one trailing period leaves the rationale; else dropped."""
+  cue, marker = "\nLet's think step by step.", "\nTherefore, the answer is "
+  assert _recovered("How many?" + cue, "2+2 is 4." + marker + "4") == (
+      "How many?", None, "4", "2+2 is 4")
+  assert _recovered("How many?" + cue, "no marker") is None
+  assert _recovered("How many?", "r." + marker + "4") is None  # marker without the cue
+  assert _recovered("How many?" + cue, "a" + marker + "b" + marker + "c") is None
+  assert _recovered("How many?" + cue, "r.." + marker + "4.") == ("How many?", None, "4.", "r.")
+  assert _recovered(cue.strip(), "r" + marker + "4") is None  # no stem
+  assert _recovered("Pick\nOptions:\n- 3\n- 4" + cue, "r." + marker + "4") == (
+      "Pick", ("3", "4"), "4", "r")
+  items, dropped = recovery.recover_all([PLAIN, MALFORMED_COT, COT])
+  assert len(items) == 2 and dropped == 1
 
 
-def _read_back(block, answer, options):
-  """The option text the answer's label points to in a rendered block."""
-  for option in options:
-    if answer.endswith(" " + option) or answer == option:
-      label = answer[:-len(option)].strip()
-      assert block.count(f"{label} {option}" if label else option) == 1
-      if label:  # the label names exactly one option, and it is this one
-        assert re.findall(re.escape(label) + r" (\w+)", block) == [option]
-      return option
-  raise AssertionError(f"answer {answer!r} names no option")
+def test_recover_official_option_rules():
+  """Options kept verbatim (an empty one too); the answer must equal an option (stripped,
+  case-sensitive) or be an unanswerable string that is no option; else dropped."""
+  question = "Which city?\nOptions:\n- Rome\n- Paris\n- Oslo"
+  assert _recovered(question, "Paris") == ("Which city?", ("Rome", "Paris", "Oslo"), "Paris",
+                                           None)
+  assert _recovered(question, "paris") is None
+  assert _recovered(question, "None of the above") == (
+      "Which city?", ("Rome", "Paris", "Oslo"), "None of the above", None)
+  assert _recovered(question, "Madrid") is None
+  assert _recovered("Q?\nOptions:\n- a\n- \n- b\nmore", "b\nmore") == (
+      "Q?", ("a", "", "b\nmore"), "b\nmore", None)
+  assert _recovered("Q?\nOptions:\n- a\nOptions:\n- b", "a") is None  # two markers
+  assert _recovered("\nOptions:\n- a\n- b", "a") is None  # no stem
 
 
-def test_option_shuffle_keeps_the_answer_label_consistent():
-  """Over many seeds the gold moves around, and its label always points at the gold option."""
-  options = ["Berlin", "Paris", "Vienna", "London"]
-  positions = collections.Counter()
-  for seed in range(200):
-    block, answer = templates.render_options(options, 1, random.Random(seed))
-    assert _read_back(block, answer, options) == "Paris"
-    positions[block.index("Paris") > block.index("Berlin")] += 1
-  assert len(positions) == 2  # Paris is sometimes before Berlin, sometimes after
+def _style(**changes):
+  base = templates.draw_text_style(random.Random(0))
+  return dataclasses.replace(base, **changes)
 
 
-def test_unanswerable_gold_option_is_replaced_from_the_pool():
-  """A "None of the above" gold option and its answer both become one pool string."""
-  block, answer = templates.render_options(["red", "blue", "None of the above"], 2,
-                                           random.Random(3))
-  assert any(answer.endswith(text) for text in pools.UNANSWERABLE_OPTIONS)
-  assert answer in block and "red" in block and "blue" in block
+def test_option_block_and_label_only_answer():
+  """`start + lead + label + option + end` per option, shuffled per pair; the answer is the
+  gold option's label alone, and that label is the gold option's in the block."""
+  item = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Paris\n- Oslo", "Paris"))
+  style = _style(option_start="Options:", option_lead=" ", option_labels=("upper", "{}."),
+                 option_end="")
+  blocks = set()
+  for seed in range(40):
+    block, answer = templates.render_options(item, style, random.Random(seed))
+    order = re.findall(r" ([A-C])\. (\w+)", block)
+    assert block.startswith("Options: A. ") and [o for _, o in order] in (
+        [list(p) for p in itertools.permutations(["Rome", "Paris", "Oslo"])])
+    assert answer == dict((o, l) for l, o in order)["Paris"] + "."
+    blocks.add(block)
+  assert len(blocks) > 1  # the gold moves around
+  bullets = _style(option_start="", option_lead="\n", option_labels=("bullet", "-"),
+                   option_end=";")
+  block, answer = templates.render_options(item, bullets, random.Random(1))
+  assert answer == "Paris" and sorted(block.split("\n")[1:]) == ["- Oslo;", "- Paris;",
+                                                                 "- Rome;"]
+  unanswerable = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Oslo",
+                                         "None of the above"))
+  block, answer = templates.render_options(unanswerable, _style(unanswerable="Not stated"),
+                                           random.Random(2))
+  assert answer == "Not stated" and "Rome" in block and "Oslo" in block
 
 
-def _all_labels(count):
-  """Every label the option styles can write for `count` options."""
-  alphabets = {"upper": "ABCDEFGHIJ", "lower": "abcdefghij", "digit": list(range(1, 11))}
-  return {fmt.format(symbol) for alphabet, fmt in pools.OPTION_LABEL_STYLES
-          if alphabet != "bullet" for symbol in alphabets[alphabet][:count]}
+def _gaps(text, count):
+  """Between each question `Q<i>?` and its answer `A<i>!`, the text a pattern puts there."""
+  gaps = []
+  for i in range(count):
+    start, end = text.index(f"Q{i}?"), text.index(f"A{i}!")
+    gaps.append(text[start + len(f"Q{i}?"):end])
+  return gaps
 
 
-def test_templatify_answer_label_reads_back_from_the_text():
-  """In rendered texts, the label before the final answer labels the gold option in the list."""
-  labels = _all_labels(4)
-  checked = 0
-  for seed in range(100):
-    text = templates.templatify([(CONTEXT, [OPTIONS])], seed)
-    answer_at = text.rindex("Paris")
-    label = max((l for l in labels if text[:answer_at].endswith(l + " ")), key=len,
-                default=None)
-    bullets = re.search(r"\n[-*+] Berlin", text)
-    if label is None or bullets or "Berlin" not in text:  # bullet style, or options hidden
-      continue
-    assert text.count(f"{label} Paris") == 2  # once in the list, once as the answer
-    assert all(f"{label} {other}" not in text for other in ("Berlin", "Vienna", "London"))
-    checked += 1
-  assert checked >= 30
+def test_every_pair_of_a_text_shares_one_pattern(monkeypatch):
+  """The official sampling unit: within one text, every plain pair is written with the same
+  pattern (the same text between question and answer), across both linked entries, in each
+  layout that writes whole pairs; across texts (seeds), the patterns vary."""
+  entries = [templates.Entry(f"Text {e}.", [QAPair(f"Q{i}?", f"A{i}!")
+                                            for i in range(3 * e, 3 * e + 3)], linked=e == 1)
+             for e in range(2)]
+  shapes = set()
+  for layout in ("classic", "dialog", "next_turn_dialog"):
+    monkeypatch.setattr(templates, "draw_layout", lambda min_pairs, rng, l=layout: (l, False))
+    for seed in range(30):
+      (output,) = templates.templatify(entries, seed)
+      assert output.entries == (0, 1)
+      gaps = _gaps(output.text, 6)
+      assert len(set(gaps)) == 1, (layout, seed, gaps)
+      shapes.add(gaps[0])
+  assert len(shapes) >= 20
+
+
+def test_output_units_follow_the_official_chain_breaks():
+  """Hand-derived from the official `cook_pt_entries` (A, B, C the three rounds):
+  all linked -> one text; B without pairs (so C not linked) -> A, B raw, C; B's only pair a
+  malformed CoT while linked -> A and C in one text, then B raw; unlinked A-B -> two texts."""
+  a = templates.Entry("A1 text.", [QAPair("qa1", "x")])
+  b = templates.Entry("B1 text.", [QAPair("qb1", "y")], linked=True)
+  c = templates.Entry("C1 text.", [QAPair("qc1", "z")], linked=True)
+
+  def units(entries):
+    return [(o.entries, o.text if o.text in {e.text for e in entries} else None)
+            for o in templates.templatify(entries, 12345)]
+
+  assert units([a, b, c]) == [((0, 1, 2), None)]
+  b_empty = templates.Entry("B1 text.", [], linked=False)
+  c_cut = dataclasses.replace(c, linked=False)
+  assert units([a, b_empty, c_cut]) == [((0,), None), ((1,), "B1 text."), ((2,), None)]
+  b_bad = templates.Entry("B1 text.", [MALFORMED_COT], linked=True)
+  assert units([a, b_bad, c]) == [((0, 2), None), ((1,), "B1 text.")]
+  assert units([a, dataclasses.replace(b, linked=False)]) == [((0,), None), ((1,), None)]
+  # A group whose entries have no pairs at all gives only raw texts (no empty text).
+  assert units([templates.Entry("Just text.", [])]) == [((0,), "Just text.")]
+  # Several pair-less entries of one group come after its text, the latest first.
+  d = templates.Entry("D1 text.", [MALFORMED_COT], linked=True)
+  assert units([a, b_bad, d]) == [((0,), None), ((2,), "D1 text."), ((1,), "B1 text.")]
+
+
+def test_texts_keep_every_question_answer_and_rationale():
+  """Whatever the layout: each kept question stem and plain answer is in its text; rationales
+  too, except in Inline few-shot texts whose pairs are not all CoT (the official layout shows
+  a rationale only when every example has one)."""
+  entries = [templates.Entry(CONTEXT, [PLAIN, OPTIONS_COT, COT]),
+             templates.Entry("Pierre Curie was a French physicist.",
+                             [QAPair("Who was Pierre Curie?", "A French physicist"),
+                              QAPair("What was his nationality?", "French")], linked=True)]
+  without_rationale = 0
+  for seed in range(40):
+    (output,) = templates.templatify(entries, seed)
+    items = recovery.recover_all(entries[0].pairs + list(entries[1].pairs))[0]
+    for item in items:
+      assert item.question in output.text
+      assert item.options is not None or item.answer in output.text
+    without_rationale += any(item.cot not in output.text for item in items if item.cot)
+  assert without_rationale <= 6
+
+
+def test_official_layout_and_inversion_rates_pinned_here():
+  """The official numbers, written here (not read from the module): Classic 80, Dialog 5,
+  Numbered 5, Inline 5, Next-turn 5 when every entry has >= 2 pairs, else Classic 95, Dialog
+  5; inversion 5% of Classic and Dialog groups, never of the others (20,000 draws each)."""
+  official = {2: {"classic": 0.80, "dialog": 0.05, "numbered_questions": 0.05,
+                  "inline_few_shot": 0.05, "next_turn_dialog": 0.05},
+              1: {"classic": 0.95, "dialog": 0.05}}
+  for min_pairs, shares in official.items():
+    rng = random.Random(min_pairs)
+    draws = [templates.draw_layout(min_pairs, rng) for _ in range(20000)]
+    tally = collections.Counter(layout for layout, _ in draws)
+    assert set(tally) == set(shares)
+    for layout, share in shares.items():
+      assert abs(tally[layout] / 20000 - share) < 0.01, (layout, tally)
+    inverted = collections.Counter(layout for layout, flip in draws if flip)
+    assert set(inverted) <= {"classic", "dialog"}
+    rate = sum(inverted.values()) / (tally["classic"] + tally["dialog"])
+    assert abs(rate - 0.05) < 0.008, rate
+  assert templates.draw_layout(0, random.Random(0))[0] in ("classic", "dialog")
+
+
+def test_separator_and_hidden_option_rates_pinned_here():
+  """Entry and pair separators follow the official example-separator shares (36/34/7/1/1 of
+  79 for `\n\n\n`, `\n\n`, `\n`, and the two dashed rules); half the texts hide options."""
+  styles = [templates.draw_text_style(random.Random(seed)) for seed in range(8000)]
+  for field in ("entry_separator", "pair_separator"):
+    tally = collections.Counter(getattr(s, field) for s in styles)
+    for separator, count in (("\n\n\n", 36), ("\n\n", 34), ("\n", 7)):
+      assert abs(tally[separator] / 8000 - count / 79) < 0.02, (field, tally)
+  hidden = sum(s.hidden_options for s in styles) / 8000
+  assert abs(hidden - 0.5) < 0.02
+  # In texts, a hidden list leaves the wrong options out (the answer is written as its text).
+  entry = [templates.Entry(CONTEXT, [OPTIONS_WITH_GOLD, PLAIN])]
+  with_list = sum("Vienna" in templates.templatify(entry, seed)[0].text for seed in range(200))
+  assert 70 <= with_list <= 130
+
+
+def test_every_layout_writes_every_pair(monkeypatch):
+  """Every layout, forced (inverted too where the official code inverts), writes all the
+  questions and answers of both entries of a group."""
+  entries = [templates.Entry(CONTEXT, [PLAIN, COT]),
+             templates.Entry("Another text.", [QAPair("Q0?", "A0!"), QAPair("Q1?", "A1!")],
+                             linked=True)]
+  for layout in templates.LAYOUTS:
+    for inverted in (False, True) if layout in templates.INVERTIBLE_LAYOUTS else (False,):
+      monkeypatch.setattr(templates, "draw_layout",
+                          lambda min_pairs, rng, l=layout, i=inverted: (l, i))
+      (output,) = templates.templatify(entries, 3)
+      for fragment in ("Where was Marie Curie born?", "Warsaw", "Q0?", "A0!", "Q1?", "A1!",
+                       "How many years after her birth", "36", CONTEXT, "Another text."):
+        assert fragment in output.text, (layout, inverted, fragment)
+      if inverted:
+        assert output.text.index("Where was Marie") < output.text.index(CONTEXT)
 
 
 def test_templatify_is_deterministic_and_seed_dependent():
-  """Equal seeds give equal texts; several seeds give several texts and layouts."""
-  outputs = [templates.templatify(CHAIN, seed) for seed in range(30)]
-  assert outputs == [templates.templatify(CHAIN, seed) for seed in range(30)]
-  assert len(set(outputs)) == 30
-  layouts = {layout for seed in range(30)
-             for layout, _ in templates.plan_layouts([2, 2], random.Random(seed))}
-  assert len(layouts) >= 2
+  entries = [templates.Entry(CONTEXT, [PLAIN, OPTIONS_COT])]
+  outputs = [templates.templatify(entries, seed) for seed in range(30)]
+  assert outputs == [templates.templatify(entries, seed) for seed in range(30)]
+  assert len({o[0].text for o in outputs}) == 30
 
 
-def test_templatify_keeps_every_question_answer_and_raw_text():
-  """Every question stem, answer and rationale appears; the pair-less text is emitted raw."""
-  for seed in range(40):
-    text = templates.templatify(CHAIN, seed)
-    for item in [recovery.recover(p) for _, pairs in CHAIN for p in pairs]:
-      gold = item.answer
-      if item.answer_option_index is not None:
-        gold = item.options[item.answer_option_index]  # written with the option's casing
-      assert item.question in text and gold in text
-      assert item.cot is None or item.cot in text
-    assert text.endswith(pools.ENTRY_SEPARATOR + "A text that produced no pairs.")
-    assert text.count(pools.ENTRY_SEPARATOR) >= 2
-
-
-def test_text_without_pairs_is_raw():
-  """A chain of one pair-less text (or only malformed pairs) gives the text unchanged."""
-  assert templates.templatify([("Just text.", [])], 7) == "Just text."
-  assert templates.templatify([("Just text.", [MALFORMED_COT])], 7) == "Just text."
-
-
-def test_inversion_places_pairs_before_the_text():
-  """Some seed inverts the entry (question before the text); most do not."""
-  positions = [templates.templatify([(CONTEXT, [PLAIN])], seed).index("Where was Marie")
-               < templates.templatify([(CONTEXT, [PLAIN])], seed).index("Marie Curie was born")
-               for seed in range(200)]
-  assert 1 <= sum(positions) <= 25
-
-
-def test_layout_weights_over_2000_seeds():
-  """Layout shares are within 3 percentage points of the official weights (2,000 seeds)."""
-  for counts, weights in (([2, 3], templates.MULTI_PAIR_WEIGHTS),
-                          ([1, 3], templates.SINGLE_PAIR_WEIGHTS)):
-    tally, inverted = collections.Counter(), 0
-    for seed in range(2000):
-      layout, flip = templates.plan_layouts(counts, random.Random(seed))[0]
-      tally[layout] += 1
-      inverted += flip
-    for layout, weight in weights.items():
-      assert abs(tally[layout] / 2000 - weight / 100) <= 0.03, (layout, tally)
-    assert set(tally) == set(weights)
-    assert abs(inverted / 2000 - templates.INVERSION_RATE) <= 0.02
-
-
-@pytest.mark.parametrize("layout", templates.LAYOUTS)
-def test_every_layout_renders_all_pairs(layout, monkeypatch):
-  """Each layout, forced, keeps the questions and answers of a three-pair text."""
-  monkeypatch.setattr(templates, "plan_layouts", lambda counts, rng: [(layout, False)])
-  text = templates.templatify([(CONTEXT, [PLAIN, OPTIONS, COT])], 1)
-  for fragment in ("Where was Marie Curie born?", "Warsaw", "Which city did she move to?",
-                   "Paris", "How many years after her birth", "36"):
-    assert fragment in text
-
-
-def test_pool_sizes():
-  """The pools are as large as the brief asks."""
-  assert len(pools.QA) >= 20 and len(pools.QA_OPTIONS) >= 10
-  assert len(pools.QA_COT) >= 10 and len(pools.QA_OPTIONS_COT) >= 10
-  assert len(pools.UNANSWERABLE_OPTIONS) >= 10 and len(pools.DIALOG_SPEAKERS) >= 10
-  assert len(pools.QUESTION_LABELS) >= 10 and len(pools.OPTION_LABEL_STYLES) >= 10
+def test_pool_sizes_as_the_docstring_states():
+  """Pattern parts multiply to thousands of patterns per kind of pair; no duplicate entries."""
+  parts = {"plain": (pools.QA_INPUTS, pools.QA_TARGETS),
+           "options": (pools.OPTION_INPUTS, pools.OPTION_TARGETS),
+           "cot": (pools.COT_INPUTS, pools.COT_TARGETS),
+           "options_cot": (pools.OPTION_COT_INPUTS, pools.OPTION_COT_TARGETS)}
+  for inputs, targets in parts.values():
+    assert len(pools.QA_PREFIXES) * len(inputs) * len(targets) * len(pools.DELIMITERS) >= 3000
+  for name in dir(pools):
+    value = getattr(pools, name)
+    if name.isupper() and isinstance(value, tuple) and not name.endswith("WEIGHTS"):
+      assert len(value) == len(set(value)), name
 
 
 CATEGORY_EXAMPLES = [
@@ -228,8 +290,8 @@ def test_categories_cover_at_least_40():
   """At least 40 categories, each with a description, with the fallback among them."""
   assert len(categories.CATEGORIES) >= 40
   assert all(isinstance(d, str) and d for d in categories.CATEGORIES.values())
-  rule_names = {name for rules in (pools.TASK_CUES, pools.REASONING_CUES, pools.WH_CUES)
-                for name, _ in rules}
+  rule_names = {name for rules in (categories.TASK_CUES, categories.REASONING_CUES,
+                                  categories.WH_CUES) for name, _ in rules}
   assert rule_names <= set(categories.CATEGORIES)
   assert "abstractive_qa" in categories.CATEGORIES
 

@@ -88,8 +88,8 @@ def test_checkpoint_restores_onto_a_different_mesh(mesh, tmp_path):
   other_mesh = parallel.create_mesh((2, 2, 2))
   abstract = state_lib.abstract_train_state(model, tx, other_mesh, RULES)
   saver = checkpoints.Checkpoints(run_dir.RunDir(tmp_path), keep=3)
-  restored = saver.restore_newest(abstract)
-  reference = saver.restore_newest(state_lib.abstract_train_state(model, tx, mesh, RULES))
+  restored, _ = saver.restore_newest(abstract)
+  reference, _ = saver.restore_newest(state_lib.abstract_train_state(model, tx, mesh, RULES))
   saver.close()
   assert int(restored.step) == 4
   query = restored.params["layers"]["attention"]["query"]["kernel"]

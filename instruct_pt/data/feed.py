@@ -17,6 +17,7 @@ from typing import Iterator, Optional, Protocol, Sequence
 
 import jax
 import numpy as np
+from etils import epath
 
 from instruct_pt.data import sources
 from instruct_pt.data.packing import StepIndexedBatches, pack_documents
@@ -28,8 +29,13 @@ Batch = dict[str, np.ndarray]
 class Feed(Protocol):
   """What the training loop reads batches from."""
 
-  def iterate(self, start_step: int = 0) -> Iterator[Batch]:
-    """This host's batches from step `start_step` on, forever."""
+  def iterate(self, start_step: int = 0, state: Optional[epath.Path] = None
+              ) -> Iterator[Batch]:
+    """This host's batches from step `start_step` on, forever.
+
+    A feed whose iterators have `save_state(directory)` resumes from such a `state` in
+    constant time; the numpy feed's batches are a function of the step, so it needs none.
+    """
 
   def packing_efficiency(self) -> float:
     """Fraction of the packed slots that hold real tokens."""

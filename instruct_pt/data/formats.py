@@ -1,24 +1,35 @@
-r"""The instruction synthesizer's text format (the official `read_compre.py`).
+r"""The instruction synthesizer's text format (the official `read_compre.py`), and its tokenizing.
 
 One example, for a context ("raw text") and the instruction-response pairs built from it:
 
   <s> <CON> {context} </CON>\n\n<QUE> {q1} <ANS> {a1} </END>\n\n<QUE> {q2} <ANS> {a2} </END></s>
 
-The space before `<CON>` is deliberate (the official code says "do NOT strip"). `<s>` and `</s>`
-are the tokenizer's BOS and EOS *tokens*, not text: in these strings they appear as the
-`BOS` / `EOS` placeholders, and a segment that is exactly one of them stands for the token
-(`instruct_pt.data.tasks` maps it to the id). A multi-round ("M-shot") training sequence
-concatenates several examples, earlier rounds first, each with its own `<s>` ... `</s>`.
+The space before `<CON>` is deliberate (the official code says "do NOT strip"). An empty
+context writes `<s>` alone (no `<CON>` wrapper), as the official `cook_read` does. A multi-round
+("M-shot") sequence concatenates several examples, earlier rounds first, each with its own
+`<s>` ... `</s>`; an inference prompt is the earlier rounds followed by `<s>` and the new
+context, which the synthesizer continues with pairs.
 
-Loss-carrying ("pair") text, exactly: each `<QUE> {q} <ANS> {a} </END>` string, the `\n\n`
-between two pairs of the same round, and the round's closing `</s>`. Everything else carries
-no loss: each round's `<s>` and its context piece ` <CON> {context} </CON>\n\n` (the
-`\n\n` after `</CON>` belongs to the context piece, so an inference prompt ends exactly at a
-segment boundary).
+`<s>` and `</s>` are the tokenizer's BOS and EOS *tokens*, not text. So a formatted sequence is
+kept as `pieces`: the `BOS` / `EOS` markers and `Run`s of plain text between them. `join`
+gives the official string (`<s>` / `</s>` written literally); `encode` tokenizes each run as
+one string and puts the BOS / EOS ids between runs. That is what a Hugging Face tokenizer does
+with the official prompt string (it matches `<s>` / `</s>` as special tokens and tokenizes the
+text between them, a run at a time), so prompt ids equal the released synthesizer's, also
+with tokenizers whose normalizer prepends "▁" to every run. The official README feeds the
+string to vLLM, whose tokenizer adds a BOS of its own in front of the literal `<s>`: two BOS
+tokens. The Hugging Face example on the synthesizer's model card passes
+`add_special_tokens=False`, giving one, and so does this module (which one the synthesizer was
+trained with is not published).
 
-`parse_pairs` reads the pairs back out of the synthesizer's generated text, and
-`encode_segment_pieces` tokenizes segments one by one (prompts must be tokenized exactly as
-training tokenizes its examples).
+Loss-carrying ("pair") text, exactly: each `<QUE> {q} <ANS> {a} </END>`, the `\n\n` between
+two pairs of the same round, and the round's closing `</s>`; every run records the character
+spans that carry loss, and `encode` weights each token by the span its first character lies
+in. Training examples and prompts are tokenized by the same `encode`, so a prompt's ids are the
+ids the synthesizer was trained on for the same text.
+
+`parse_pairs` reads the pairs back out of the synthesizer's generated text (the official
+`parse_pred`, or stricter).
 
 This module imports neither TensorFlow nor SeqIO.
 """
@@ -26,9 +37,9 @@ This module imports neither TensorFlow nor SeqIO.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, Union
 
-# Placeholders of the tokenizer's BOS and EOS tokens (the official code's literal strings).
+# Markers of the tokenizer's BOS and EOS tokens (the official code's literal strings).
 BOS = "<s>"
 EOS = "</s>"
 CONTEXT_OPEN = "<CON>"
@@ -41,9 +52,6 @@ MARKERS = (CONTEXT_OPEN, CONTEXT_CLOSE, QUESTION_MARKER, ANSWER_MARKER, END_MARK
 CONTEXT_TEMPLATE = f" {CONTEXT_OPEN} {{context}} {CONTEXT_CLOSE}\n\n"
 PAIR_TEMPLATE = f"{QUESTION_MARKER} {{question}} {ANSWER_MARKER} {{answer}} {END_MARKER}"
 PAIR_DELIMITER = "\n\n"
-
-# A piece of text and whether it carries loss.
-Segment = tuple[str, bool]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +70,35 @@ class QAPair:
 Round = tuple[str, Sequence[QAPair]]
 
 
-def format_segments(rounds: Sequence[Round]) -> list[Segment]:
-  """The text pieces of one training example, each flagged True when it carries loss.
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """Plain text between BOS / EOS markers.
 
-  Per round, in order: `(BOS, False)`, `(" <CON> {context} </CON>\\n\\n", False)`, then each
-  pair `("<QUE> {q} <ANS> {a} </END>", True)` with `("\\n\\n", True)` between consecutive
-  pairs, then `(EOS, True)`. Joining the texts gives the official string, `<s>` / `</s>`
-  included.
+  Attributes:
+    text: the text.
+    loss: `(start, end)` character spans of `text` that carry loss.
+  """
+
+  text: str
+  loss: tuple[tuple[int, int], ...] = ()
+
+
+Piece = Union[str, Run]  # BOS, EOS or a Run
+
+
+def context_text(context: str) -> str:
+  """What follows `<s>` for `context`: ` <CON> {context} </CON>\\n\\n`, nothing when empty."""
+  return CONTEXT_TEMPLATE.format(context=context) if context else ""
+
+
+def pairs_text(pairs: Sequence[QAPair]) -> str:
+  """The pairs, each `<QUE> {q} <ANS> {a} </END>`, joined by `\\n\\n`."""
+  return PAIR_DELIMITER.join(PAIR_TEMPLATE.format(question=p.question, answer=p.answer)
+                             for p in pairs)
+
+
+def format_pieces(rounds: Sequence[Round]) -> list[Piece]:
+  """The pieces of a training example: per round, BOS, the context and pairs, EOS.
 
   Args:
     rounds: `(context, pairs)` blocks, earlier rounds first; one block for a single example.
@@ -77,94 +107,75 @@ def format_segments(rounds: Sequence[Round]) -> list[Segment]:
     ValueError: when there are no rounds, or a round has no pairs (naming the round).
   """
   if not rounds:
-    raise ValueError("format_segments needs at least one (context, pairs) round")
-  segments = []
+    raise ValueError("format_pieces needs at least one (context, pairs) round")
+  pieces: list[Piece] = []
   for index, (context, pairs) in enumerate(rounds):
     if not pairs:
       raise ValueError(f"round {index} (context {context[:40]!r}...) has no "
                        "question-answer pairs")
-    segments += _context_segments(context)
-    for number, pair in enumerate(pairs):
-      if number:
-        segments.append((PAIR_DELIMITER, True))
-      segments.append((PAIR_TEMPLATE.format(question=pair.question, answer=pair.answer), True))
-    segments.append((EOS, True))
-  return segments
+    head, body = context_text(context), pairs_text(pairs)
+    pieces += [BOS, Run(head + body, ((len(head), len(head) + len(body)),)), EOS]
+  return pieces
 
 
-def prompt_segments(rounds_before: Sequence[Round], context: str) -> list[Segment]:
-  """The inference prompt as segments: earlier rounds with their pairs, then the new context.
+def prompt_pieces(rounds_before: Sequence[Round], context: str) -> list[Piece]:
+  """The inference prompt: earlier rounds with their pairs, then BOS and the new context.
 
   Args:
     rounds_before: completed `(context, pairs)` rounds, earliest first (may be empty).
     context: the text to synthesize pairs for.
   """
-  before = format_segments(rounds_before) if rounds_before else []
-  return before + _context_segments(context)
+  before = format_pieces(rounds_before) if rounds_before else []
+  head = context_text(context)
+  return before + [BOS] + ([Run(head)] if head else [])
 
 
-def format_prompt(rounds_before: Sequence[Round], context: str) -> str:
-  """The inference prompt string, ending right after `</CON>\\n\\n`.
-
-  It is the training format of `rounds_before` followed by the head of a new round, so the
-  synthesizer continues with pairs. `<s>` / `</s>` appear literally, as the official code
-  writes them (Hugging Face tokenizers of Mistral-style models match them as special tokens);
-  tokenize `prompt_segments` instead to get them as ids with any tokenizer.
-
-  Args:
-    rounds_before: completed `(context, pairs)` rounds, earliest first (may be empty).
-    context: the text to synthesize pairs for.
-  """
-  return join_segments(prompt_segments(rounds_before, context))
+def join(pieces: Sequence[Piece]) -> str:
+  """The official string of `pieces` (BOS / EOS written `<s>` / `</s>`)."""
+  return "".join(piece.text if isinstance(piece, Run) else piece for piece in pieces)
 
 
-def join_segments(segments: Sequence[Segment]) -> str:
-  """The text of `segments` joined (with literal `<s>` / `</s>`)."""
-  return "".join(text for text, _ in segments)
+class OffsetTokenizer(Protocol):
+  """What `encode` needs: `instruct_pt.data.tokenizer.Tokenizer`'s `encode_with_offsets`."""
+
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
+    """Token ids of `text` and the character each starts at."""
 
 
-def _context_segments(context: str) -> list[Segment]:
-  return [(BOS, False), (CONTEXT_TEMPLATE.format(context=context), False)]
+def encode(tokenizer: OffsetTokenizer, pieces: Sequence[Piece], bos_id: int | None,
+           eos_id: int | None) -> tuple[list[int], list[int]]:
+  """Token ids of `pieces` and their 0/1 loss weights.
 
-
-# Tokenizing segments ---------------------------------------------------------------------------
-
-class Encoder(Protocol):
-  """Anything with `encode(text) -> ids` (`instruct_pt.data.tokenizer.Tokenizer`, a `seqio.Vocabulary`)."""
-
-  def encode(self, text: str) -> Sequence[int]:
-    """Token ids of `text`, no BOS / EOS added."""
-
-
-def encode_segment_pieces(tokenizer: Encoder, segments: Sequence[Segment], bos_id: int | None,
-                          eos_id: int | None) -> list[list[int]]:
-  """Token ids of each segment, each tokenized on its own.
-
-  A segment that is exactly `BOS` / `EOS` becomes that token (no token for a tokenizer without
-  BOS). Training (`instruct_pt.data.tasks.encode_segments`) and inference prompts
-  (`rounds.RoundBuilder`) both tokenize through it, so their ids agree.
+  Each run is tokenized as one string; a token carries loss when its first character lies in
+  one of its run's loss spans. BOS becomes `bos_id` (nothing when None) and carries no loss;
+  EOS becomes `eos_id` and carries loss (it closes a round's pairs).
 
   Args:
-    tokenizer: tokenizer of the text segments.
-    segments: `(text, carries_loss)` pieces.
+    tokenizer: tokenizes the runs.
+    pieces: from `format_pieces` / `prompt_pieces`.
     bos_id: the BOS id, or None.
-    eos_id: the EOS id; None only when no segment is `EOS`.
+    eos_id: the EOS id; None only when no piece is EOS.
 
   Raises:
-    ValueError: when a segment is `EOS` and `eos_id` is None.
+    ValueError: when a piece is EOS and `eos_id` is None.
   """
-  return [_segment_ids(tokenizer, text, bos_id, eos_id) for text, _ in segments]
-
-
-def _segment_ids(tokenizer: Encoder, text: str, bos_id: int | None,
-                 eos_id: int | None) -> list[int]:
-  if text == BOS:
-    return [] if bos_id is None else [bos_id]
-  if text == EOS:
-    if eos_id is None:
-      raise ValueError("an EOS segment needs a tokenizer with an EOS id")
-    return [eos_id]
-  return list(tokenizer.encode(text))
+  ids: list[int] = []
+  weights: list[int] = []
+  for piece in pieces:
+    if piece == BOS:
+      if bos_id is not None:
+        ids.append(bos_id)
+        weights.append(0)
+    elif piece == EOS:
+      if eos_id is None:
+        raise ValueError("an EOS piece needs a tokenizer with an EOS id")
+      ids.append(eos_id)
+      weights.append(1)
+    else:
+      run_ids, starts = tokenizer.encode_with_offsets(piece.text)
+      ids += run_ids
+      weights += [int(any(start <= s < end for start, end in piece.loss)) for s in starts]
+  return ids, weights
 
 
 # Parsing generated text ------------------------------------------------------------------------
@@ -187,47 +198,52 @@ class ParseResult:
   truncated: bool = False
 
 
-def parse_pairs(generated: str) -> ParseResult:
-  """The instruction-response pairs in the synthesizer's output (the official `parse_pred`).
+def parse_pairs(generated: str, strict: bool = False) -> ParseResult:
+  """The instruction-response pairs in the synthesizer's output.
 
-  Text from a literal `</s>` on is ignored (the model ended the example there). The rest is
-  split on `</END>`; the fragment after the last `</END>` is an unfinished pair and is dropped.
-  Each complete fragment, stripped, must be `<QUE> {question} <ANS> {answer}` with exactly one
-  `<QUE>` (at its start) and one `<ANS>`, and non-blank question and answer; anything else is
-  malformed. (The official code allows extra `<QUE>` markers and removes them all; one marker is
-  required here, since two mean a pair lost its `<ANS>` and `</END>`.) A question repeated
-  within the output, compared case-insensitively with whitespace runs collapsed, keeps only its
-  first pair. Question and answer are stripped of surrounding whitespace; inner whitespace
-  (e.g. the CoT question's newline) is kept.
+  The official rules (`parse_pred`): text from a literal `</s>` on is ignored; the rest is
+  split on `</END>` and the fragment after the last `</END>` (an unfinished pair) is dropped.
+  A complete fragment, stripped, must hold exactly one `<ANS>`, start with `<QUE>` and have a
+  non-blank answer; every `<QUE>` is then removed from the question (which may be empty), and
+  both sides are stripped (inner whitespace, e.g. the CoT question's newline, is kept). A
+  question repeated case-insensitively keeps only its first pair.
+
+  `strict` (our filtered mode) also requires exactly one `<QUE>` (two mean a pair lost its
+  `<ANS>` and `</END>`) and a non-blank question, and compares questions for duplicates with
+  whitespace runs collapsed.
 
   Args:
     generated: the decoded generation, without the prompt.
+    strict: apply our stricter rules on top of the official ones.
   """
   fragments = generated.split(EOS, 1)[0].split(END_MARKER)
   result = ParseResult(pairs=[], truncated=bool(fragments[-1].strip()))
   seen = set()
   for fragment in fragments[:-1]:
-    pair = _parse_pair(fragment)
+    pair = _parse_pair(fragment, strict)
+    key = None if pair is None else (" ".join(pair.question.split()) if strict
+                                     else pair.question).lower()
     if pair is None:
       result.malformed += 1
-    elif _question_key(pair.question) in seen:
+    elif key in seen:
       result.duplicates += 1
     else:
-      seen.add(_question_key(pair.question))
+      seen.add(key)
       result.pairs.append(pair)
   return result
 
 
-def _parse_pair(fragment: str) -> QAPair | None:
+def _parse_pair(fragment: str, strict: bool) -> QAPair | None:
   """The pair in one `</END>`-terminated fragment, or None when it is malformed."""
-  fragment = fragment.strip()
-  if (not fragment.startswith(QUESTION_MARKER) or fragment.count(QUESTION_MARKER) != 1
-      or fragment.count(ANSWER_MARKER) != 1):
+  sides = fragment.split(ANSWER_MARKER)
+  if len(sides) != 2:
     return None
-  question, answer = fragment[len(QUESTION_MARKER):].split(ANSWER_MARKER)
-  question, answer = question.strip(), answer.strip()
-  return QAPair(question, answer) if question and answer else None
-
-
-def _question_key(question: str) -> str:
-  return " ".join(question.split()).lower()
+  question, answer = (side.strip() for side in sides)
+  if not question.startswith(QUESTION_MARKER) or not answer:
+    return None
+  if strict and question.count(QUESTION_MARKER) != 1:
+    return None
+  question = question.replace(QUESTION_MARKER, "").strip()
+  if strict and not question:
+    return None
+  return QAPair(question, answer)

@@ -212,8 +212,9 @@ class StepIndexedBatches:
     index = self.row_indices(step)
     return {name: values[index] for name, values in self.rows.items()}
 
-  def iterate(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
-    """Batches from `start_step` on, forever."""
+  def iterate(self, start_step: int = 0, state=None) -> Iterator[dict[str, np.ndarray]]:
+    """Batches from `start_step` on, forever (`state` is unused: batches are indexed)."""
+    del state
     step = start_step
     while True:
       yield self.batch(step)

@@ -26,7 +26,8 @@ class DataConfig:
     mixture: the SeqIO task or mixture to train on; None trains on the embedded demo corpus
       with the TensorFlow-free numpy feed.
     tasks: task name -> `kind` (a `tasks.KINDS` entry), optional `layout` (a
-      `sources.CORPUS_LAYOUTS` name) and `SourceSpec` fields (`pattern` required).
+      `sources.CORPUS_LAYOUTS` name), `SourceSpec` fields (`pattern` required) and, for
+      `synthesizer_sft`, `rounds_per_example` (`tasks.register_task`).
     mixtures: mixture name -> {task name: rate}.
     pretrain_recipes: mixture name -> `tasks.register_pretrain_recipe` arguments.
     domain_recipes: mixture name -> `tasks.register_domain_recipe` arguments.
@@ -54,21 +55,24 @@ def register(config: DataConfig, vocabulary) -> list[str]:
   Raises:
     ValueError: a malformed declaration, naming it.
   """
-  from instruct_pt.data import sources  # pylint: disable=import-outside-toplevel
-  from instruct_pt.data import tasks as tasks_lib  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import sources
+  from instruct_pt.data import tasks as tasks_lib
+  from instruct_pt.data.seqio_source import seqio_source
   names = tasks_lib.register_demo_tasks(vocabulary)
   for name, settings in (config.tasks or {}).items():
     settings = dict(settings)
     kind = settings.pop("kind", None)
     layout = settings.pop("layout", None)
+    rounds = settings.pop("rounds_per_example", 1)
     if kind is None or "pattern" not in settings:
       raise ValueError(f"data.tasks[{name!r}] needs 'kind' and 'pattern', got {sorted(settings)}")
-    if kind in ("synthesizer_sft", "instructions"):
-      settings.setdefault("text_field", sources.WHOLE_RECORD)
+    if kind in ("synthesizer_sft", "instructions"):  # whole records, whatever the layout says
+      settings.update(text_field=sources.WHOLE_RECORD, extra_fields=())
     pattern = settings.pop("pattern")
     spec = (sources.layout_spec(layout, pattern, **settings) if layout
             else sources.SourceSpec(pattern, **settings))
-    tasks_lib.register_task(name, kind, sources.seqio_source(spec), vocabulary)
+    tasks_lib.register_task(name, kind, seqio_source(spec), vocabulary, rounds_per_example=rounds)
     names.append(name)
   for name, rates in (config.mixtures or {}).items():
     tasks_lib.register_mixture(name, rates)

@@ -15,20 +15,27 @@ split here: each packed segment is one whole example and starts with BOS. The ta
 cut long documents into chunks of at most the sequence length.
 
 `SeqIOFeed` serves one host's share of every step's global batch, forever, deterministically
-from a seed, with exact resume by step.
+from a seed. Its iterators save their state (`SeqIOBatches.save_state`: the tf.data iterator
+checkpoint and the corpus readers' positions, `instruct_pt.data.seqio_source`), so a resumed
+run continues with exactly the batches an uninterrupted one would see, at a cost that does
+not grow with the step.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from typing import Iterator, Mapping
+import json
+import logging
+from typing import Mapping, Optional
 
 import jax
 import numpy as np
 import seqio
 import tensorflow as tf
+from etils import epath
 
+from instruct_pt.data import seqio_source
 from instruct_pt.data.packing import FEATURES, pack_rows
 from instruct_pt.data.tasks import special_id
 
@@ -135,10 +142,9 @@ class SeqIOFeed:
   reads shard `i` of every task (SeqIO shards the examples, or the files of a sharded source)
   and packs its own rows, so hosts never share an example.
 
-  Resume is by step: `iterate(k)` rebuilds the pipeline and skips `k` batches inside tf.data,
-  so it yields exactly what `iterate(0)` yields from its k-th batch on, at a cost that grows
-  with k (the skipped batches are still read, tokenized and packed). Saving the tf.data
-  iterator state in checkpoints, to resume in constant time, is future work.
+  Resume: `iterate(k, state)` restores an iterator saved at step k (`SeqIOBatches.save_state`)
+  in constant time; without a saved state, `iterate(k)` skips k batches inside tf.data (exact
+  too, at a cost that grows with k: the skipped batches are read, tokenized and packed).
 
   Args:
     name: a registered SeqIO task or mixture (e.g. of `tasks.register_demo_tasks`).
@@ -182,13 +188,28 @@ class SeqIOFeed:
         dataset_split=self.split, shuffle=True, num_epochs=None, shard_info=self.shard_info,
         verbose=False, seed=self.seed, batch_size=self.num_rows)
 
-  def iterate(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+  def iterate(self, start_step: int = 0,
+              state: Optional[epath.PathLike] = None) -> "SeqIOBatches":
     """This host's batches from step `start_step` on, forever.
 
     Args:
       start_step: the first step to yield.
+      state: a directory `SeqIOBatches.save_state` wrote at `start_step` (by this host of the
+        same number of hosts); None replays the first `start_step` batches instead.
+
+    Raises:
+      ValueError: `state` does not belong to this feed's pipeline.
     """
-    yield from self.dataset().skip(start_step).as_numpy_iterator()
+    with seqio_source.capture_readers() as readers:
+      dataset = self.dataset()
+    if state is None:
+      if start_step:
+        logging.warning("no saved data state: replaying %d batches of %s to resume (the cost "
+                        "grows with the step)", start_step, self.name)
+      return SeqIOBatches(iter(dataset.skip(start_step)), readers)
+    batches = SeqIOBatches(iter(dataset), readers)
+    batches.restore_state(epath.Path(state))
+    return batches
 
   def packing_efficiency(self, num_batches: int = 4) -> float:
     """Fraction of slots holding real tokens over the first `num_batches` batches (cached).
@@ -203,3 +224,56 @@ class SeqIOFeed:
         real, slots = real + int((segments > 0).sum()), slots + segments.size
       self._efficiency[num_batches] = real / slots
     return self._efficiency[num_batches]
+
+
+class SeqIOBatches:
+  """An iterator of numpy batches over a SeqIO pipeline, whose state can be saved.
+
+  Args:
+    iterator: the tf.data iterator (`iter(dataset)`).
+    readers: the corpus readers feeding it (`seqio_source.capture_readers`).
+
+  Attributes:
+    readers: those readers, in the order the pipeline built them.
+  """
+
+  _ITERATOR = "iterator"
+  _READERS = "readers.json"
+
+  def __init__(self, iterator, readers: list[seqio_source.BlockReader]):
+    self._iterator = iterator
+    self.readers = readers
+
+  def __iter__(self) -> "SeqIOBatches":
+    return self
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    return {name: value.numpy() for name, value in next(self._iterator).items()}
+
+  def save_state(self, directory: epath.PathLike) -> None:
+    """Writes the state after the last batch taken into `directory` (created if needed).
+
+    The readers' positions are taken after the tf.data checkpoint, so they cover every block
+    the pipeline's read-ahead asked for while it was written.
+    """
+    directory = epath.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tf.train.Checkpoint(iterator=self._iterator).write(str(directory / self._ITERATOR))
+    (directory / self._READERS).write_text(json.dumps(seqio_source.reader_states(self.readers)))
+
+  def restore_state(self, directory: epath.Path) -> None:
+    """Continues from the state `save_state` wrote into `directory`.
+
+    Raises:
+      ValueError: the directory holds no state, or one of another pipeline.
+    """
+    readers = directory / self._READERS
+    if not readers.exists():
+      raise ValueError(f"{directory}: no saved data state ({self._READERS} is missing)")
+    seqio_source.restore_reader_states(self.readers, json.loads(readers.read_text()))
+    try:
+      tf.train.Checkpoint(iterator=self._iterator).read(
+          str(directory / self._ITERATOR)).assert_consumed()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+      raise ValueError(f"{directory}: the data state does not match this pipeline "
+                       f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e

@@ -58,10 +58,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import glob
 import io
-import itertools
 import json
 import logging
 import os
@@ -224,9 +222,13 @@ def list_files(spec: SourceSpec) -> list[str]:
 
   Raises:
     FileNotFoundError: no file matches `spec.pattern`.
+    IsADirectoryError: `spec.pattern` is a directory (a glob of its files is expected).
   """
   if spec.pattern in DEMO_PATTERNS or spec.format == "tfds":
     return [spec.pattern]
+  if not _is_remote(spec.pattern) and os.path.isdir(spec.pattern):
+    raise IsADirectoryError(f"{spec.pattern} is a directory; give a file or a glob of files, "
+                            f"e.g. {os.path.join(spec.pattern, '*.jsonl')}")
   if _is_remote(spec.pattern):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     paths = tf.io.gfile.glob(spec.pattern)
@@ -237,15 +239,38 @@ def list_files(spec: SourceSpec) -> list[str]:
   return sorted(paths)
 
 
-def iter_records(spec: SourceSpec, shard_index: int = 0, shard_count: int = 1,
-                 stats: Optional[SourceStats] = None, *,
-                 file_seed: Optional[int] = None) -> Iterator[dict[str, str]]:
-  """Streams the documents of `spec` as `{"text": ..., "id": "<file>:<n>", **extra_fields}`.
+@dataclasses.dataclass(frozen=True)
+class ReadPosition:
+  """Where one host's reading of a corpus stands (JSON-serialisable with `dataclasses.asdict`).
+
+  Attributes:
+    file: index of the current file in this host's file order.
+    offset: where the next item of that file starts: a byte offset (text, JSONL) or a record
+      or row number (Parquet, TFRecord, TFDS, the demo corpus); `FILE_DONE` once it is read.
+    line: the line number at `offset` (text, JSONL), for ids.
+    item: items (documents and bad inputs) of the whole ordered stream passed so far (the
+      count behind per-item host sharding).
+  """
+
+  file: int = 0
+  offset: int = 0
+  line: int = 1
+  item: int = 0
+
+
+FILE_DONE = -1
+
+
+class RecordReader:
+  """Streams the documents of a corpus as `{"text", "id", **extra_fields}` dicts, from any
+  `ReadPosition`, and knows the position of the next one.
 
   Host `shard_index` of `shard_count` takes files shard_index, shard_index + shard_count, ...
   when there are at least `shard_count` files, and otherwise every `shard_count`-th item of the
   whole ordered stream (bad inputs included, so each is raised or counted by one host only).
-  The order is deterministic: sorted files, or shuffled by `file_seed`.
+  The order is deterministic: sorted files, or shuffled by `file_seed`. Starting at a saved
+  `position` costs one seek (Parquet: one row group read; TFRecord and TFDS: skipping records
+  inside TensorFlow), not a re-read of what came before.
 
   Args:
     spec: the source.
@@ -253,32 +278,70 @@ def iter_records(spec: SourceSpec, shard_index: int = 0, shard_count: int = 1,
     shard_count: number of hosts.
     stats: counters to update (documents, files, skips by reason); None for none.
     file_seed: when set, shuffle the file order with this seed (the same on every host).
+    start: where to start (the `position` an earlier reader had).
 
   Raises:
     FileNotFoundError: no file matches `spec.pattern`.
-    ValueError: bad shard arguments, or (with `on_error="raise"`) bad input: a line that is not
-      UTF-8 or not a JSON object, a missing or non-string field, a missing column or feature,
-      a document over `max_chars`, or a file with no documents. The message names the file
-      and line or row; the records yielded before it stay valid.
+    ValueError: bad shard arguments or start position; while iterating (with
+      `on_error="raise"`) bad input: a line that is not UTF-8 or not a JSON object, a missing
+      or non-string field, a missing column or feature, a document over `max_chars`, or a
+      file with no documents. The message names the file and line or row; the records yielded
+      before it stay valid.
+
+  Attributes:
+    position: where the next item starts (after the record just yielded).
   """
-  if not 0 <= shard_index < shard_count:
-    raise ValueError(f"shard_index {shard_index} is not in [0, shard_count={shard_count})")
-  stats = SourceStats() if stats is None else stats
-  paths = list_files(spec)
-  if file_seed is not None:
-    random.Random(file_seed).shuffle(paths)
-  by_files = len(paths) >= shard_count
-  position = 0
-  for path in paths[shard_index::shard_count] if by_files else paths:
-    stats.files += 1
-    for item in _file_items(path, spec):
-      if by_files or position % shard_count == shard_index:
-        if isinstance(item, _Problem):
-          _handle(item, spec, stats)
-        else:
-          stats.documents += 1
-          yield item
-      position += 1
+
+  def __init__(self, spec: SourceSpec, shard_index: int = 0, shard_count: int = 1,
+               stats: Optional[SourceStats] = None, *, file_seed: Optional[int] = None,
+               start: ReadPosition = ReadPosition()):
+    if not 0 <= shard_index < shard_count:
+      raise ValueError(f"shard_index {shard_index} is not in [0, shard_count={shard_count})")
+    self.spec = spec
+    self.stats = SourceStats() if stats is None else stats
+    self._index, self._count = shard_index, shard_count
+    paths = list_files(spec)
+    if file_seed is not None:
+      random.Random(file_seed).shuffle(paths)
+    self._by_files = len(paths) >= shard_count
+    self._files = paths[shard_index::shard_count] if self._by_files else paths
+    if not 0 <= start.file <= len(self._files):
+      raise ValueError(f"read position {start} is past this host's {len(self._files)} files "
+                       f"of {spec.pattern!r}")
+    self.position = start
+
+  def __iter__(self) -> Iterator[dict[str, str]]:
+    while self.position.file < len(self._files):
+      start = self.position
+      if start.offset != FILE_DONE:
+        path = self._files[start.file]
+        self.stats.files += 1
+        for item, offset, line in _file_items(path, self.spec, start.offset, start.line):
+          mine = self._by_files or self.position.item % self._count == self._index
+          self.position = ReadPosition(start.file, offset, line, self.position.item + 1)
+          if not mine:
+            continue
+          if isinstance(item, _Problem):
+            _handle(item, self.spec, self.stats)
+          else:
+            self.stats.documents += 1
+            yield item
+      self.position = ReadPosition(start.file + 1, 0, 1, self.position.item)
+
+
+def iter_records(spec: SourceSpec, shard_index: int = 0, shard_count: int = 1,
+                 stats: Optional[SourceStats] = None, *,
+                 file_seed: Optional[int] = None) -> Iterator[dict[str, str]]:
+  """Streams the documents of `spec` from its start (see `RecordReader`).
+
+  Args:
+    spec: the source.
+    shard_index: this host's index.
+    shard_count: number of hosts.
+    stats: counters to update (documents, files, skips by reason); None for none.
+    file_seed: when set, shuffle the file order with this seed (the same on every host).
+  """
+  return iter(RecordReader(spec, shard_index, shard_count, stats, file_seed=file_seed))
 
 
 def read_documents(pattern: str, text_field: str = "text") -> Iterator[str]:
@@ -296,68 +359,6 @@ def read_documents(pattern: str, text_field: str = "text") -> Iterator[str]:
     yield record["text"]
 
 
-def seqio_source(specs: Union[SourceSpec, Mapping[str, SourceSpec]]):
-  """A `seqio.DataSource` whose examples are `iter_records`' records as `tf.string` features.
-
-  `get_dataset(split, shuffle, seed, shard_info)` passes `shard_info` on to `iter_records`, and
-  with `shuffle` reads the files in an order shuffled by `seed` (0 when None), so it is
-  deterministic. `list_shards` returns the files; arbitrary sharding is supported.
-
-  Args:
-    specs: one spec (the "train" split), or a spec per split name.
-
-  Raises:
-    ValueError: no split is given.
-  """
-  specs = {"train": specs} if isinstance(specs, SourceSpec) else dict(specs)
-  if not specs:
-    raise ValueError("seqio_source needs at least one split")
-  return _corpus_data_source_class()(specs)
-
-
-@functools.lru_cache(maxsize=None)
-def _corpus_data_source_class():
-  """Defines the SeqIO data source class (SeqIO and TensorFlow are imported only here)."""
-  import seqio  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  class CorpusDataSource(seqio.DataSource):
-    """A SeqIO data source reading one `SourceSpec` per split through `iter_records`."""
-
-    def __init__(self, specs: dict[str, SourceSpec]):
-      super().__init__(splits=specs)
-      self._specs = specs
-
-    def __repr__(self):
-      return f"CorpusDataSource({self._specs!r})"
-
-    @property
-    def supports_arbitrary_sharding(self) -> bool:
-      return True
-
-    def list_shards(self, split: str) -> list[str]:
-      return list_files(self._spec(split))
-
-    def get_dataset(self, split: str = "train", shuffle: bool = True, seed=None,
-                    shard_info=None, *, sequence_length=None, use_cached=False, num_epochs=1):
-      del sequence_length, use_cached, num_epochs  # unused, as in every seqio.DataSource
-      spec = self._spec(split)
-      index, count = (shard_info.index, shard_info.num_shards) if shard_info else (0, 1)
-      file_seed = (0 if seed is None else int(seed)) if shuffle else None
-      signature = {key: tf.TensorSpec((), tf.string) for key in (*_RECORD_KEYS,
-                                                                 *spec.extra_fields)}
-      return tf.data.Dataset.from_generator(
-          lambda: iter_records(spec, index, count, file_seed=file_seed),
-          output_signature=signature)
-
-    def _spec(self, split: str) -> SourceSpec:
-      if split not in self._specs:
-        raise ValueError(f"Unknown split {split!r}; this source has {sorted(self._specs)}")
-      return self._specs[split]
-
-  return CorpusDataSource
-
-
 # Reading files ------------------------------------------------------------------------------------
 
 def _handle(problem: _Problem, spec: SourceSpec, stats: SourceStats) -> None:
@@ -370,14 +371,16 @@ def _handle(problem: _Problem, spec: SourceSpec, stats: SourceStats) -> None:
                     problem.message)
 
 
-def _file_items(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
-  """Records and problems of one file, in order; an `empty_file` problem if it has neither."""
+def _file_items(path: str, spec: SourceSpec, offset: int, line: int
+                ) -> Iterator[tuple[Union[dict, _Problem], int, int]]:
+  """(item, next offset, next line) of one file from `offset`, in order; read from its
+  start, a file with no items gives an `empty_file` problem."""
   empty = True
-  for item in _reader(path, spec)(path, spec):
+  for item, next_offset, next_line in _reader(path, spec)(path, spec, offset, line):
     empty = False
-    yield _check_length(item, spec)
-  if empty:
-    yield _Problem("empty_file", f"{path}: no documents (empty shard)")
+    yield _check_length(item, spec), next_offset, next_line
+  if empty and offset == 0:
+    yield _Problem("empty_file", f"{path}: no documents (empty shard)"), FILE_DONE, line
 
 
 def _reader(path: str, spec: SourceSpec):
@@ -435,33 +438,43 @@ def _decode(raw: bytes, where: str) -> tuple[str, Optional[_Problem]]:
     return "", _Problem("not_utf8", f"{where}: not UTF-8 ({e.reason} at byte {e.start})")
 
 
-def _read_demo(pattern: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
-  for number, paragraph in enumerate(demo_corpus(DEMO_PATTERNS[pattern])):
-    yield _record({spec.text_field: paragraph}, spec, f"{pattern}:{number}")
+def _read_demo(pattern: str, spec: SourceSpec, offset: int, line: int):
+  paragraphs = demo_corpus(DEMO_PATTERNS[pattern])
+  for number in range(offset, len(paragraphs)):
+    yield _record({spec.text_field: paragraphs[number]}, spec, f"{pattern}:{number}"), \
+        number + 1, line
 
 
-def _read_text(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
+def _read_text(path: str, spec: SourceSpec, offset: int, line: int):
   """Documents separated by blank lines; a non-UTF-8 line makes its whole document bad."""
   block, start, problem = [], 0, None
   with _open(path) as f:
-    for number, raw in enumerate(itertools.chain(f, [b""]), 1):  # b"" ends the last document
-      line, bad = _decode(raw, f"{path}:{number}")
-      if bad is None and not line.strip():
+    f.seek(offset)
+    number = line - 1
+    while True:
+      raw = f.readline()  # b"" at the end, which ends the last document like a blank line
+      number += 1
+      text, bad = _decode(raw, f"{path}:{number}")
+      if bad is None and not text.strip():
         if block:
-          yield problem or _record({spec.text_field: "\n".join(block)}, spec, f"{path}:{start}")
+          item = problem or _record({spec.text_field: "\n".join(block)}, spec, f"{path}:{start}")
+          yield item, f.tell(), number + 1
         block, problem = [], None
+        if not raw:
+          return
         continue
       if not block:
         start = number
       problem = problem or bad
-      block.append(line)
+      block.append(text)
 
 
-def _read_jsonl(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
+def _read_jsonl(path: str, spec: SourceSpec, offset: int, line: int):
   with _open(path) as f:
-    for number, raw in enumerate(f, 1):
+    f.seek(offset)
+    for number, raw in enumerate(iter(f.readline, b""), line):
       if raw.strip():
-        yield _json_record(raw, spec, f"{path}:{number}")
+        yield _json_record(raw, spec, f"{path}:{number}"), f.tell(), number + 1
 
 
 def _json_record(raw: bytes, spec: SourceSpec, where: str) -> Union[dict, _Problem]:
@@ -477,8 +490,8 @@ def _json_record(raw: bytes, spec: SourceSpec, where: str) -> Union[dict, _Probl
   return _record(value, spec, where)
 
 
-def _read_parquet(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
-  """Rows of a Parquet file, read a batch at a time."""
+def _read_parquet(path: str, spec: SourceSpec, offset: int, line: int):
+  """Rows of a Parquet file from row `offset`, a batch at a time (one row group read to seek)."""
   import pyarrow as pa  # pylint: disable=import-outside-toplevel
   import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
   columns = _named_fields(spec)
@@ -486,37 +499,45 @@ def _read_parquet(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]
     try:
       table = pq.ParquetFile(f)
     except pa.ArrowException as e:
-      yield _Problem("corrupt", f"{path}: not a readable Parquet file ({e})")
+      yield _Problem("corrupt", f"{path}: not a readable Parquet file ({e})"), FILE_DONE, line
       return
     names = table.schema_arrow.names
     missing = [name for name in columns or () if name not in names]
     if missing:
-      yield _Problem("missing_field", f"{path}: no column {missing[0]!r} (columns: {names})")
+      yield (_Problem("missing_field", f"{path}: no column {missing[0]!r} (columns: {names})"),
+             FILE_DONE, line)
       return
-    row = 0
-    for batch in table.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
-      for values in batch.to_pylist():
-        yield _record(values, spec, f"{path}:{row}")
-        row += 1
+    first = 0  # the first row of the current row group
+    for group in range(table.num_row_groups):
+      size = table.metadata.row_group(group).num_rows
+      if first + size > offset:
+        rows = table.read_row_group(group, columns=columns)
+        for batch in rows.to_batches(max_chunksize=_PARQUET_BATCH_ROWS):
+          for row, values in enumerate(batch.to_pylist(), first):
+            if row >= offset:
+              yield _record(values, spec, f"{path}:{row}"), row + 1, line
+          first += batch.num_rows
+      else:
+        first += size
 
 
-def _read_tfrecord(path: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
-  """`tf.train.Example` records; a corrupt record ends the file."""
+def _read_tfrecord(path: str, spec: SourceSpec, offset: int, line: int):
+  """`tf.train.Example` records from record `offset`; a corrupt record ends the file."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from google.protobuf import message  # pylint: disable=import-outside-toplevel
-  number = 0
+  number = offset
   try:
-    for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+    for raw in tf.data.TFRecordDataset(path).skip(offset).as_numpy_iterator():
       where = f"{path}:{number}"
       try:
         example = tf.train.Example.FromString(raw)
       except message.DecodeError:
-        yield _Problem("not_example", f"{where}: not a tf.train.Example")
+        yield _Problem("not_example", f"{where}: not a tf.train.Example"), number + 1, line
       else:
-        yield _record(_example_values(example), spec, where)
+        yield _record(_example_values(example), spec, where), number + 1, line
       number += 1
   except tf.errors.DataLossError as e:
-    yield _Problem("corrupt", f"{path}:{number}: corrupt TFRecord ({e.message})")
+    yield _Problem("corrupt", f"{path}:{number}: corrupt TFRecord ({e.message})"), FILE_DONE, line
 
 
 def _named_fields(spec: SourceSpec) -> Optional[list[str]]:
@@ -536,8 +557,8 @@ def _example_values(example) -> dict[str, Any]:
   return values
 
 
-def _read_tfds(name: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
-  """Rows of a prepared TFDS dataset, in order; never downloads."""
+def _read_tfds(name: str, spec: SourceSpec, offset: int, line: int):
+  """Rows of a prepared TFDS dataset from row `offset`, in order; never downloads."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   try:
     dataset, info = tfds.load(name, split=spec.tfds_split, data_dir=spec.tfds_data_dir,
@@ -548,10 +569,11 @@ def _read_tfds(name: str, spec: SourceSpec) -> Iterator[Union[dict, _Problem]]:
   features = list(info.features.keys())
   missing = [field for field in _named_fields(spec) or () if field not in features]
   if missing:
-    yield _Problem("missing_field", f"{name}: no feature {missing[0]!r} (features: {features})")
+    yield (_Problem("missing_field", f"{name}: no feature {missing[0]!r} (features: {features})"),
+           FILE_DONE, line)
     return
-  for row, example in enumerate(tfds.as_numpy(dataset)):
-    yield _record(example, spec, f"{name}/{spec.tfds_split}:{row}")
+  for row, example in enumerate(tfds.as_numpy(dataset.skip(offset)), offset):
+    yield _record(example, spec, f"{name}/{spec.tfds_split}:{row}"), row + 1, line
 
 
 _READERS = {"text": _read_text, "jsonl": _read_jsonl, "parquet": _read_parquet,

@@ -40,7 +40,8 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from instruct_pt.data.sources import WHOLE_RECORD, SourceSpec, seqio_source
+from instruct_pt.data.seqio_source import seqio_source
+from instruct_pt.data.sources import WHOLE_RECORD, SourceSpec
 from instruct_pt.data import formats
 
 KINDS = ("raw_lm", "instruct_augmented_lm", "synthesizer_sft", "instructions")
@@ -145,20 +146,51 @@ def split_into_chunks(dataset: tf.data.Dataset, sequence_length) -> tf.data.Data
 
 def tokenize_synthesizer_record(dataset: tf.data.Dataset,
                                 output_features) -> tf.data.Dataset:
-  """JSON synthesizer record in `text` -> tokens and loss weights of `formats.format_segments`.
+  """JSON synthesizer record in `text` -> tokens and loss weights of `formats.format_pieces`.
 
-  Each segment is tokenized on its own and the ids concatenated, so every token lies inside
-  one segment and its loss weight is unambiguous (a BPE merge across a context / pair
-  boundary would otherwise give a token that is half context, half answer). The inference
-  prompt ends at a segment boundary (`formats.prompt_segments`), so tokenizing it the same way
-  gives exactly the ids the synthesizer was trained on. The leading `<s>` is dropped (the
-  converter's BOS input stands for it).
+  The record is `{"context", "pairs": [{"question", "answer"}]}`, the released collection's
+  `{"context", "QA_list": [{"Q", "A"}], ...}`, or `{"rounds": [one of those, ...]}` for a
+  multi-round example. Tokenized as `formats.encode` does (each text run between BOS / EOS as
+  one string), so an inference prompt of the same text gets the same ids. The leading `<s>`
+  is dropped (the converter's BOS input stands for it).
 
   Args:
     dataset: examples whose string `text` holds one JSON record.
     output_features: the task's features (SeqIO passes them).
   """
-  return _tokenize_json(dataset, output_features["targets"].vocabulary, _synthesizer_segments)
+  return _tokenize_json(dataset, output_features["targets"].vocabulary, _synthesizer_pieces)
+
+
+def group_rounds(rounds_per_example: int):
+  """A preprocessor joining up to `rounds_per_example` consecutive records of one dataset into
+  a multi-round synthesizer example `{"rounds": [...]}` (few-shot sequences, as the paper
+  tunes the synthesizer and as the inference chains prompt it).
+
+  A record's dataset is the file it comes from (the released collection keeps one dataset per
+  folder, `<dataset>/shard/*.jsonl`); a file's last group may be shorter.
+
+  Args:
+    rounds_per_example: records per example (1 leaves them single).
+  """
+  if rounds_per_example < 1:
+    raise ValueError(f"rounds_per_example must be >= 1, got {rounds_per_example}")
+
+  def dataset_key(example):
+    file = tf.strings.regex_replace(example["id"], r":[0-9]+$", "")
+    return tf.strings.to_hash_bucket_fast(file, 2**62)
+
+  def join(_, window):
+    return window.batch(rounds_per_example).map(
+        lambda batch: dict(batch, text=tf.strings.join(
+            ['{"rounds": [', tf.strings.reduce_join(batch["text"], separator=", "), "]}"]),
+                           id=batch["id"][0]))
+
+  def preprocess(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    if rounds_per_example == 1:
+      return dataset
+    return dataset.group_by_window(dataset_key, join, window_size=rounds_per_example)
+
+  return preprocess
 
 
 def tokenize_instruction_record(dataset: tf.data.Dataset,
@@ -169,19 +201,26 @@ def tokenize_instruction_record(dataset: tf.data.Dataset,
     dataset: examples whose string `text` holds one JSON record.
     output_features: the task's features (SeqIO passes them).
   """
-  return _tokenize_json(dataset, output_features["targets"].vocabulary, _instruction_segments)
+  return _tokenize_json(dataset, output_features["targets"].vocabulary, _instruction_pieces)
 
 
-def _tokenize_json(dataset, vocabulary, to_segments):
-  """Maps the JSON record in `text` to `targets` / `loss_weights` through `to_segments(record)` in Python."""
+def _tokenize_json(dataset, vocabulary, to_pieces):
+  """Maps the JSON record in `text` to `targets` / `loss_weights` through `to_pieces(record)`
+  (in Python), tokenized by `formats.encode`."""
   eos = _required_eos(vocabulary)
   bos = special_id(vocabulary, "bos_id")
+  tokenizer = getattr(vocabulary, "tokenizer", None)
+  if tokenizer is None:
+    raise ValueError(f"vocabulary {vocabulary} does not wrap an instruct_pt tokenizer "
+                     "(instruct_pt.data.seqio_vocab.SeqIOVocabulary), which the synthesizer and "
+                     "instruction tasks tokenize with")
 
   def encode(line) -> tuple[np.ndarray, np.ndarray]:
     line = line.item() if isinstance(line, np.ndarray) else line
-    segments = to_segments(_parse_record(line))
-    # The first segment is the leading <s>: the converter's BOS decoder input plays it.
-    return encode_segments(vocabulary, segments[1:], bos, eos)
+    pieces = to_pieces(_parse_record(line))
+    # The first piece is the leading <s>: the converter's BOS decoder input plays it.
+    ids, weights = formats.encode(tokenizer, pieces[1:], bos, eos)
+    return np.asarray(ids, np.int32), np.asarray(weights, np.int32)
 
   def tokenize(example):
     ids, weights = tf.numpy_function(encode, [example["text"]], [tf.int32, tf.int32],
@@ -191,25 +230,6 @@ def _tokenize_json(dataset, vocabulary, to_segments):
     return {"targets": ids, "loss_weights": weights}
 
   return dataset.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def encode_segments(vocabulary: seqio.Vocabulary, segments: Sequence[formats.Segment],
-                    bos_id: int | None, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
-  """Token ids and 0/1 loss weights of `segments`, each segment tokenized on its own.
-
-  A segment that is exactly `formats.BOS` / `formats.EOS` becomes that token (no token for a
-  vocabulary without BOS).
-
-  Args:
-    vocabulary: tokenizer of the text segments.
-    segments: `(text, carries_loss)` pieces.
-    bos_id: the BOS id, or None.
-    eos_id: the EOS id.
-  """
-  pieces = formats.encode_segment_pieces(vocabulary, segments, bos_id, eos_id)
-  ids = [token for piece in pieces for token in piece]
-  weights = [int(loss) for piece, (_, loss) in zip(pieces, segments) for _ in piece]
-  return np.asarray(ids, np.int32), np.asarray(weights, np.int32)
 
 
 # Records ------------------------------------------------------------------------------------
@@ -237,8 +257,15 @@ def _field(record: dict, name: str, where: str) -> str:
   return value
 
 
-def _synthesizer_rounds(record: dict) -> list[formats.Round]:
-  """The `(context, pairs)` rounds of a synthesizer record (single- or multi-round)."""
+def synthesizer_rounds(record: dict) -> list[formats.Round]:
+  """The `(context, pairs)` rounds of a synthesizer record (see `tokenize_synthesizer_record`).
+
+  Args:
+    record: the parsed JSON record.
+
+  Raises:
+    ValueError: a malformed record, naming it and the round.
+  """
   where = _where("synthesizer_sft", record)
   blocks = record.get("rounds", [record])
   if not isinstance(blocks, list) or not blocks:
@@ -247,27 +274,33 @@ def _synthesizer_rounds(record: dict) -> list[formats.Round]:
 
 
 def _round(block, where: str) -> formats.Round:
-  pairs = block.get("pairs") if isinstance(block, dict) else None
+  """One round: ours (`pairs` of `question` / `answer`) or the released (`QA_list` of `Q` /
+  `A`)."""
+  if not isinstance(block, dict):
+    raise ValueError(f"{where}: is not a JSON object")
+  released = "QA_list" in block and "pairs" not in block
+  pairs = block.get("QA_list" if released else "pairs")
+  question, answer = ("Q", "A") if released else ("question", "answer")
   if not isinstance(pairs, list) or not pairs:
-    raise ValueError(f"{where}: needs a non-empty list 'pairs'")
+    raise ValueError(f"{where}: needs a non-empty list {'QA_list' if released else 'pairs'!r}")
   for pair in pairs:
     if not isinstance(pair, dict):
-      raise ValueError(f"{where}: pair {pair!r} is not a {{'question', 'answer'}} object")
+      raise ValueError(f"{where}: pair {pair!r} is not a {{{question!r}, {answer!r}}} object")
   return (_field(block, "context", where),
-          [formats.QAPair(_field(p, "question", where), _field(p, "answer", where))
-           for p in pairs])
+          [formats.QAPair(_field(p, question, where), _field(p, answer, where)) for p in pairs])
 
 
-def _synthesizer_segments(record: dict) -> list[formats.Segment]:
-  return formats.format_segments(_synthesizer_rounds(record))
+def _synthesizer_pieces(record: dict) -> list[formats.Piece]:
+  return formats.format_pieces(synthesizer_rounds(record))
 
 
-def _instruction_segments(record: dict) -> list[formats.Segment]:
-  """`<s>`, prompt + separator (no loss), response (loss), `</s>` (loss)."""
+def _instruction_pieces(record: dict) -> list[formats.Piece]:
+  """`<s>`, prompt + separator (no loss) and response (loss) as one run, `</s>` (loss)."""
   where = _where("instructions", record)
   prompt, response = _field(record, "prompt", where), _field(record, "response", where)
-  return [(formats.BOS, False), (prompt + INSTRUCTION_SEPARATOR, False), (response, True),
-          (formats.EOS, True)]
+  head = prompt + INSTRUCTION_SEPARATOR
+  return [formats.BOS, formats.Run(head + response, ((len(head), len(head) + len(response)),)),
+          formats.EOS]
 
 
 # Tasks ---------------------------------------------------------------------------------------
@@ -281,7 +314,7 @@ _PREPROCESSORS = {
 
 
 def register_task(name: str, kind: str, source: seqio.DataSource,
-                  vocabulary: seqio.Vocabulary) -> seqio.Task:
+                  vocabulary: seqio.Vocabulary, rounds_per_example: int = 1) -> seqio.Task:
   """Registers (or replaces) task `name` of `kind` over `source`.
 
   Args:
@@ -290,6 +323,8 @@ def register_task(name: str, kind: str, source: seqio.DataSource,
     source: yields `text`: the document (`raw_lm`, `instruct_augmented_lm`) or the whole
       record as JSON (the others; `SourceSpec(text_field=WHOLE_RECORD)` reads it so).
     vocabulary: tokenizer of `targets`; it must have an EOS id.
+    rounds_per_example: `synthesizer_sft` only: consecutive records of a dataset joined into
+      one multi-round example (`group_rounds`).
 
   Raises:
     ValueError: unknown kind, bad name, a mixture of that name, or no EOS id.
@@ -301,7 +336,12 @@ def register_task(name: str, kind: str, source: seqio.DataSource,
     raise ValueError(f"task {name!r}: a mixture has that name; names must be unambiguous")
   _required_eos(vocabulary)
   seqio.TaskRegistry.remove(name)
-  return seqio.TaskRegistry.add(name, source=source, preprocessors=list(_PREPROCESSORS[kind]),
+  preprocessors = list(_PREPROCESSORS[kind])
+  if kind == "synthesizer_sft":
+    preprocessors.insert(0, group_rounds(rounds_per_example))
+  elif rounds_per_example != 1:
+    raise ValueError(f"task {name!r}: rounds_per_example applies to synthesizer_sft tasks only")
+  return seqio.TaskRegistry.add(name, source=source, preprocessors=preprocessors,
                                 output_features=task_output_features(vocabulary))
 
 

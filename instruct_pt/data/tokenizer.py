@@ -90,6 +90,12 @@ class Tokenizer(abc.ABC):
     return False
 
   @abc.abstractmethod
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
+    """`encode(text)` and, for each token, the index of the character of `text` it starts at
+    (a token the tokenizer adds itself, such as a prepended "▁", gets the position it stands
+    at)."""
+
+  @abc.abstractmethod
   def _write_files(self, directory: Path) -> None:
     """Writes the files `load_tokenizer(directory)` reads back (see `save_tokenizer`)."""
 
@@ -110,6 +116,11 @@ class ByteTokenizer(Tokenizer):
   def encode(self, text: str) -> list[int]:
     """Token ids of `text` (no BOS / EOS added)."""
     return [b + self._offset for b in text.encode("utf-8")]
+
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
+    """`encode(text)` and the character each byte token belongs to."""
+    starts = [index for index, char in enumerate(text) for _ in char.encode("utf-8")]
+    return self.encode(text), starts
 
   def decode(self, ids: Sequence[int]) -> str:
     """Text of `ids`; special and out-of-range ids are skipped, bad UTF-8 replaced."""
@@ -161,6 +172,14 @@ class SentencePieceTokenizer(Tokenizer):
   def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each of `texts`, as `encode` gives them."""
     return self._processor.encode(list(texts))
+
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
+    """`encode(text)` and each piece's first character (from sentencepiece's byte offsets)."""
+    char_of_byte = [index for index, char in enumerate(text) for _ in char.encode("utf-8")]
+    char_of_byte.append(len(text))
+    pieces = self._processor.encode(text, return_type="proto").pieces
+    return [p.id for p in pieces], [char_of_byte[min(p.begin, len(char_of_byte) - 1)]
+                                    for p in pieces]
 
   def decode(self, ids: Sequence[int]) -> str:
     """Text of `ids`; control (BOS / EOS / PAD) and out-of-range ids are skipped."""
@@ -263,6 +282,11 @@ class HFTokenizer(Tokenizer):
     """Token ids of each of `texts`, as `encode` gives them."""
     encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
     return [encoding.ids for encoding in encodings]
+
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[int]]:
+    """`encode(text)` and each token's first character (the `tokenizers` offsets)."""
+    encoding = self._tokenizer.encode(text, add_special_tokens=False)
+    return encoding.ids, [start for start, _ in encoding.offsets]
 
   def decode(self, ids: Sequence[int]) -> str:
     """Text of `ids`; special and out-of-range ids are skipped."""

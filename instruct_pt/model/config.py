@@ -56,6 +56,11 @@ class ModelConfig:
       XLA backend) or "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU).
     remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs) or
       "dots_no_batch" (save matmul outputs without a batch dimension: weights' products).
+    decode_layers: how the generation engine's decode steps run the blocks: "scan" (one
+      compiled block looping over the stacked `layers` axis, as in training and prefill),
+      "unrolled" (one block per layer over per-layer slices that `transformer.split_layers`
+      makes once per decode call, as MaxText decodes with `scan_layers=False`) or "auto"
+      (default: unrolled on GPU, scan elsewhere). See `decode_unrolled`.
     init_std: standard deviation of the normal initialiser.
   """
 
@@ -76,6 +81,7 @@ class ModelConfig:
   dtype: str = "auto"
   attention_impl: str = "xla"
   remat_policy: str = "none"
+  decode_layers: str = "auto"
   init_std: float = 0.02
 
   def __post_init__(self):
@@ -92,6 +98,9 @@ class ModelConfig:
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f"ModelConfig.remat_policy={self.remat_policy!r}; "
                        f"choose one of {REMAT_POLICIES}")
+    if self.decode_layers not in DECODE_LAYERS:
+      raise ValueError(f"ModelConfig.decode_layers={self.decode_layers!r}; "
+                       f"choose one of {DECODE_LAYERS}")
     if self.param_dtype not in DTYPES:
       raise ValueError(f"ModelConfig.param_dtype={self.param_dtype!r}; choose one of {DTYPES}")
     if self.dtype not in DTYPES + ("auto",):
@@ -138,6 +147,21 @@ class ModelConfig:
       return self.dtype
     return "float32" if jax.default_backend() == "cpu" else "bfloat16"
 
+  @property
+  def decode_unrolled(self) -> bool:
+    """Whether decode steps unroll the layers: `decode_layers`, "auto" resolved by backend.
+
+    A scanned decode step slices each layer's weights out of the stacked parameters with the
+    loop index, and XLA materialises those slices: every step copies all block weights (seen
+    on CPU; the device suite's HLO check, `benchmarks/hlo_copies.py`, reports it on GPU).
+    Unrolled steps read slices made once per decode call instead. On CPU the scan still
+    measured faster (README, Design), so "auto" unrolls on GPU only, where decode is bound by
+    memory bandwidth.
+    """
+    if self.decode_layers != "auto":
+      return self.decode_layers == "unrolled"
+    return jax.default_backend() == "gpu"
+
   def num_params(self, include_embeddings: bool = True) -> int:
     """Number of parameters of the model this config builds."""
     attn = self.embed_dim * self.head_dim * (2 * self.num_heads + 2 * self.num_kv_heads)
@@ -167,6 +191,7 @@ class ModelConfig:
 
 ATTENTION_IMPLS = ("xla", "dot_product", "cudnn")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
+DECODE_LAYERS = ("auto", "scan", "unrolled")
 DTYPES = ("float32", "bfloat16", "float16")
 
 _PRESETS = {

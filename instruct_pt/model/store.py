@@ -1,5 +1,7 @@
 """The Orbax store of model parameters: save, restore onto any mesh, list checkpoint steps.
 
+Also random initialisation in the same shardings (`init_params`), for benchmarks and tests.
+
 Parameters are saved as one Orbax PyTree checkpoint (a directory) and restored directly into
 the shardings the rule table gives them on the target mesh, which may differ from the mesh
 that saved them. Which directory holds which parameters is the run directory's business
@@ -31,9 +33,29 @@ def param_shardings(config: ModelConfig, mesh: jax.sharding.Mesh,
     mesh: the device mesh.
     rules: logical axis rules.
   """
-  boxed = jax.eval_shape(Decoder(config).init, jax.random.key(0),
-                         jnp.zeros((1, 8), jnp.int32))["params"]
+  boxed = jax.eval_shape(_boxed_params(config), jax.random.key(0))
   return nn.meta.unbox(boxed), parallel.tree_shardings(boxed, mesh, rules)
+
+
+def _boxed_params(config: ModelConfig):
+  """`key -> parameters` with their logical-axis boxes."""
+  return lambda key: Decoder(config).init(key, jnp.zeros((1, 8), jnp.int32))["params"]
+
+
+def init_params(config: ModelConfig, mesh: jax.sharding.Mesh, rules: parallel.Rules,
+                seed: int = 0) -> Any:
+  """Randomly initialised parameters, created directly in their shardings on `mesh`.
+
+  Args:
+    config: the model.
+    mesh: the device mesh.
+    rules: logical axis rules.
+    seed: initialisation seed.
+  """
+  _, shardings = param_shardings(config, mesh, rules)
+  boxed = _boxed_params(config)
+  return jax.jit(lambda key: nn.meta.unbox(boxed(key)),
+                 out_shardings=shardings)(jax.random.key(seed))
 
 
 def abstract_params(config: ModelConfig, mesh: jax.sharding.Mesh,

@@ -23,7 +23,7 @@ Parameter tree (scanned leaves have a leading `[num_layers]` axis)::
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -239,13 +239,26 @@ class Decoder(nn.Module):
     block = DecoderBlock
     if cfg.remat_policy != "none":
       block = nn.remat(block, policy=_REMAT_POLICIES[cfg.remat_policy], prevent_cse=False)
-    layers = nn.scan(
-        block, variable_axes={"params": 0}, split_rngs={"params": True},
-        in_axes=(nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
-        metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, name="layers")
-    # The cache enters the scan read-only (one layer's slice per step) and only when extending;
-    # every layer's new keys and values come out stacked and are written once, below.
-    x, new_kv = layers(x, positions, segment_ids, cache if cache_rows is None else None)
+    if "layer_0" in self.variables.get("params", {}):
+      # Parameters from `split_layers`: an unrolled decode step, one block per layer.
+      if cache is None or cache_rows is not None:
+        raise ValueError("parameters split by split_layers serve decode steps only (extending "
+                         "a cache); pass the stacked parameters otherwise")
+      kvs = []
+      for i in range(cfg.num_layers):
+        layer_cache = {"key": cache["key"][i], "value": cache["value"][i]}
+        x, kv = DecoderBlock(cfg, True, name=f"layer_{i}")(x, positions, None, layer_cache)
+        kvs.append(kv)
+      new_kv = jax.tree_util.tree_map(lambda *per_layer: jnp.stack(per_layer), *kvs)
+    else:
+      layers = nn.scan(
+          block, variable_axes={"params": 0}, split_rngs={"params": True},
+          in_axes=(nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
+          metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, name="layers")
+      # The cache enters the scan read-only (one layer's slice per step) and only when
+      # extending; every layer's new keys and values come out stacked and are written once,
+      # below.
+      x, new_kv = layers(x, positions, segment_ids, cache if cache_rows is None else None)
     if cache is not None:
       if cache_rows is None:
         cache_rows = jnp.broadcast_to(jnp.arange(tokens.shape[0])[:, None], tokens.shape)
@@ -261,3 +274,22 @@ class Decoder(nn.Module):
     logits = nn.with_logical_constraint(
         logits.astype(jnp.float32), ("activation_batch", "activation_length", "activation_vocab"))
     return logits, cache
+
+
+def split_layers(params: dict[str, Any], num_layers: int) -> dict[str, Any]:
+  """The parameters for unrolled decode steps (`ModelConfig.decode_unrolled`).
+
+  The stacked `layers` subtree becomes `layer_0` ... `layer_{num_layers - 1}`, each one
+  layer's slice; everything else is shared. Given these, `Decoder` runs a decode step (and
+  only that) with one block per layer instead of the scan. The engine splits once per decode
+  loop, outside its steps, so the slices are made once per call instead of once per layer and
+  step, at the cost of one more copy of the block weights while the loop runs.
+
+  Args:
+    params: the model's parameters (stacked, as `init` makes them and checkpoints hold them).
+    num_layers: `ModelConfig.num_layers`.
+  """
+  split = {name: value for name, value in params.items() if name != "layers"}
+  for i in range(num_layers):
+    split[f"layer_{i}"] = jax.tree_util.tree_map(lambda p, i=i: p[i], params["layers"])
+  return split

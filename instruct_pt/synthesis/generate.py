@@ -35,7 +35,7 @@ from instruct_pt import parallel
 from instruct_pt.data import packing
 from instruct_pt.model import attention
 from instruct_pt.model.config import ModelConfig
-from instruct_pt.model.transformer import Decoder
+from instruct_pt.model.transformer import Decoder, split_layers
 
 MODES = ("continuous", "static")
 
@@ -75,6 +75,8 @@ class GenerationStats:
     prompt_tokens: prompt tokens prefilled.
     generated_tokens: tokens generated (EOS excluded).
     seconds: wall time.
+    prefill_seconds: the part of `seconds` spent in prefill calls, each timed until the
+      device finished it (the rest is decoding and host work between decode chunks).
     compiled_prefill_lengths: the prefill row lengths (buckets) used; a prefill program is
       compiled per row length, row count and prompts-per-row bucket.
   """
@@ -82,6 +84,7 @@ class GenerationStats:
   prompt_tokens: int = 0
   generated_tokens: int = 0
   seconds: float = 0.0
+  prefill_seconds: float = 0.0
   compiled_prefill_lengths: set = dataclasses.field(default_factory=set)
 
   @property
@@ -225,6 +228,9 @@ def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
 def _decode(model: Decoder, eos_ids: jax.Array, sampling: SamplingConfig, params, cache, state,
             steps):
   """Runs up to `steps` decode steps for every live slot; stops early when all are done."""
+  if model.config.decode_unrolled:
+    params = split_layers(params, model.config.num_layers)  # once per call, not per step
+
   def cond(carry):
     i, _, state = carry
     return (i < steps) & ~jnp.all(state["done"])
@@ -282,10 +288,10 @@ class Engine:
     self.decode_chunk = decode_chunk
     self.prefill_row_len = prefill_row_len
     self.model = Decoder(model_config)
-    cache_shape = (model_config.num_layers, num_slots, model_config.num_kv_heads, max_len,
-                   model_config.head_dim)
+    self.cache_shape = (model_config.num_layers, num_slots, model_config.num_kv_heads, max_len,
+                        model_config.head_dim)
     self.cache_sharding = parallel.logical_sharding(mesh, attention.CACHE_AXES, rules,
-                                                    cache_shape)
+                                                    self.cache_shape)
     self.slot_sharding = parallel.logical_sharding(mesh, ("cache_batch",), rules, (num_slots,))
     self.stats = GenerationStats()
     # Jitted per engine over plain values, never over `self`: a jit keyed on the engine would
@@ -350,8 +356,11 @@ class Engine:
         if pending and free and (mode == "continuous" or len(free) == self.num_slots):
           admitted = pending[:len(free)]
           pending = pending[len(admitted):]
+          prefill_start = time.perf_counter()
           cache, state = self._admit(cache, state, admitted, free[:len(admitted)], prompts,
                                      sampling, root, buckets)
+          jax.block_until_ready(state["token"])
+          self.stats.prefill_seconds += time.perf_counter() - prefill_start
           for slot, request in zip(free, admitted):
             slot_request[slot] = request
         steps = self.decode_chunk if mode == "continuous" else sampling.max_new_tokens
@@ -368,6 +377,21 @@ class Engine:
     self.stats.prompts += len(prompts)
     self.stats.seconds += time.perf_counter() - start
     return results
+
+  def lower_decode(self, sampling: SamplingConfig = SamplingConfig()) -> jax.stages.Lowered:
+    """The decode program that `generate` runs with `sampling`, lowered but not compiled.
+
+    `.compile().as_text()` is the optimised HLO of the decode loop (e.g. to see which buffers
+    a step copies: `benchmarks/hlo_copies.py`); `.compile().memory_analysis()` its memory.
+
+    Args:
+      sampling: decoding settings (the program is specialised on them).
+    """
+    cache = jax.ShapeDtypeStruct(self.cache_shape, jnp.dtype(self.config.compute_dtype),
+                                 sharding=self.cache_sharding)
+    with parallel.sharding_context(self.mesh, self.rules):
+      return self._decode.lower(sampling, self.params, {"key": cache, "value": cache},
+                                self._initial_state(sampling), self.decode_chunk)
 
   def _initial_state(self, sampling: SamplingConfig) -> dict[str, jax.Array]:
     n = self.num_slots

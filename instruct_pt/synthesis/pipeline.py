@@ -6,9 +6,21 @@ The input documents (any `instruct_pt.data.sources.SourceSpec`) are cut into sha
 1. plan the M rounds (`rounds.plan_rounds`): round r converts the r-th slice of the shard, and
    document i of round r continues the chain of document i of round r - 1;
 2. per round, build each prompt with the real tokenizer (`rounds.RoundBuilder`), generate on
-   the mesh (`generate.Engine`), parse the output (`formats.parse_pairs`), filter and
-   categorize the pairs (`filters`, `categories`), and advance the chains;
-3. templatify each chain into one pre-training text (`templates.templatify`).
+   the mesh (`generate.Engine`), parse the output (`formats.parse_pairs`), categorize the
+   pairs (`categories`), and advance the chains;
+3. templatify each chain into its pre-training texts (`templates.templatify`: one per group
+   of linked entries, plus the raw texts of entries left without pairs).
+
+`SynthesisConfig.post_processing` chooses what decides a chain and what is written:
+
+* `"official"` (the default: the paper's released pipeline, so our corpora compare with the
+  released ones): the official parsing, a chain continues when the previous round yielded at
+  least one *parsed* pair, the history holds every parsed pair, and history that does not fit
+  is dropped whole; nothing else is removed.
+* `"filtered"` (our additions, none in the official code): stricter parsing, and the
+  `filters.QualityFilter` (empty, over-long and ungrounded extractive answers, near-duplicate
+  questions across the corpus) drops pairs before they decide the chain, enter the next
+  prompt or reach the text; history that does not fit loses its oldest blocks first.
 
 A shard is written to a temporary file and renamed (`shard-00012.jsonl`, plus a TFRecord
 copy when TensorFlow is installed), then its statistics are written as the done marker
@@ -37,8 +49,12 @@ from jax.experimental import multihost_utils
 from instruct_pt import run_dir
 from instruct_pt.data import sources
 from instruct_pt.data import formats
-from instruct_pt.synthesis import filters, rounds, templates
+from instruct_pt.synthesis import categories as categories_lib
+from instruct_pt.synthesis import filters, recovery, rounds, templates
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
+
+POST_PROCESSING = ("official", "filtered")
+
 
 @dataclasses.dataclass(frozen=True)
 class SynthesisConfig:
@@ -62,7 +78,9 @@ class SynthesisConfig:
     top_k: sampling top-k (0: off).
     top_p: sampling top-p (1.0: off).
     num_slots: sequences decoded at once.
-    max_answer_chars: longer answers are filtered out.
+    post_processing: "official" (the paper's) or "filtered" (with our quality filters); see
+      the module docstring.
+    max_answer_chars: longer answers are filtered out (filtered mode).
     seed: sampling and template seed.
     write_tfrecord: also write each shard as TFRecord (needs TensorFlow).
   """
@@ -81,11 +99,15 @@ class SynthesisConfig:
   top_k: int = 0
   top_p: float = 1.0
   num_slots: int = 8
+  post_processing: str = "official"
   max_answer_chars: int = 2000
   seed: int = 0
   write_tfrecord: bool = True
 
   def __post_init__(self):
+    if self.post_processing not in POST_PROCESSING:
+      raise ValueError(f"synthesize.post_processing={self.post_processing!r}; choose one of "
+                       f"{POST_PROCESSING}")
     if self.num_rounds < 1 or self.documents_per_shard < 1:
       raise ValueError(f"synthesize.num_rounds={self.num_rounds} and documents_per_shard="
                        f"{self.documents_per_shard} must be positive")
@@ -153,11 +175,13 @@ class ShardConverter:
     self.engine = engine
     self.tokenizer = tokenizer
     self.config = config
-    self.builder = rounds.RoundBuilder(tokenizer, config.max_len, config.max_new_tokens)
+    self.filtered = config.post_processing == "filtered"
+    self.builder = rounds.RoundBuilder(tokenizer, config.max_len, config.max_new_tokens,
+                                       keep_partial_history=self.filtered)
     self.quality = filters.QualityFilter(max_answer_chars=config.max_answer_chars)
 
   def convert(self, index: int, records: Sequence[dict]) -> tuple[list[dict], dict[str, Any]]:
-    """Output records (one per chain of documents) and statistics of shard `index`.
+    """Output records (one per pre-training text) and statistics of shard `index`.
 
     Args:
       index: the shard index (seeds sampling and templates).
@@ -166,7 +190,7 @@ class ShardConverter:
     stats = collections.Counter(documents=len(records))
     categories: collections.Counter = collections.Counter()
     prompt_chains: dict[int, list] = {}  # what the next round's prompt may inherit
-    groups: dict[int, list] = {}         # every document of a chain: (doc, pairs, categories)
+    chains: dict[int, list] = {}         # per chain head: (doc, Entry, pair categories)
     plan = rounds.plan_rounds([r["id"] for r in records], self.config.num_rounds)
     truncated_before = self.builder.texts_truncated
     start = time.perf_counter()
@@ -182,29 +206,45 @@ class ShardConverter:
                                      seed=self.config.seed + 1000 * index + round_index)
       for position, (doc, kept, output) in enumerate(zip(documents, kept_chains, outputs)):
         text = records[doc]["text"]
-        parsed = formats.parse_pairs(self.tokenizer.decode(output))
-        pairs, dropped, pair_categories = self.quality.filter_pairs(text, parsed.pairs)
+        stats["generated_tokens"] += len(output)
+        pairs, pair_categories = self._pairs(text, self.tokenizer.decode(output), stats)
         categories.update(pair_categories)
-        stats.update(generated_tokens=len(output), malformed_pairs=parsed.malformed,
-                     duplicate_pairs=parsed.duplicates, pairs=len(pairs),
-                     documents_without_pairs=int(not pairs))
-        stats.update({f"filtered_{reason}": count for reason, count in dropped.items()
-                      if reason != "kept"})
         head = plan[0][position]
         prompt_chains[head] = rounds.advance(kept, text, pairs)
-        groups.setdefault(head, []).append((doc, pairs, pair_categories))
+        entry = templates.Entry(text, pairs, linked=bool(kept) and bool(pairs))
+        chains.setdefault(head, []).append((doc, entry, pair_categories))
     stats["seconds"] = time.perf_counter() - start
     stats["texts_truncated"] = self.builder.texts_truncated - truncated_before
-    output = []
-    for head, group in groups.items():
-      chain = [(records[doc]["text"], pairs) for doc, pairs, _ in group]
-      output.append({
-          "text": templates.templatify(chain, seed=self.config.seed + 100003 * index + head),
-          "source_ids": [records[doc]["id"] for doc, _, _ in group],
-          "pairs": [[dataclasses.asdict(p) for p in pairs] for _, pairs, _ in group],
-          "categories": [cats for _, _, cats in group],
-      })
-    return output, {**stats, "categories": dict(categories)}
+    records_out = []
+    for head, chain in chains.items():
+      entries = [entry for _, entry, _ in chain]
+      for text in templates.templatify(entries, self.config.seed + 100003 * index + head):
+        members = [chain[i] for i in text.entries]
+        records_out.append({
+            "text": text.text,
+            "source_ids": [records[doc]["id"] for doc, _, _ in members],
+            "pairs": [[dataclasses.asdict(p) for p in entry.pairs] for _, entry, _ in members],
+            "categories": [cats for _, _, cats in members],
+        })
+      stats["pairs_dropped_by_recovery"] += sum(
+          recovery.recover_all(entry.pairs)[1] for entry in entries)
+    stats["texts"] = len(records_out)
+    return records_out, {**stats, "categories": dict(categories)}
+
+  def _pairs(self, text: str, generated: str, stats: collections.Counter
+             ) -> tuple[list[formats.QAPair], list[str]]:
+    """The pairs of one output that decide the chain and reach the text, with categories."""
+    parsed = formats.parse_pairs(generated, strict=self.filtered)
+    stats.update(malformed_pairs=parsed.malformed, duplicate_pairs=parsed.duplicates)
+    if self.filtered:
+      pairs, dropped, pair_categories = self.quality.filter_pairs(text, parsed.pairs)
+      stats.update({f"filtered_{reason}": count for reason, count in dropped.items()
+                    if reason != "kept"})
+    else:
+      pairs = parsed.pairs
+      pair_categories = [categories_lib.categorize(pair, text) for pair in pairs]
+    stats.update(pairs=len(pairs), documents_without_pairs=int(not pairs))
+    return pairs, pair_categories
 
 
 def write_shard(run: run_dir.RunDir, index: int, records: list[dict], stats: dict,
@@ -253,8 +293,14 @@ def parse_failure_rate(stats: dict[str, Any]) -> float:
   return malformed / (malformed + well_formed) if malformed + well_formed else 0.0
 
 
-def summarize(run: run_dir.RunDir, write: bool = True) -> dict[str, Any]:
-  """Sums the done markers of `run` into a summary; writes it to `stats.json` if `write`."""
+def summarize(run: run_dir.RunDir, post_processing: str, write: bool = True) -> dict[str, Any]:
+  """Sums the done markers of `run` into a summary; writes it to `stats.json` if `write`.
+
+  Args:
+    run: the synthesis run directory.
+    post_processing: the mode the shards were made in (`SynthesisConfig.post_processing`).
+    write: write `stats.json`.
+  """
   total: collections.Counter = collections.Counter()
   categories: collections.Counter = collections.Counter()
   shards = 0
@@ -263,7 +309,8 @@ def summarize(run: run_dir.RunDir, write: bool = True) -> dict[str, Any]:
     categories.update(stats.pop("categories", {}))
     total.update(stats)
     shards += 1
-  summary = dict(total, shards=shards, categories=dict(categories.most_common()))
+  summary = dict(total, shards=shards, post_processing=post_processing,
+                 categories=dict(categories.most_common()))
   summary["tokens_per_second"] = (total["generated_tokens"] / total["seconds"]
                                   if total.get("seconds") else 0.0)
   summary["pairs_per_document"] = total["pairs"] / max(total["documents"], 1)
@@ -311,4 +358,4 @@ def run(config: SynthesisConfig, converter: ShardConverter, out: run_dir.PathLik
   bar.close()
   if count > 1:
     multihost_utils.sync_global_devices("instruct_pt.synthesis.run")
-  return summarize(out, write=process == 0)
+  return summarize(out, config.post_processing, write=process == 0)

@@ -1,10 +1,22 @@
-"""Format recovery: the structure a synthesized pair writes in plain text.
+"""Format recovery: the structure a synthesized pair writes in plain text (official rules).
 
 The synthesizer marks a chain-of-thought pair by a question ending in `COT_QUESTION_MARKER`
 and an answer holding `COT_ANSWER_MARKER` (rationale before it, final answer after), and
 writes options as `\\nOptions:\\n- a\\n- b` after the question stem (PAPER.md section 2).
-`recover` parses a pair into a `Structured` item; templates render items, and categories and
-filters read the same markers through this module.
+`recover` parses a pair into a `Structured` item, or drops it, exactly as the official
+`parse_QA_list` does:
+
+* CoT: a pair whose question holds the cue or whose answer holds the marker must have a
+  question *ending* with the cue, a non-empty stem, and exactly one marker in the answer; the
+  rationale loses one trailing period (templates add their own); rationale and final answer
+  must be non-empty. Anything else drops the pair.
+* Options (looked for after the CoT cue is removed): the stem must split on
+  `OPTIONS_MARKER` into exactly two parts with a non-empty stem; the options are the tail
+  split on `"\\n- "`, kept verbatim (an empty option too); the answer must equal an option
+  (both stripped, case-sensitive) or, being none of them, one of the unanswerable strings
+  (`is_unanswerable_option`); anything else drops the pair.
+
+Categories and filters read the same markers through this module.
 """
 
 from __future__ import annotations
@@ -18,10 +30,13 @@ from instruct_pt.synthesis import template_pools as pools
 
 COT_QUESTION_MARKER = "\nLet's think step by step."
 COT_ANSWER_MARKER = "\nTherefore, the answer is "
-OPTIONS_MARKER = "\nOptions:\n"
+OPTIONS_MARKER = "\nOptions:\n- "
+OPTION_SEPARATOR = "\n- "
+# Kinds of pairs; each kind has its own pattern in a templatified text.
+QA_MODES = ("plain", "options", "cot", "options_cot")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Structured:
   """A pair with its format recovered.
 
@@ -30,45 +45,63 @@ class Structured:
     options: the options in the synthesizer's order, or None.
     answer: the final answer (for CoT pairs the text after `COT_ANSWER_MARKER`).
     cot: the rationale of a CoT pair, or None.
-    answer_option_index: index in `options` of the answer, when it matches exactly one option.
   """
 
   question: str
-  options: Optional[list[str]]
+  options: Optional[tuple[str, ...]]
   answer: str
   cot: Optional[str]
-  answer_option_index: Optional[int]
+
+  @property
+  def mode(self) -> str:
+    """Its `QA_MODES` entry."""
+    if self.options is not None:
+      return "options_cot" if self.cot is not None else "options"
+    return "cot" if self.cot is not None else "plain"
 
 
 def recover(pair: QAPair) -> Optional[Structured]:
-  """Parses the CoT and options markers of a synthesized pair.
+  """Parses the CoT and options markers of a synthesized pair (the official rules above).
 
   Args:
     pair: the pair as the synthesizer wrote it.
 
   Returns:
-    The structured item, or None for a malformed CoT pair (a CoT question whose answer lacks
-    `COT_ANSWER_MARKER`, or has an empty rationale or final answer).
+    The structured item, or None when the official rules drop the pair.
   """
-  question, answer, cot = pair.question.strip(), pair.answer.strip(), None
-  if is_cot_question(question):
-    question = question[:-len(COT_QUESTION_MARKER.strip())].rstrip()
-    rationale, marker, final = pair.answer.rpartition(COT_ANSWER_MARKER)
-    if not marker or not rationale.strip() or not final.strip():
+  question, answer, cot = pair.question, pair.answer, None
+  if COT_QUESTION_MARKER in question or COT_ANSWER_MARKER in answer:
+    if not question.endswith(COT_QUESTION_MARKER):
       return None
-    cot, answer = rationale.strip(), final.strip()
-  question, options = split_options(question)
-  return Structured(question, options, answer, cot, _match_option(answer, options))
+    question = question[:-len(COT_QUESTION_MARKER)].strip()
+    parts = answer.split(COT_ANSWER_MARKER)
+    if not question or len(parts) != 2:
+      return None
+    cot, answer = parts[0].strip(), parts[1].strip()
+    if cot.endswith("."):
+      cot = cot[:-1]
+    if not cot or not answer:
+      return None
+  options = None
+  if OPTIONS_MARKER in question:
+    parts = question.split(OPTIONS_MARKER)
+    if len(parts) != 2 or not parts[0].strip():
+      return None
+    question, options = parts[0].strip(), tuple(parts[1].split(OPTION_SEPARATOR))
+    matches = answer.strip() in [option.strip() for option in options]
+    if not matches and not (answer not in options and is_unanswerable_option(answer)):
+      return None
+  return Structured(question.strip(), options, answer.strip(), cot)
 
 
 def recover_all(pairs: Sequence[QAPair]) -> tuple[list[Structured], int]:
-  """Recovers every pair, dropping malformed ones.
+  """Recovers every pair, dropping those the official rules drop.
 
   Args:
     pairs: pairs of one text.
 
   Returns:
-    The structured items and the number of malformed pairs dropped.
+    The structured items and the number of pairs dropped.
   """
   items = [recover(pair) for pair in pairs]
   kept = [item for item in items if item is not None]
@@ -76,38 +109,19 @@ def recover_all(pairs: Sequence[QAPair]) -> tuple[list[Structured], int]:
 
 
 def is_cot_question(question: str) -> bool:
-  return ("\n" + question.strip()).endswith(COT_QUESTION_MARKER)
+  """Whether `question` ends with the CoT cue."""
+  return question.strip().endswith(COT_QUESTION_MARKER.strip())
 
 
 def split_options(question: str) -> tuple[str, Optional[list[str]]]:
-  """The question stem and its `- option` lines (continuation lines join the option above)."""
-  stem, marker, tail = question.partition(OPTIONS_MARKER)
+  """The question stem and its options (None without an options block), leniently: for
+  classifying pairs, not for templates (`recover` decides what templates keep)."""
+  stem, marker, tail = question.partition(OPTIONS_MARKER.rstrip("- "))
   if not marker:
     return question, None
-  options = []
-  for line in (line.strip() for line in tail.split("\n")):
-    if line.startswith("-"):
-      options.append(line[1:].strip())
-    elif line and options:
-      options[-1] = f"{options[-1]} {line}"
-  options = [option for option in options if option]
-  return stem.rstrip(), options or None
-
-
-def _match_option(answer: str, options: Optional[list[str]]) -> Optional[int]:
-  """The index of the option equal to `answer` (case-insensitive), when options are unique."""
-  if not options:
-    return None
-  keys = [_option_key(option) for option in options]
-  if len(set(keys)) < len(keys):
-    return None
-  key = _option_key(answer)
-  return keys.index(key) if key in keys else None
-
-
-def _option_key(text: str) -> str:
-  return " ".join(text.lower().split()).rstrip(".").strip()
-
+  options = [line.strip()[1:].strip() for line in tail.split("\n")
+             if line.strip().startswith("-")]
+  return stem.rstrip(), [option for option in options if option] or None
 
 
 def normalize(text: str) -> str:
@@ -115,9 +129,6 @@ def normalize(text: str) -> str:
   return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
 
 
-_UNANSWERABLE_KEYS = frozenset(normalize(text) for text in pools.UNANSWERABLE_ANSWERS)
-
-
-def is_unanswerable(text: str) -> bool:
-  """Whether `text` says the question cannot be answered ("None of the above", ...)."""
-  return normalize(text) in _UNANSWERABLE_KEYS
+def is_unanswerable_option(answer: str) -> bool:
+  """Whether `answer` is, exactly, one of the unanswerable option strings (official rule)."""
+  return answer in pools.UNANSWERABLE_OPTION_SET

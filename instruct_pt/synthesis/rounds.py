@@ -3,23 +3,27 @@
 As in the official script (`get_dataset` / `run`), N documents are converted in M rounds of
 `B = ceil(N / M)`: round r takes the r-th slice of B documents, and document i of round r
 continues the chain of document i of round r - 1. A chain holds the `(text, pairs)` blocks of
-the earlier rounds; the prompt is those blocks in training format, then the new text
-(`formats.prompt_segments`), and the synthesizer continues it with pairs.
+the earlier rounds; the prompt is those blocks in training format, then `<s>` and the new text
+(`formats.prompt_pieces`), and the synthesizer continues it with pairs. A chain restarts after
+a round whose output yielded no pairs (`advance`).
 
-Differences from the official script, all about the prompt length:
+The official length check measures the *whole candidate prompt* (the earlier blocks, their
+pairs, `<s>` / `</s>` and the new text) as `len(prompt.split(" ")) * 1.5`, a word count, and
+when that exceeds `max_model_len - max_new_tokens` drops *all* earlier context (the chain is
+cut: the new text is prompted alone). Differences here, all about the prompt length:
 
-* The budget `max_len - max_new_tokens` is measured in real tokens of the prompt (the official
-  code estimates the new text's length alone as words x 1.5).
-* When the chain does not fit, its oldest blocks are dropped first until the prompt fits (the
-  official code drops the whole chain), so a prompt keeps as much earlier context as fits.
+* The budget `max_len - max_new_tokens` is counted in real tokens of the prompt, so no prompt
+  overflows the cache (a word count underestimates code and non-English text).
+* In the paper-faithful mode (`keep_partial_history=False`) a chain that does not fit is
+  dropped whole, as officially; our filtered mode drops its oldest blocks first, so a prompt
+  keeps as much earlier context as fits.
 * A text too long even alone is cut (from its end) until its prompt fits, and counted in
-  `RoundBuilder.texts_truncated`; the official code never truncates, so such prompts overflow.
-  The chain keeps the full text (the pairs come from its start, and the pre-training document
-  should hold all of it); a later round drops that block, since it cannot fit.
+  `RoundBuilder.texts_truncated`; the official code never truncates (its over-long prompts
+  overflow the model's length). The chain keeps the full text (the pairs come from its start,
+  and the pre-training document should hold all of it); a later round drops that block, since
+  it cannot fit.
 
-As in the official code, a chain restarts after a round that produced no pairs (`advance`).
-Prompts are tokenized segment by segment, exactly as `instruct_pt.data.tasks` tokenizes
-training examples.
+Prompts are tokenized by `formats.encode`, as the synthesizer's training examples are.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.data import formats
+from instruct_pt.data import tokenizer as tokenizer_lib
 
 # Earlier `(text, pairs)` blocks, oldest first.
 Chain = list[tuple[str, list[formats.QAPair]]]
@@ -77,13 +81,16 @@ class RoundBuilder:
     texts_truncated: number of prompts whose text was cut to fit.
   """
 
-  def __init__(self, tokenizer: tokenizer_lib.Tokenizer, max_len: int, max_new_tokens: int):
+  def __init__(self, tokenizer: tokenizer_lib.Tokenizer, max_len: int, max_new_tokens: int,
+               keep_partial_history: bool = False):
     """Checks the budget.
 
     Args:
       tokenizer: the synthesizer's tokenizer (with an EOS id: earlier rounds end with it).
       max_len: longest sequence, prompt plus generation (the official `max_model_len`).
       max_new_tokens: tokens generated at most per prompt.
+      keep_partial_history: when the chain does not fit, drop its oldest blocks until it does
+        (ours) instead of dropping all of them (official).
 
     Raises:
       ValueError: when `max_new_tokens` < 1 or the budget cannot hold a prompt of empty text.
@@ -92,13 +99,14 @@ class RoundBuilder:
       raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     self._tokenizer = tokenizer
     self.budget = max_len - max_new_tokens
+    self.keep_partial_history = keep_partial_history
     self.texts_truncated = 0
     if len(self._text_ids("")) > self.budget:
       raise ValueError(f"max_len {max_len} - max_new_tokens {max_new_tokens} leaves no room "
                        "for a prompt")
 
   def prompt(self, chain: Chain, text: str) -> tuple[list[int], bool, Chain]:
-    """The prompt for `text` after `chain`, dropping the oldest blocks until it fits.
+    """The prompt for `text` after `chain`, with as much of the chain as the mode keeps.
 
     Args:
       chain: earlier `(text, pairs)` blocks, oldest first (each with pairs, as `advance` keeps).
@@ -106,35 +114,37 @@ class RoundBuilder:
 
     Returns:
       The prompt ids (at most `budget`), whether any earlier block was kept, and the kept
-      blocks (a suffix of `chain`).
+      blocks (a suffix of `chain`: all or none of it in the official mode).
     """
     text_ids = self._text_ids(text)
     if len(text_ids) > self.budget:
       self.texts_truncated += 1
       return self._text_ids(self._fitting_prefix(text)), False, []
     room = self.budget - len(text_ids)
-    kept = []  # ids of the kept blocks, newest first
-    for block in reversed(chain):
-      ids = self._block_ids(block)
-      if len(ids) > room:
-        break
-      room -= len(ids)
-      kept.append(ids)
-    kept_chain = chain[len(chain) - len(kept):]
-    return [i for ids in reversed(kept) for i in ids] + text_ids, bool(kept_chain), kept_chain
+    blocks = [self._block_ids(block) for block in chain]
+    if self.keep_partial_history:
+      kept = 0
+      while kept < len(blocks) and len(blocks[-1 - kept]) <= room:
+        room -= len(blocks[-1 - kept])
+        kept += 1
+    else:
+      kept = len(blocks) if sum(len(ids) for ids in blocks) <= room else 0
+    kept_chain = chain[len(chain) - kept:]
+    return ([i for ids in blocks[len(blocks) - kept:] for i in ids] + text_ids, bool(kept_chain),
+            kept_chain)
 
-  def _encode(self, segments: Sequence[formats.Segment]) -> list[int]:
-    pieces = formats.encode_segment_pieces(self._tokenizer, segments, self._tokenizer.bos_id,
-                                           self._tokenizer.eos_id)
-    return [i for piece in pieces for i in piece]
+  def _encode(self, pieces: Sequence[formats.Piece]) -> list[int]:
+    return formats.encode(self._tokenizer, pieces, self._tokenizer.bos_id,
+                          self._tokenizer.eos_id)[0]
 
   def _block_ids(self, block: tuple[str, Sequence[formats.QAPair]]) -> list[int]:
-    """Ids of one earlier block; a prompt's blocks are their concatenation."""
-    return self._encode(formats.format_segments([block]))
+    """Ids of one earlier block; a prompt's blocks are their concatenation (each block is
+    closed by BOS / EOS, so it tokenizes the same alone as inside the prompt string)."""
+    return self._encode(formats.format_pieces([block]))
 
   def _text_ids(self, text: str) -> list[int]:
-    """Ids of the prompt's last part: BOS and the context segment of `text`."""
-    return self._encode(formats.prompt_segments([], text))
+    """Ids of the prompt's last part: BOS and the context of `text`."""
+    return self._encode(formats.prompt_pieces([], text))
 
   def _fitting_prefix(self, text: str) -> str:
     """The longest prefix of `text` (found by bisection) whose prompt fits the budget.

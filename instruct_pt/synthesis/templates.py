@@ -1,210 +1,307 @@
-"""Templatification: a chain of (raw text, pairs) entries becomes one pre-training text.
+"""Templatification: a chain of synthesized entries becomes pre-training texts (official units).
 
-Follows the official post-processing (PAPER.md section 2) with pools written for this project
-(`template_pools`). Each entry gets a layout (weights `MULTI_PAIR_WEIGHTS` when every text of
-the chain has >= 2 pairs, else `SINGLE_PAIR_WEIGHTS`) and is inverted (pairs before the text)
-with probability `INVERSION_RATE`. Options are shuffled with a per-item seed and relabelled,
-and the answer's label follows the shuffle. Pairs are parsed into structured items first
-(`recovery`).
+The official `cook_pt_entries` (PAPER.md section 2), with our pools (`template_pools`):
 
-Everything is deterministic: randomness comes from `random.Random(seed)` only.
+* **Output texts.** A chain's entries form *groups*: a group starts at every entry that does
+  not continue its predecessor (`Entry.linked`: the previous entry's prompt history was kept
+  and this entry yielded parsed pairs; the official `inherit_from_prev`). Each group becomes one
+  text, its entries joined by the text's entry separator; an entry left without pairs after
+  format recovery is emitted as its own raw text, after its group's text (latest first, as
+  officially). A group without any pairs gives no text (the official code emits an empty
+  string there).
+* **Sampling units.** Per *text* (the official read collection): one pattern per kind of pair
+  (plain / options / CoT / options + CoT), whether option lists are hidden (half the texts:
+  the options pattern is then a plain one, answered with the option's text), one option style
+  (start string, label set, item end), the string that writes an unanswerable answer, and the
+  separators between pairs and between entries. Per *group*: the layout (Classic 80, Dialog
+  5, Numbered questions 5, Inline few-shot 5, Next-turn dialog 5 when every entry of the group
+  has >= 2 pairs, else Classic 95, Dialog 5), inversion (5% of Classic and Dialog groups: the
+  pairs before the text), and the layout's strings (read start and end, comprehension start,
+  dialog speakers, ...). Per *pair*: only the shuffle of its options.
+* **Options.** Written `start + item + option + end` for each option, shuffled with the
+  pair's own seed; the answer is the matching option's label alone (`B.`, `(2)`), or for
+  bullet labels the option's text; an answer that is an unanswerable string and no option is
+  written as the text's unanswerable string. Pairs whose answer matches nothing were already
+  dropped by `recovery.recover`.
+
+Deviation, on purpose: the official code re-seeds its generator with the same seed before
+every draw, so all of a text's draws are correlated (for instance its inversion and layout
+come from one number, so only Classic groups are ever inverted). Here the draws come from one
+`random.Random(seed)` stream and are independent; units and probabilities are the official
+ones. Everything is deterministic given the seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
 from instruct_pt.data.formats import QAPair
+from instruct_pt.synthesis import recovery
 from instruct_pt.synthesis import template_pools as pools
-from instruct_pt.synthesis.recovery import Structured, is_unanswerable, recover_all
+from instruct_pt.synthesis.recovery import Structured
 
 LAYOUTS = ("classic", "dialog", "numbered_questions", "inline_few_shot", "next_turn_dialog")
+# Layout weights of a group whose entries all have >= 2 pairs, and of any other group.
 MULTI_PAIR_WEIGHTS = {"classic": 80, "dialog": 5, "numbered_questions": 5,
                       "inline_few_shot": 5, "next_turn_dialog": 5}
 SINGLE_PAIR_WEIGHTS = {"classic": 95, "dialog": 5}
+# Share of Classic and Dialog groups written inverted (pairs before the text).
 INVERSION_RATE = 0.05
-BARE_CONTEXT_RATE = 0.5  # share of entries whose text is not wrapped in a read-start string
-NO_COMPREHENSION_START_RATE = 0.5
+INVERTIBLE_LAYOUTS = ("classic", "dialog")
+HIDDEN_OPTIONS_RATE = 0.5
+# The pattern an Inline few-shot text writes a CoT pair with (its rationale shown apart).
+_WITHOUT_COT = {"cot": "plain", "options_cot": "options"}
 
 
-def render_options(options: Sequence[str], gold: Optional[int],
-                   rng: random.Random) -> tuple[str, Optional[str]]:
-  """Shuffles and labels the options of one item.
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One synthesized text of a chain.
 
-  A "None of the above"-style gold option is replaced by a string of the unanswerable pool.
+  Attributes:
+    text: the raw text.
+    pairs: the pairs parsed from its output.
+    linked: whether it continues the previous entry's group (the official `inherit_from_prev`).
+  """
+
+  text: str
+  pairs: Sequence[QAPair]
+  linked: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+  """One pre-training text.
+
+  Attributes:
+    text: the text.
+    entries: indices of the chain's entries it holds, in order.
+  """
+
+  text: str
+  entries: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Pattern:
+  """How one pair is written: `inputs_prefix inputs delimiter targets_prefix targets`."""
+
+  inputs_prefix: str
+  inputs: str
+  delimiter: str
+  targets_prefix: str
+  targets: str
+
+  def render(self, fields: dict[str, str]) -> str:
+    """The pair written with `fields` (question, answer, options, option_answer, cot)."""
+    return (self.inputs_prefix + self.inputs.format(**fields) + self.delimiter
+            + self.targets_prefix + self.targets.format(**fields))
+
+
+_MODE_PARTS = {  # mode -> (inputs pool, targets pool)
+    "plain": (pools.QA_INPUTS, pools.QA_TARGETS),
+    "options": (pools.OPTION_INPUTS, pools.OPTION_TARGETS),
+    "cot": (pools.COT_INPUTS, pools.COT_TARGETS),
+    "options_cot": (pools.OPTION_COT_INPUTS, pools.OPTION_COT_TARGETS),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TextStyle:
+  """What is drawn once per text (see the module docstring)."""
+
+  patterns: dict[str, Pattern]
+  hidden_options: bool
+  option_start: str
+  option_lead: str
+  option_labels: tuple[str, str]  # (alphabet, format) of `pools.OPTION_LABEL_STYLES`
+  option_end: str
+  unanswerable: str
+  pair_separator: str
+  entry_separator: str
+
+
+def draw_text_style(rng: random.Random) -> TextStyle:
+  """Draws the per-text choices.
 
   Args:
-    options: the options in the synthesizer's order.
-    gold: index of the correct option in `options`, or None.
-    rng: the item's own generator (its seed decides the shuffle and the style).
-
-  Returns:
-    The option block (start string, then labelled options) and the gold answer as written in
-    the block (`"(b) Paris"`; the bare option for bullet styles), or None without a gold index.
+    rng: the text's generator.
   """
-  order = list(range(len(options)))
-  rng.shuffle(order)
-  texts = [options[index] for index in order]
-  if gold is not None and is_unanswerable(options[gold]):
-    texts[order.index(gold)] = rng.choice(pools.UNANSWERABLE_OPTIONS)
-  alphabet, label_format = rng.choice(pools.OPTION_LABEL_STYLES)
-  if alphabet in ("upper", "lower") and len(texts) > 26:
-    alphabet = "digit"
-  if alphabet == "bullet":
-    items, delimiter = [f"{label_format} {text}" for text in texts], "\n"
-    answers = texts
-  else:
-    labels = [label_format.format(_label(alphabet, index)) for index in range(len(texts))]
-    items = answers = [f"{label} {text}" for label, text in zip(labels, texts)]
-    delimiter = rng.choice(pools.OPTION_DELIMITERS)
-  start = rng.choice(pools.OPTION_STARTS)
-  body = delimiter.join(items)
-  block = f"{start}\n{body}" if start else body
-  return block, None if gold is None else answers[order.index(gold)]
+  patterns = {}
+  for mode, (inputs, targets) in _MODE_PARTS.items():
+    inputs_prefix, targets_prefix = rng.choice(pools.QA_PREFIXES)
+    patterns[mode] = Pattern(inputs_prefix, rng.choice(inputs), rng.choice(pools.DELIMITERS),
+                             targets_prefix, rng.choice(targets))
+  hidden = rng.random() < HIDDEN_OPTIONS_RATE
+  if hidden:
+    patterns["options"] = dataclasses.replace(patterns["plain"])
+  separators = rng.choices(pools.SEPARATORS, pools.SEPARATOR_WEIGHTS, k=2)
+  return TextStyle(
+      patterns=patterns, hidden_options=hidden, option_start=rng.choice(pools.OPTION_STARTS),
+      option_lead=rng.choice(pools.OPTION_LEADS), option_labels=rng.choice(
+          pools.OPTION_LABEL_STYLES),
+      option_end=rng.choices(pools.OPTION_ENDS, pools.OPTION_END_WEIGHTS)[0],
+      unanswerable=rng.choice(pools.UNANSWERABLE_OPTIONS), pair_separator=separators[0],
+      entry_separator=separators[1])
+
+
+def draw_layout(min_pairs: int, rng: random.Random) -> tuple[str, bool]:
+  """(layout, inverted) of a group whose entries have at least `min_pairs` pairs each.
+
+  Args:
+    min_pairs: the fewest recovered pairs of an entry of the group (0 for a pair-less one).
+    rng: the text's generator.
+  """
+  weights = MULTI_PAIR_WEIGHTS if min_pairs >= 2 else SINGLE_PAIR_WEIGHTS
+  layout = rng.choices(list(weights), list(weights.values()))[0]
+  return layout, layout in INVERTIBLE_LAYOUTS and rng.random() < INVERSION_RATE
+
+
+def _draw_group(min_pairs: int, text: TextStyle, rng: random.Random) -> dict:
+  """The per-group choices: layout, inversion and the layout's strings."""
+  layout, inverted = draw_layout(min_pairs, rng)
+  group = {"layout": layout, "inverted": inverted, "patterns": text.patterns,
+           "separator": text.pair_separator}
+  if inverted:
+    group.update(qa_start=rng.choice(pools.INVERTED_QA_STARTS),
+                 qa_end=rng.choice(pools.INVERTED_QA_ENDS),
+                 text_start=rng.choice(pools.INVERTED_TEXT_STARTS))
+  if layout == "classic":
+    read_start = "{context}"
+    if rng.random() >= pools.BARE_READ_RATE:
+      read_start = rng.choice(pools.READ_STARTS)
+    compre_start = ""
+    if rng.random() >= pools.NO_COMPREHENSION_RATE:
+      compre_start = rng.choice(pools.COMPREHENSION_STARTS)
+    read_end = rng.choice(pools.READ_ENDS) if compre_start else ""
+    group.update(read_start=read_start, read_end=read_end, compre_start=compre_start)
+  elif layout in ("dialog", "next_turn_dialog"):
+    user, assistant = rng.choice(pools.DIALOG_SPEAKERS)
+    group["dialog_start"] = rng.choice(pools.DIALOG_JOINS) + rng.choice(pools.DIALOG_STARTS)
+    group["separator"] = rng.choice(pools.DIALOG_SEPARATORS)
+    group["patterns"] = {mode: dataclasses.replace(
+        pattern, inputs_prefix=f"\n{user}: ", delimiter="", targets_prefix=f"\n{assistant}: ")
+                         for mode, pattern in text.patterns.items()}
+    group["next_turn"] = rng.choice(pools.NEXT_TURN_DIALOG)
+  elif layout == "numbered_questions":
+    group.update(number=rng.choice(pools.NUMBER_FORMATS),
+                 template=rng.choice(pools.NUMBERED_QUESTIONS))
+  else:  # inline_few_shot
+    group.update(template=rng.choice(pools.INLINE_FEW_SHOT),
+                 example=rng.choice(pools.INLINE_EXAMPLES),
+                 explained=rng.choice(pools.INLINE_EXPLAINED_EXAMPLES),
+                 test=rng.choice(pools.INLINE_TESTS))
+  return group
+
+
+def render_options(item: Structured, text: TextStyle, rng: random.Random) -> tuple[str, str]:
+  """The option block of `item` and its answer as written (label, or text for bullets).
+
+  Args:
+    item: a pair with options whose answer matches one of them or is an unanswerable string
+      (as `recovery.recover` keeps).
+    text: the text's choices (option style, unanswerable string).
+    rng: the text's generator (draws the item's own shuffle seed).
+  """
+  options = list(item.options)
+  random.Random(rng.getrandbits(64)).shuffle(options)
+  alphabet, label_format = text.option_labels
+  labels = [label_format if alphabet == "bullet" else label_format.format(_label(alphabet, i))
+            for i in range(len(options))]
+  block = text.option_start + "".join(f"{text.option_lead}{label} {option}{text.option_end}"
+                                      for label, option in zip(labels, options))
+  stripped = [option.strip() for option in options]
+  if item.answer.strip() in stripped:
+    index = stripped.index(item.answer.strip())
+    return block, options[index].strip() if alphabet == "bullet" else labels[index]
+  return block, text.unanswerable
 
 
 def _label(alphabet: str, index: int) -> str:
-  if alphabet == "digit":
+  if alphabet == "digit" or index >= 26:
     return str(index + 1)
   letter = chr(ord("A") + index)
   return letter if alphabet == "upper" else letter.lower()
 
 
-def _fields(item: Structured, rng: random.Random, show_options: bool) -> dict[str, str]:
-  """Template fields of one item; its options are shuffled with a per-item seed."""
-  answer = item.answer
-  if item.answer_option_index is not None:
-    answer = item.options[item.answer_option_index]
-  fields = {"question": item.question, "options": "", "answer": answer, "cot": item.cot or ""}
-  item_rng = random.Random(rng.getrandbits(64))
-  if item.options and show_options:
-    block, gold = render_options(item.options, item.answer_option_index, item_rng)
-    fields["options"] = block
-    fields["answer"] = gold or answer
+def _fields(item: Structured, text: TextStyle, rng: random.Random) -> dict[str, str]:
+  fields = {"question": item.question, "answer": item.answer, "cot": item.cot or "",
+            "options": "", "option_answer": item.answer}
+  if item.options is not None:
+    fields["options"], fields["option_answer"] = render_options(item, text, rng)
   return fields
 
 
-def _classic_pair(item: Structured, rng: random.Random) -> str:
-  if item.options:
-    pool = pools.QA_OPTIONS_COT if item.cot else pools.QA_OPTIONS + pools.QA_OPTIONS_HIDDEN
-  else:
-    pool = pools.QA_COT if item.cot else pools.QA
-  template = rng.choice(pool)
-  q_label, a_label = rng.choice(pools.QUESTION_LABELS)
-  fields = _fields(item, rng, show_options="{options}" in template)
-  return template.format(q_label=q_label, a_label=a_label, **fields)
-
-
-def _bare_pair(item: Structured, rng: random.Random) -> tuple[str, str]:
-  """(prompt, response) of an item without a QA template, for the non-classic layouts."""
-  fields = _fields(item, rng, show_options=True)
-  prompt = f"{item.question}\n{fields['options']}" if item.options else item.question
-  response = fields["answer"]
-  if item.cot:
-    prompt = f"{prompt}\n{rng.choice(pools.COT_CUES)}"
-    response = f"{item.cot}\n{rng.choice(pools.COT_FINALS).format(answer=response)}"
-  return prompt, response
-
-
-def _dialog_lines(pairs: Sequence[tuple[str, str]], user: str, assistant: str) -> str:
-  return "\n".join(f"{user}: {prompt}\n{assistant}: {response}" for prompt, response in pairs)
-
-
-def _classic(items: Sequence[Structured], rng: random.Random) -> str:
-  return "\n\n".join(_classic_pair(item, rng) for item in items)
-
-
-def _dialog(items: Sequence[Structured], rng: random.Random) -> str:
-  user, assistant = rng.choice(pools.DIALOG_SPEAKERS)
-  return _dialog_lines([_bare_pair(item, rng) for item in items], user, assistant)
-
-
-def _numbered_questions(items: Sequence[Structured], rng: random.Random) -> str:
-  template = rng.choice(pools.NUMBERED_QUESTIONS)
-  number = rng.choice(pools.NUMBER_FORMATS)
-  pairs = [_bare_pair(item, rng) for item in items]
-  questions = "\n".join(f"{number.format(n)} {p}" for n, (p, _) in enumerate(pairs, 1))
-  answers = "\n".join(f"{number.format(n)} {r}" for n, (_, r) in enumerate(pairs, 1))
-  return template.format(questions=questions, answers=answers)
-
-
-def _inline_few_shot(items: Sequence[Structured], rng: random.Random) -> str:
-  template = rng.choice(pools.INLINE_FEW_SHOT)
-  q_label, a_label = rng.choice(pools.QUESTION_LABELS)
-  *examples, (question, answer) = [_bare_pair(item, rng) for item in items]
-  shown = "\n\n".join(f"{q_label} {prompt}\n{a_label} {response}"
-                      for prompt, response in examples)
-  return template.format(examples=shown, question=question, answer=answer)
-
-
-def _next_turn_dialog(items: Sequence[Structured], rng: random.Random) -> str:
-  template = rng.choice(pools.NEXT_TURN_DIALOG)
-  user, assistant = rng.choice(pools.DIALOG_SPEAKERS)
-  *history, (question, answer) = [_bare_pair(item, rng) for item in items]
-  return template.format(history=_dialog_lines(history, user, assistant), user=user,
-                         assistant=assistant, question=question, answer=answer)
-
-
-_RENDERERS: dict[str, Callable[[Sequence[Structured], random.Random], str]] = {
-    "classic": _classic, "dialog": _dialog, "numbered_questions": _numbered_questions,
-    "inline_few_shot": _inline_few_shot, "next_turn_dialog": _next_turn_dialog}
-
-
-def _render_entry(text: str, items: Sequence[Structured], layout: str, inverted: bool,
+def _render_entry(context: str, items: Sequence[Structured], group: dict, text: TextStyle,
                   rng: random.Random) -> str:
-  """One text with its templated pairs; the raw text alone when it has no pairs."""
-  if not items:
-    return text
-  pairs = _RENDERERS[layout](items, rng)
-  if inverted:
-    qa_start = rng.choice(pools.INVERTED_QA_STARTS)
-    text_start = rng.choice(pools.INVERTED_TEXT_STARTS)
-    return "\n\n".join((_prefixed(qa_start, pairs), _prefixed(text_start, text)))
-  read = "{context}"
-  if rng.random() >= BARE_CONTEXT_RATE:
-    read = rng.choice(pools.READ_STARTS)
-  comprehension = ""
-  if rng.random() >= NO_COMPREHENSION_START_RATE:
-    comprehension = rng.choice(pools.COMPREHENSION_STARTS)
-  return "\n\n".join(p for p in (read.format(context=text), comprehension, pairs) if p)
+  """One entry with its pairs in the group's layout (the official `format_one_pt_rc`)."""
+  fields = [_fields(item, text, rng) for item in items]
+  patterns = group["patterns"]
+  layout = group["layout"]
+  if layout in ("classic", "dialog"):
+    pairs = group["separator"].join(patterns[item.mode].render(f)
+                                    for item, f in zip(items, fields))
+    if group["inverted"]:
+      return (group["qa_start"].format(pairs=pairs) + group["qa_end"]
+              + group["text_start"].format(context=context))
+    if layout == "classic":
+      head = (group["read_start"].format(context=context) + group["read_end"]
+              + group["compre_start"])
+    else:
+      head = context + group["dialog_start"]
+    return head + group["separator"] + pairs
+  if layout == "next_turn_dialog":
+    turns = [patterns[item.mode].render(f) for item, f in zip(items, fields)]
+    history = "".join(group["separator"] + turn for turn in turns[:-1])
+    return group["next_turn"].format(context=context, history=history, next_turn=turns[-1])
+  if layout == "numbered_questions":
+    numbers = [group["number"].format(n) for n in range(1, len(items) + 1)]
+    questions = "".join(n + patterns[i.mode].inputs.format(**f)
+                        for n, i, f in zip(numbers, items, fields))
+    answers = "".join(n + patterns[i.mode].targets.format(**f)
+                      for n, i, f in zip(numbers, items, fields))
+    return group["template"].format(context=context, questions=questions, answers=answers)
+  # inline_few_shot: CoT pairs use their mode's pattern without CoT; the explaining example
+  # template (used when every pair has a rationale) shows the rationale after the answer.
+  explained = all(item.cot is not None for item in items)
+  example = group["explained"] if explained else group["example"]
+  written = []
+  for item, f in zip(items, fields):
+    pattern = patterns[_WITHOUT_COT.get(item.mode, item.mode)]
+    written.append({"input": pattern.inputs.format(**f), "output": pattern.targets.format(**f),
+                    "explanation": item.cot or ""})
+  examples = "".join(example.format(**w) for w in written[:-1])
+  return group["template"].format(context=context, examples=examples,
+                                  test=group["test"].format(**written[-1]))
 
 
-def _prefixed(start: str, body: str) -> str:
-  return f"{start}\n{body}" if start else body
-
-
-def plan_layouts(pair_counts: Sequence[int], rng: random.Random) -> list[tuple[str, bool]]:
-  """Draws (layout, inverted) for each entry of a chain.
+def templatify(entries: Sequence[Entry], seed: int) -> list[Output]:
+  """The pre-training texts of one chain (see the module docstring).
 
   Args:
-    pair_counts: the number of recovered pairs of each entry.
-    rng: the chain's generator (`templatify` passes `random.Random(seed)`).
+    entries: the chain's entries, earliest round first.
+    seed: the only source of randomness; equal seeds give equal texts.
 
   Returns:
-    One `(layout, inverted)` per entry: `MULTI_PAIR_WEIGHTS` when every entry has >= 2 pairs,
-    else `SINGLE_PAIR_WEIGHTS`; inverted with probability `INVERSION_RATE`.
-  """
-  multi = bool(pair_counts) and all(count >= 2 for count in pair_counts)
-  weights = MULTI_PAIR_WEIGHTS if multi else SINGLE_PAIR_WEIGHTS
-  names, values = list(weights), list(weights.values())
-  return [(rng.choices(names, values)[0], rng.random() < INVERSION_RATE) for _ in pair_counts]
-
-
-def templatify(chain: Sequence[tuple[str, Sequence[QAPair]]], seed: int) -> str:
-  """Assembles a chain of (raw text, pairs) entries into ONE pre-training text.
-
-  Each text is followed by its templated pairs (preceded on inversion); a text without valid
-  pairs is emitted raw; entries are joined by `ENTRY_SEPARATOR`. Malformed CoT pairs are dropped
-  (use `recover_all` to count them).
-
-  Args:
-    chain: the entries of one multi-round conversion, earliest round first.
-    seed: the only source of randomness; equal seeds give equal texts.
+    The texts, in the official order: each group's text, then its pair-less entries.
   """
   rng = random.Random(seed)
-  entries = [(text, recover_all(pairs)[0]) for text, pairs in chain]
-  plans = plan_layouts([len(items) for _, items in entries], rng)
-  return pools.ENTRY_SEPARATOR.join(
-      _render_entry(text, items, layout, inverted, rng)
-      for (text, items), (layout, inverted) in zip(entries, plans))
+  text = draw_text_style(rng)
+  items = [recovery.recover_all(entry.pairs)[0] for entry in entries]
+  groups: list[list[int]] = []
+  for index, entry in enumerate(entries):
+    if entry.linked and groups:
+      groups[-1].append(index)
+    else:
+      groups.append([index])
+  outputs = []
+  for group in groups:
+    style = _draw_group(min(len(items[i]) for i in group), text, rng)
+    with_pairs = [i for i in group if items[i]]
+    if with_pairs:
+      rendered = [_render_entry(entries[i].text, items[i], style, text, rng) for i in with_pairs]
+      outputs.append(Output(text.entry_separator.join(rendered), tuple(with_pairs)))
+    outputs += [Output(entries[i].text, (i,)) for i in reversed(group) if not items[i]]
+  return outputs
+

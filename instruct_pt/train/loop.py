@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from etils import epath
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
@@ -39,7 +40,7 @@ from instruct_pt.train.optim import OptimizerConfig, make_optimizer
 from instruct_pt.train.state import TrainState, abstract_train_state, create_train_state
 
 Batch = dict[str, np.ndarray]
-BatchSource = Union[Callable[[int], Iterator[Batch]], Iterator[Batch]]
+BatchSource = Union[Callable[..., Iterator[Batch]], Iterator[Batch]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,9 +241,11 @@ def _evaluate(eval_step: Callable, params: Any, batches: Iterator[Any]) -> float
   return total / max(weight, 1.0)
 
 
-def _iterator_from(source: BatchSource, start_step: int) -> Iterator[Batch]:
+def _batches_from(source: BatchSource, start_step: int,
+                  data_state: Optional[epath.Path]) -> Iterator[Batch]:
+  """The batches of `source` from `start_step`, restored from `data_state` when there is one."""
   if callable(source):
-    return source(start_step)
+    return source(start_step) if data_state is None else source(start_step, data_state)
   for _ in range(start_step):  # a plain iterator: skip the batches already trained on
     next(source)
   return source
@@ -263,8 +266,10 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     rules: logical axis rules.
     run: the run directory (a `run_dir.RunDir` or its path): checkpoints, metrics and
       TensorBoard files go there.
-    train_batches: host-local numpy batches: a function from the start step to an iterator
-      (preferred: resumes without replaying data) or a plain iterator.
+    train_batches: host-local numpy batches: a function from the start step (and, when a
+      checkpoint holds one, the directory of the data state its iterator saved) to an
+      iterator (`Feed.iterate`: resumes without replaying data), or a plain iterator. An
+      iterator with `save_state(directory)` has its state saved with each checkpoint.
     eval_batches: a function returning an iterator of held-out batches, or None.
     init_params: a function returning the parameters (on the mesh) a fresh run starts from,
       e.g. an imported checkpoint for continual pre-training; not called when resuming.
@@ -285,10 +290,12 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
   run = run_dir.RunDir(run)
   checkpoints = Checkpoints(run, config.keep_checkpoints, config.async_checkpointing)
   abstract = abstract_train_state(model, tx, mesh, rules)
-  state = checkpoints.restore_newest(abstract)
+  state, batches = checkpoints.restore_newest(
+      abstract, lambda step, data: _batches_from(train_batches, step, data))
   if state is None:
     state, shardings = create_train_state(model, tx, jax.random.key(config.seed), mesh, rules,
                                           init_params() if init_params else None)
+    batches = _batches_from(train_batches, 0, None)
   else:
     shardings = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
   start_step = int(state.step)
@@ -320,7 +327,7 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
 
   def save(current: TrainState) -> None:
     check_pending()  # never save a state that already produced a non-finite loss
-    checkpoints.save(current)
+    checkpoints.save(current, batches)
 
   progress = None
   if show_progress and jax.process_index() == 0:
@@ -328,7 +335,6 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     progress = tqdm(total=config.num_steps, initial=start_step, desc="train", unit="step")
 
   preempted = False
-  batches = _iterator_from(train_batches, start_step)
   window_start, window_steps = time.perf_counter(), 0
   step = start_step
   try:
