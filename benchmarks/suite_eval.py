@@ -1,18 +1,17 @@
 """Part 3 of the device suite: log-likelihood scoring speed, ours vs lm-eval's `hf` model.
 
 * `eval`: the same random (context, continuation) requests scored for SmolLM2-135M- and
-  InstructLM-1.3B-shaped random models (bfloat16 on accelerators): requests/s. With
-  `instruct_pt.evaluation` importable (issue #11: the lm-eval model registered as
-  `instruct_pt`), through it, from a run directory written here; until then with the packed
-  scoring that model is specified to do, written out here: requests packed into rows with
-  segment ids (best fit), one forward pass per group of rows, logits only at continuation
-  positions, log-softmax gathered at the continuation tokens.
+  InstructLM-1.3B-shaped random models (bfloat16 on accelerators): requests/s. Where lm-eval
+  is installed, through `instruct_pt.evaluation`'s lm-eval model `instruct_pt`, from a run
+  directory written here. The device image has no lm-eval (see device_suite.sh), so there
+  `PackedScorer` stands in: the same packing (best-fit rows with segment ids, logits only at
+  continuation positions) as `instruct_pt.evaluation.scoring.Scorer`, without its shared
+  prefixes (random requests share none) and bucket ladder (one row length here).
 * `eval_hf`: lm-eval's `hf` model (transformers, same shapes, random weights) on the same
   requests, if lm-eval is importable; otherwise a note says why it was skipped.
 
 Requests are text over a word-level vocabulary (`w0 w17 ...`, one token per word), so both
-sides see the same token ids without a trained tokenizer. Only this module changes when part
-3 is re-pointed.
+sides see the same token ids without a trained tokenizer.
 """
 
 from __future__ import annotations
@@ -171,7 +170,7 @@ def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
       how = "instruct_pt.evaluation (lm-eval model instruct_pt)"
       if score is None:
         score = PackedScorer(config, params, sizes.eval_row_len, sizes.eval_rows)
-        how = "packed Decoder scoring (instruct_pt.evaluation is not importable)"
+        how = "PackedScorer (lm-eval, hence instruct_pt.evaluation, is not importable)"
       scores, seconds = _timed(score, requests)
     part.add(_score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
   part.each({f"ours {name}": name for name in sizes.eval_models}, 10, measure)
