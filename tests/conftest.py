@@ -53,3 +53,26 @@ def prepend_tokenizer():
   wrapped = tokenizer_lib.HFTokenizer(raw, {"bos_token": "<s>", "eos_token": "</s>",
                                            "pad_token": None})
   return wrapped, raw
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory):
+  """`instruct-pt demo --quick` run once (a subprocess on one CPU device, as a user runs it):
+  `(run directory, CompletedProcess)`. Tests may re-run stages there, not change results."""
+  pytest.importorskip("lm_eval")
+  pytest.importorskip("seqio")
+  run_dir = tmp_path_factory.mktemp("quick_demo")
+  result = run_quick_demo(run_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return run_dir, result
+
+
+def run_quick_demo(run_dir):
+  """Runs (or resumes) `instruct-pt demo --quick --run_dir=run_dir` in a subprocess."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", "demo", "--quick",
+                         f"--run_dir={run_dir}"], cwd=os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__))), capture_output=True, text=True,
+                        timeout=1200, check=False, env=env)

@@ -118,28 +118,6 @@ def test_train_throughput_benchmark_summary_line():
   assert tokens_per_second > 0
 
 
-def test_demo_runs_and_reports(tmp_path):
-  """`instruct-pt demo` (what `make demo` runs, on one CPU device) fine-tunes SmolLM2 into a
-  synthesizer, synthesizes pairs with it, trains on the mixture of raw and synthesized data,
-  and prints its report."""
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  result = instruct_pt("demo", f"--run_dir={tmp_path}", timeout=1200, env=env)
-  assert result.returncode == 0, result.stderr
-  assert "== instruct_pt demo report ==" in result.stdout
-  tuning = next(line for line in result.stdout.splitlines() if line.startswith("synthesizer"))
-  first, last = (float(part.split(": ")[-1]) for part in tuning.split(" -> "))
-  assert last < first / 2, tuning
-  synthesis = next(line for line in result.stdout.splitlines() if line.startswith("synthesis ("))
-  assert synthesis.startswith("synthesis (official post-processing): 16 documents in 2 shards")
-  assert int(synthesis.split(" pairs kept")[0].split()[-1]) > 0, synthesis
-  train_line = next(line for line in result.stdout.splitlines() if line.startswith("train loss"))
-  first, last = (float(part.split(": ")[1].split()[0]) for part in
-                 train_line[len("train loss: "):].split(" -> "))
-  assert last < first - 1.0, train_line
-  with open(tmp_path / "train" / "config.gin", encoding="utf-8") as f:
-    assert "demo_synthesized_pt" in f.read()
-
-
 def test_convert_bundled_gguf_then_export_loads_in_transformers(tmp_path):
   """Acceptance: convert --from_gguf=smollm2, then --from_run --to_hf; transformers loads the
   export (model and tokenizer) and its logits equal ours from the run directory."""

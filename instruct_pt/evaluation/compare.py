@@ -127,19 +127,24 @@ def _labels(files: Sequence[str]) -> tuple[str, ...]:
 
 
 def compare(sources: Sequence[str], name: Optional[str] = None,
-            output_dir: Optional[str] = None) -> Comparison:
+            output_dir: Optional[str] = None,
+            labels: Optional[Sequence[str]] = None) -> Comparison:
   """Reads each source's results and writes the table and chart.
 
   Args:
     sources: at least two run directories, evaluation directories or results.json files.
     name: the evaluation of each run directory (`eval/<name>`).
     output_dir: where `compare.md` / `compare.png` go (default: beside the first results).
+    labels: the runs' names in the table (default: their directories' names).
 
   Raises:
-    ValueError: fewer than two sources, or results with no metric in common.
+    ValueError: fewer than two sources, labels not one per source, or results with no
+      metric in common.
   """
   if len(sources) < 2:
     raise ValueError(f"--compare needs at least two runs, got {len(sources)}")
+  if labels is not None and len(labels) != len(sources):
+    raise ValueError(f"{len(labels)} labels for {len(sources)} runs")
   files = [results_file(source, name) for source in sources]
   loaded = []
   for path in files:
@@ -161,7 +166,7 @@ def compare(sources: Sequence[str], name: Optional[str] = None,
     pairs = [m.get((task, metric), (None, None)) for m in metrics]
     rows.append(Row(task, metric, tuple(v for v, _ in pairs), tuple(s for _, s in pairs),
                     direction))
-  labels = _labels(files)
+  labels = tuple(labels) if labels is not None else _labels(files)
   output_dir = output_dir or os.path.dirname(os.path.abspath(files[0]))
   os.makedirs(output_dir, exist_ok=True)
   table = markdown_table(labels, rows)
