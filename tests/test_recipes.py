@@ -580,6 +580,7 @@ def tiny_recipes(tmp_path_factory):
   the same model and optimizer compile once). The log line's packing measurement, which
   reads four batches through a second SeqIO pipeline before training, is skipped.
   """
+  pytest.importorskip("seqio")  # the data extra: every recipe trains through SeqIO
   from instruct_pt.data import seqio_feed  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp("recipes")
   local = _Local(root / "bucket", root / "models")
