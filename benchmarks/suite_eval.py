@@ -16,6 +16,7 @@ sides see the same token ids without a trained tokenizer.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -51,13 +52,16 @@ def _as_text(ids: list[int], leading_space: bool = False) -> str:
 
 
 def _word_tokenizer_file(vocab_size: int, directory: str) -> str:
-  """Writes a word-level `tokenizer.json` (`w<i>` is id i) into `directory`; returns it."""
+  """Writes a word-level `tokenizer.json` (`w<i>` is id i; EOS `w1`, as the `hf` side is told)
+  and its `special_tokens_map.json` into `directory`; returns the tokenizer's path."""
   import tokenizers  # pylint: disable=import-outside-toplevel
   tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(
       {f"w{i}": i for i in range(vocab_size)}, unk_token="w0"))
   tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
   path = os.path.join(directory, "tokenizer.json")
   tokenizer.save(path)
+  with open(os.path.join(directory, "special_tokens_map.json"), "w", encoding="utf-8") as f:
+    json.dump({"eos_token": "w1", "pad_token": "w0"}, f)
   return path
 
 
