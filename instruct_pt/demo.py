@@ -112,6 +112,8 @@ class DemoLayout:
                         doc="The synthesized documents' raw texts (Vanilla PT's data).")
   timings = property(lambda self: self.root.path / "timings.json",
                      doc="Seconds spent in each stage (summed over re-runs).")
+  size = property(lambda self: self.root.path / "demo_size.json",
+                  doc="The `DemoSize` the directory was started with.")
   compilation_cache = property(lambda self: self.root.path / "compilation_cache",
                                doc="JAX's persistent compilation cache, unless one is set.")
 
@@ -288,10 +290,20 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
 
   Returns:
     The path of `report.md`.
+
+  Raises:
+    ValueError: the directory holds a demo of the other size.
   """
   size = QUICK if quick else FULL
   layout = DemoLayout.at(run_dir_path)
   layout.root.create()
+  if layout.size.exists():
+    started = json.loads(layout.size.read_text())["name"]
+    if started != size.name:
+      raise ValueError(f"{layout.root} holds a {started} demo; run the {size.name} one in "
+                       f"another --run_dir")
+  else:
+    layout.size.write_text(json.dumps(dataclasses.asdict(size)))
   if not jax.config.jax_compilation_cache_dir:
     # Both arms and the three evaluations compile the same programs: compile each once.
     jax.config.update("jax_compilation_cache_dir", str(layout.compilation_cache))

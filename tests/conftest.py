@@ -62,17 +62,17 @@ def quick_demo(tmp_path_factory):
   pytest.importorskip("lm_eval")
   pytest.importorskip("seqio")
   run_dir = tmp_path_factory.mktemp("quick_demo")
-  result = run_quick_demo(run_dir)
+  result = run_demo(run_dir)
   assert result.returncode == 0, result.stderr[-3000:]
   return run_dir, result
 
 
-def run_quick_demo(run_dir):
-  """Runs (or resumes) `instruct-pt demo --quick --run_dir=run_dir` in a subprocess."""
+def run_demo(run_dir, quick=True):
+  """Runs (or resumes) `instruct-pt demo [--quick] --run_dir=run_dir` in a subprocess."""
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", "demo", "--quick",
-                         f"--run_dir={run_dir}"], cwd=os.path.dirname(os.path.dirname(
+  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", "demo",
+                         *(["--quick"] if quick else []), f"--run_dir={run_dir}"], cwd=os.path.dirname(os.path.dirname(
                              os.path.abspath(__file__))), capture_output=True, text=True,
                         timeout=1200, check=False, env=env)

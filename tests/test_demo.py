@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from conftest import run_quick_demo
+from conftest import run_demo
 
 from instruct_pt import demo
 
@@ -89,7 +89,16 @@ def test_quick_demo_plots_are_real_pngs(quick_demo):
 def test_rerunning_the_demo_skips_finished_stages(quick_demo):
   run_dir, _ = quick_demo
   before = json.loads((run_dir / "timings.json").read_text())
-  again = run_quick_demo(run_dir)
+  again = run_demo(run_dir)
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count("done earlier") == 7, again.stdout
   assert json.loads((run_dir / "timings.json").read_text()) == before
+
+
+def test_the_full_demo_refuses_a_quick_demos_directory(quick_demo):
+  run_dir, _ = quick_demo
+  result = run_demo(run_dir, quick=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"instruct-pt demo: error: {run_dir} holds a quick demo; run the full one in another "
+      f"--run_dir")
