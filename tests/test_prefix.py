@@ -1,0 +1,140 @@
+"""Soft prompts (`Decoder(prefix_embeddings=...)`): the plain model without one, the prefix as
+equal to tokens whose embeddings it holds, packed rows, prefill + decode with the prefix in the
+KV cache, and bad input. Tiny model, float32, CPU.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from instruct_pt.model import attention
+from instruct_pt.model.config import get_preset
+from instruct_pt.model.transformer import Decoder
+
+CFG = get_preset("tiny", init_std=0.1)  # far from uniform attention (see test_model.py)
+TOL = 1e-5
+P = 3  # prefix length
+
+
+@pytest.fixture(scope="module")
+def params():
+  variables = jax.jit(Decoder(CFG).init)(jax.random.key(0), jnp.zeros((1, 4), jnp.int32))
+  return nn.meta.unbox(variables)["params"]
+
+
+@jax.jit
+def _run(params, tokens, positions=None, segment_ids=None, cache=None, cache_rows=None,
+         logits_at=None, prefix=None):
+  """`(logits, cache)` of the tiny decoder, jitted (eager scans are slow)."""
+  return Decoder(CFG).apply({"params": params}, tokens, positions, segment_ids, cache,
+                            cache_rows, logits_at, prefix_embeddings=prefix)
+
+
+def _apply(params, tokens, positions, segment_ids, prefix):
+  return _run(params, tokens, positions, segment_ids, prefix=prefix)[0]
+
+
+def _tokens(rng, *shape):
+  return rng.integers(3, 259, size=shape).astype(np.int32)
+
+
+def test_no_prefix_and_empty_prefix_are_the_plain_model(params):
+  """None and a `[0, d]` prefix give exactly (bit for bit) the logits of a call without the
+  argument, packed rows included."""
+  rng = np.random.default_rng(0)
+  tokens = _tokens(rng, 2, 12)
+  segments = np.repeat([[1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0]], 2, axis=0)
+  positions = np.repeat([[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 0]], 2, axis=0)
+  plain = _run(params, tokens, positions, segments)[0]
+  for prefix in (None, jnp.zeros((0, CFG.embed_dim))):
+    np.testing.assert_array_equal(_apply(params, tokens, positions, segments, prefix), plain)
+
+
+def test_prefix_equals_tokens_with_those_embeddings(params):
+  """A prefix made of the embedding rows of tokens t gives the logits the model gives the
+  tokens when t is written ahead of them (independent: the plain model on longer rows)."""
+  rng = np.random.default_rng(1)
+  head, tokens = _tokens(rng, P), _tokens(rng, 2, 9)
+  prefix = params["embedder"]["embedding"][head]
+  with_prefix = _apply(params, tokens, None, None, prefix)
+  assert with_prefix.shape == (2, 9, CFG.vocab_size)
+  written = np.concatenate([np.broadcast_to(head, (2, P)), tokens], axis=1)
+  expected = _run(params, written)[0][:, P:]
+  np.testing.assert_allclose(with_prefix, expected, atol=TOL, rtol=TOL)
+  # Per-row prefixes ([batch, p, d]) work the same way.
+  heads = _tokens(rng, 2, P)
+  per_row = _apply(params, tokens, None, None, params["embedder"]["embedding"][heads])
+  expected = _run(params, np.concatenate([heads, tokens], 1))[0]
+  np.testing.assert_allclose(per_row, expected[:, P:], atol=TOL, rtol=TOL)
+
+
+def test_every_packed_document_sees_the_prefix(params):
+  """In a packed row each document gets the logits it gets alone behind the prefix (the
+  prefix is shared by the segments, which still do not see each other)."""
+  rng = np.random.default_rng(2)
+  prefix = jnp.asarray(rng.normal(size=(P, CFG.embed_dim)), jnp.float32)
+  docs = [_tokens(rng, n) for n in (4, 6, 3)]
+  tokens = np.concatenate(docs + [np.zeros(2, np.int32)])[None]
+  segments = np.concatenate([np.full(len(d), i + 1) for i, d in enumerate(docs)] + [[0, 0]])
+  positions = np.concatenate([np.arange(len(d)) for d in docs] + [[0, 0]])
+  packed = _apply(params, tokens, positions[None], segments[None].astype(np.int32), prefix)
+  alone = np.zeros((3, 6), np.int32)  # right padding cannot change a causal document's logits
+  for i, doc in enumerate(docs):
+    alone[i, :len(doc)] = doc
+  alone_logits = _apply(params, alone, None, None, prefix)
+  start = 0
+  for i, doc in enumerate(docs):
+    np.testing.assert_allclose(packed[0, start:start + len(doc)], alone_logits[i, :len(doc)],
+                               atol=TOL, rtol=TOL, err_msg=f"document {i}")
+    start += len(doc)
+  # Sensitivity: without the prefix the logits differ.
+  plain = _apply(params, alone, None, None, None)
+  assert np.abs(plain[1] - packed[0, 4:10]).max() > 1e-3
+
+
+def test_prefill_with_prefix_then_decode_matches_the_full_forward(params):
+  """Two prompts packed into one prefill row go to cache rows 1 and 0 with the prefix ahead;
+  decoding then continues each at position p + its length, and every step's logits equal the
+  full forward pass of prefix + sequence."""
+  rng = np.random.default_rng(3)
+  prefix = jnp.asarray(rng.normal(size=(P, CFG.embed_dim)), jnp.float32)
+  seqs = [_tokens(rng, 7), _tokens(rng, 6)]
+  lengths = (4, 3)
+  row = np.zeros((1, 8), np.int32)
+  row[0, :4], row[0, 4:7] = seqs[0][:4], seqs[1][:3]
+  positions = np.asarray([[0, 1, 2, 3, 0, 1, 2, 0]], np.int32)
+  segments = np.asarray([[1, 1, 1, 1, 2, 2, 2, 0]], np.int32)
+  cache_rows = np.asarray([[1, 1, 1, 1, 0, 0, 0, 2]], np.int32)  # 2: past the cache, dropped
+  cache = attention.init_cache(CFG, batch_size=2, cache_len=16)
+  prefill, cache = _run(params, row, positions, segments, cache, cache_rows,
+                        np.asarray([[3, 6]], np.int32), prefix)
+  both = np.zeros((2, 7), np.int32)
+  both[0], both[1, :6] = seqs[0], seqs[1]
+  full = _apply(params, both, None, None, prefix)
+  np.testing.assert_allclose(prefill[0, 0], full[0][3], atol=TOL, rtol=TOL)
+  np.testing.assert_allclose(prefill[0, 1], full[1][2], atol=TOL, rtol=TOL)
+  for step in range(3):
+    slots = [1, 0]  # cache row of sequence 0, 1
+    tokens = np.zeros((2, 1), np.int32)
+    where = np.zeros((2, 1), np.int32)
+    for s, slot in enumerate(slots):
+      tokens[slot, 0] = seqs[s][lengths[s] + step]
+      where[slot, 0] = P + lengths[s] + step
+    logits, cache = _run(params, tokens, where, cache=cache)
+    for s, slot in enumerate(slots):
+      np.testing.assert_allclose(logits[slot, 0], full[s][lengths[s] + step], atol=TOL,
+                                 rtol=TOL, err_msg=f"sequence {s} step {step}")
+
+
+def test_bad_prefixes_are_refused(params):
+  """A prefix of another width names both widths; a prefix while extending a cache is
+  refused (the prefill wrote it)."""
+  tokens = np.ones((1, 4), np.int32)
+  with pytest.raises(ValueError, match=f"width 7; the model's embed_dim is {CFG.embed_dim}"):
+    Decoder(CFG).apply({"params": params}, tokens, prefix_embeddings=jnp.zeros((2, 7)))
+  cache = attention.init_cache(CFG, batch_size=1, cache_len=8)
+  with pytest.raises(ValueError, match="when extending a cache"):
+    Decoder(CFG).apply({"params": params}, tokens, cache=cache,
+                       prefix_embeddings=jnp.zeros((2, CFG.embed_dim)))
