@@ -17,6 +17,7 @@ Everything one run made lives in its directory (local or `gs://`), at these path
   stats.json                synthesis statistics
   eval/<name>/              evaluation results (lm-eval's `results.json`, a markdown table)
   report.md                 a demo or experiment report, with its PNG plots
+  results.json              an experiment's measured figures (the report's source)
 
 Nothing else in the package joins these names. Local paths are made absolute here, once, so
 a run directory means the same thing to Orbax (which needs absolute paths), to every command
@@ -100,6 +101,8 @@ class RunDir:
   tensorboard = property(lambda self: self.path / "tensorboard", doc="TensorBoard event files.")
   stats = property(lambda self: self.path / "stats.json", doc="Synthesis statistics.")
   report = property(lambda self: self.path / "report.md", doc="A demo or experiment report.")
+  results = property(lambda self: self.path / "results.json",
+                     doc="An experiment's measured figures (JSON), which its report shows.")
   prompt = property(lambda self: self.path / "prompt.npy",
                     doc="A trained soft prompt (float32 [length, embed_dim], numpy format).")
 

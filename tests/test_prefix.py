@@ -138,3 +138,95 @@ def test_bad_prefixes_are_refused(params):
   with pytest.raises(ValueError, match="when extending a cache"):
     Decoder(CFG).apply({"params": params}, tokens, cache=cache,
                        prefix_embeddings=jnp.zeros((2, CFG.embed_dim)))
+
+
+# The soft prompt in generation and evaluation -------------------------------------------------
+
+def _one_device_mesh():
+  from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
+  return parallel.create_mesh((1, 1, 1), jax.devices()[:1]), parallel.LOGICAL_AXIS_RULES
+
+
+def _greedy_reference(params, prompts, prefix, new_tokens, width=24):
+  """Greedy continuations by full forward passes (no cache) of prefix + prompt + output."""
+  outputs = []
+  for prompt in prompts:
+    sequence = list(prompt)
+    for _ in range(new_tokens):
+      row = np.zeros((1, width), np.int32)  # right padding: the causal logits do not change
+      row[0, :len(sequence)] = sequence
+      logits = _apply(params, row, None, None, prefix)
+      sequence.append(int(np.argmax(logits[0, len(sequence) - 1])))
+    outputs.append(sequence[len(prompt):])
+  return outputs
+
+
+def test_engine_generates_behind_the_soft_prompt(params):
+  """Greedy generation with a soft prompt equals full forward passes with the prefix, with
+  two slots refilled by continuous batching (the prefix is rewritten into a reused slot);
+  an empty prompt generates what no prompt does, and a prompt of another width is refused."""
+  from instruct_pt.synthesis.generate import Engine, SamplingConfig  # pylint: disable=import-outside-toplevel
+  mesh, rules = _one_device_mesh()
+  rng = np.random.default_rng(4)
+  prefix = np.asarray(rng.normal(size=(P, CFG.embed_dim)), np.float32)
+  prompts = [_tokens(rng, n).tolist() for n in (5, 9, 3)]
+  sampling = SamplingConfig(max_new_tokens=6)
+
+  def generate(prompt):
+    engine = Engine(CFG, params, mesh, rules, eos_ids=[1], num_slots=2, max_len=32,
+                    decode_chunk=4, prompt=prompt)
+    return engine.generate(prompts, sampling)
+
+  with_prompt = generate(prefix)
+  assert with_prompt == _greedy_reference(params, prompts, jnp.asarray(prefix), 6)
+  plain = generate(None)
+  assert generate(np.zeros((0, CFG.embed_dim), np.float32)) == plain
+  assert plain != with_prompt
+  with pytest.raises(ValueError, match=f"width 7; the model's embed_dim is {CFG.embed_dim}"):
+    generate(np.zeros((2, 7), np.float32))
+
+
+def test_scorer_and_lm_eval_model_score_behind_the_soft_prompt(params, tmp_path):
+  """The scorer's log-likelihoods with a prompt are those of full forward passes with the
+  prefix; the lm-eval model takes the prompt as `soft_prompt=RUN` and refuses one saved for
+  another model, naming both widths."""
+  from instruct_pt import run_dir  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import tokenizer as tokenizer_lib  # pylint: disable=import-outside-toplevel
+  from instruct_pt.evaluation import scoring  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import store  # pylint: disable=import-outside-toplevel
+  mesh, rules = _one_device_mesh()
+  rng = np.random.default_rng(5)
+  prefix = np.asarray(rng.normal(size=(P, CFG.embed_dim)), np.float32)
+  requests = [(_tokens(rng, 6).tolist(), _tokens(rng, 3).tolist()),
+              (_tokens(rng, 4).tolist(), _tokens(rng, 1).tolist())]
+  expected = []
+  for context, continuation in requests:
+    whole = np.asarray(context + continuation)
+    logits = np.asarray(_apply(params, whole[None, :-1], None, None, jnp.asarray(prefix))[0])
+    logprobs = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+    expected.append(sum(logprobs[len(context) - 1 + i, t] for i, t in enumerate(continuation)))
+  scorer = scoring.Scorer(CFG, params, mesh, rules, row_len=16, prompt=prefix)
+  assert scorer.max_length == CFG.max_seq_len - P
+  scores = [value for value, _ in scorer.score(requests)]
+  np.testing.assert_allclose(scores, expected, rtol=1e-5)
+  plain = [value for value, _ in scoring.Scorer(CFG, params, mesh, rules, row_len=16)
+           .score(requests)]
+  assert np.abs(np.asarray(plain) - expected).max() > 1e-2
+
+  pytest.importorskip("lm_eval")
+  from instruct_pt.evaluation.lm_eval_model import InstructPTLM  # pylint: disable=import-outside-toplevel
+  run = run_dir.RunDir(tmp_path / "model").create()
+  run.write_model_config(CFG)
+  run.write_tokenizer(tokenizer_lib.ByteTokenizer())
+  store.save_params(run.params, params)
+  run.write_prompt(prefix)
+  model = InstructPTLM(str(run), mesh=mesh, soft_prompt=str(run), row_len=16, progress=False)
+  assert model.get_model_info()["soft_prompt"] == str(run)
+  ours = [value for value, _ in model._loglikelihood_tokens(  # pylint: disable=protected-access
+      [(None, context, continuation) for context, continuation in requests])]
+  np.testing.assert_allclose(ours, expected, rtol=1e-5)
+  other = run_dir.RunDir(tmp_path / "other").create()
+  other.write_prompt(np.zeros((2, 576), np.float32))
+  with pytest.raises(ValueError, match=f"embed_dim 576; this model's embed_dim is "
+                                       f"{CFG.embed_dim}"):
+    InstructPTLM(str(run), mesh=mesh, soft_prompt=str(other), progress=False)
