@@ -176,7 +176,7 @@ def wilson(successes: float, n: int) -> list[float]:
   z, p = 1.96, successes / n
   centre = (p + z * z / (2 * n)) / (1 + z * z / n)
   half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-  return [centre - half, centre + half]
+  return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 def mean_interval(values: Sequence[float]) -> list[float]:
@@ -218,8 +218,8 @@ class Evaluator:
     target = self.data["target"]
     scores = target_scorer.score([(encode(p), encode(" " + a)) for p, _ in target
                                   for a in ANSWERS])
-    correct = [float((scores[2 * i][0] > scores[2 * i + 1][0]) == (a == ANSWERS[0]))
-               for i, (_, a) in enumerate(target)]
+    said_true = [scores[2 * i][0] > scores[2 * i + 1][0] for i in range(len(target))]
+    correct = [float(said == (a == ANSWERS[0])) for said, (_, a) in zip(said_true, target)]
     heldout = self.data["heldout"]
     gold = [value for value, _ in self.scorer.score(
         [(encode(p), encode(" " + answer)) for _, p, answer in heldout])]
@@ -240,6 +240,7 @@ class Evaluator:
     return {
         "target_accuracy": float(np.mean(correct)),
         "target_accuracy_ci": wilson(sum(correct), len(correct)),
+        "target_true_share": float(np.mean(said_true)),
         "format_rate": float(np.mean(formatted)),
         "format_rate_ci": wilson(sum(formatted), len(formatted)),
         "gold_logprob": float(np.mean(gold)),
@@ -351,6 +352,8 @@ def verdict(results: dict[str, Any]) -> list[str]:
 
   def said(key: str, what: str) -> str:
     entry = d[key]
+    if entry["ci"] == [0.0, 0.0]:
+      return f"{what}: 0, the same on every item."
     size = f"{entry['value']:+.3f} (95% CI {entry['ci'][0]:+.3f} to {entry['ci'][1]:+.3f})"
     return (f"{what}: {size}, within noise." if entry["within_noise"]
             else f"{what}: {size}, outside noise.")
@@ -369,6 +372,12 @@ def verdict(results: dict[str, Any]) -> list[str]:
                     "Held-out gold log-probability, ProMoT minus standard fine-tuning"))
   lines.append(said("target_accuracy: standard_ft - promot",
                     "Target accuracy, standard fine-tuning minus ProMoT"))
+  for arm in ARMS[1:]:
+    r = results["arms"][arm]
+    if r["target_accuracy_ci"][0] <= 0.5 <= r["target_accuracy_ci"][1]:
+      lines.append(f"{arm} did not learn the target task: its accuracy "
+                   f"{r['target_accuracy']:.3f} is within noise of chance (0.5), answering "
+                   f"True to {r['target_true_share']:.0%} of the items.")
   return lines
 
 
@@ -395,16 +404,18 @@ def write_report(results: dict[str, Any], out: run_dir.RunDir, command: str) -> 
     r = arms[arm]
     lines.append(f"| {arm} | " + " | ".join(_cell(r[key], r[f"{key}_ci"]) for key, _ in COLUMNS)
                  + f" | {r['docs_perplexity']:.3f} |")
-  lines += ["", "Paired differences over the same items (bootstrap 95% CI):", "",
+  lines += ["", "Share of target items answered True (half are True): " + ", ".join(
+      f"{arm} {arms[arm]['target_true_share']:.3f}" for arm in ARMS) + ".", "",
+            "Paired differences over the same items (bootstrap 95% CI):", "",
             "| difference | value [95% CI] | within noise |", "|---|---|---|"]
   for name, entry in results["differences"].items():
     lines.append(f"| {name} | {_cell(entry['value'], entry['ci'])} | "
                  f"{'yes' if entry['within_noise'] else 'no'} |")
   lines += ["", "Per held-out task (True/False rate, gold log-prob, exact match):", "",
-            "| arm | task | True/False rate | gold log-prob | exact match |", "|---|---|---|---|---|"]
+            "| arm / task | True/False rate | gold log-prob | exact match |", "|---|---|---|---|"]
   for arm in ARMS:
     for task, r in arms[arm]["per_task"].items():
-      lines.append(f"| {arm} | {task} | {r['format_rate']:.3f} | {r['gold_logprob']:.3f} | "
+      lines.append(f"| {arm} / {task} | {r['format_rate']:.3f} | {r['gold_logprob']:.3f} | "
                    f"{r['exact_match']:.3f} |")
   lines += ["", "## Reading", ""] + [f"* {line}" for line in verdict(results)]
   secs = results["seconds"]

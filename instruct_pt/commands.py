@@ -135,7 +135,7 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
   return finetune_lib.finetune(
       start.config, run.optimizer, run.train, run.finetune, mesh, rules, out,
       train_batches=lambda stage: feeds[stage][0].iterate,
-      eval_batches=lambda stage: feeds[stage][1] and feeds[stage][1].iterate,
+      eval_batches=lambda stage: feeds[stage][1].iterate if feeds[stage][1] else None,
       init_params=start.params, show_progress=show_progress)
 
 

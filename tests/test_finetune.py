@@ -203,6 +203,22 @@ def test_unknown_mode_names_the_valid_ones():
     finetune_lib.FinetuneConfig(mode="promt")
 
 
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(REPO, "configs", "finetune"))))
+def test_example_configs_parse(name, tmp_path):
+  """Every shipped fine-tuning config builds a run (bindings, modes and values valid)."""
+  run = config.finetune_run(str(tmp_path), [f"configs/finetune/{name}"])
+  assert run.finetune.mode in finetune_lib.MODES
+  (tmp_path / "config.gin").write_text(config.to_gin(run))
+  assert config.finetune_run(str(tmp_path), [str(tmp_path / "config.gin")]) == run
+
+
+def test_soft_prompt_evaluations_are_named_apart():
+  """Results with a soft prompt go to their own directory, not over the plain ones."""
+  plain = config.EvaluateRun(model="m", tasks=("demo",))
+  prompted = config.EvaluateRun(model="m", tasks=("demo",), soft_prompt="m")
+  assert (plain.results_name(), prompted.results_name()) == ("demo", "demo-soft_prompt")
+
+
 def instruct_pt(*args, timeout=600):
   return subprocess.run([sys.executable, "-m", "instruct_pt.cli", *args], cwd=REPO,
                         capture_output=True, text=True, timeout=timeout, check=False)
