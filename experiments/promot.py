@@ -223,8 +223,9 @@ class Evaluator:
     heldout = self.data["heldout"]
     gold = [value for value, _ in self.scorer.score(
         [(encode(p), encode(" " + answer)) for _, p, answer in heldout])]
+    greedy = SamplingConfig(max_new_tokens=self.settings.new_tokens)
     outputs = [self.tokenizer.decode(ids) for ids in self.engine.generate(
-        [encode(p) for _, p, _ in heldout], SamplingConfig(max_new_tokens=self.settings.new_tokens))]
+        [encode(p) for _, p, _ in heldout], greedy)]
     first_lines = [text.strip().split("\n")[0].strip() for text in outputs]
     formatted = [float(line.split(" ")[0].strip(".,") in ANSWERS) if line else 0.0
                  for line in first_lines]

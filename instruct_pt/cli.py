@@ -42,12 +42,14 @@ def train_command(args: argparse.Namespace) -> int:
 
 def finetune_command(args: argparse.Namespace) -> int:
   """Fine-tunes a model in two stages; re-running resumes in whichever stage it stopped."""
-  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
   result = commands.finetune(config.finetune_run(args.run_dir, args.gin_file, args.gin_param))
   status = "preempted, checkpoint saved" if result.preempted else "done"
+  out = run_dir.RunDir(args.run_dir)
+  prompt = f"; the soft prompt: {out.prompt.name}" if out.prompt.exists() else ""
   print(f"finetune: {status} at stage {result.stage} step {result.step}. Run directory: "
-        f"{args.run_dir} (stage1/, stage2/: checkpoints and metrics; config.gin"
-        f"{', prompt.npy' if os.path.exists(os.path.join(args.run_dir, 'prompt.npy')) else ''})")
+        f"{args.run_dir} ({out.stage(1).path.name}/, {out.stage(2).path.name}/: checkpoints "
+        f"and metrics; config.gin{prompt})")
   return 0
 
 

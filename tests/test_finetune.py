@@ -162,12 +162,13 @@ def test_resuming_mid_stage1_and_mid_stage2_gives_the_uninterrupted_run(mesh, tm
   for bit, as a run that was never interrupted; the re-runs skip what is done."""
   reference = _finetune(mesh, tmp_path / "reference", "promot")
   run = tmp_path / "run"
-  monkeypatch.setattr(loop._Preemption, "reached", _PreemptAt({(1, 1)}, 4))  # pylint: disable=protected-access
+  preemption = loop._Preemption  # pylint: disable=protected-access
+  monkeypatch.setattr(preemption, "reached", _PreemptAt({(1, 1)}, 4))
   stopped = _finetune(mesh, run, "promot")
   assert (stopped.stage, stopped.step, stopped.preempted) == (1, 1, True)
   assert not os.path.exists(run / "prompt.npy")
   # The re-run resumes stage 1 at step 1, so stage 2 starts after 3 more stage-1 steps.
-  monkeypatch.setattr(loop._Preemption, "reached", _PreemptAt({(2, 2)}, 3))  # pylint: disable=protected-access
+  monkeypatch.setattr(preemption, "reached", _PreemptAt({(2, 2)}, 3))
   stopped = _finetune(mesh, run, "promot")
   assert (stopped.stage, stopped.step, stopped.preempted) == (2, 2, True)
   assert sorted(stopped.losses[1]) == [2, 3, 4]

@@ -9,9 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from instruct_pt.model import attention
+from instruct_pt import parallel, run_dir
+from instruct_pt.data import tokenizer as tokenizer_lib
+from instruct_pt.model import attention, store
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
+from instruct_pt.synthesis.generate import Engine, SamplingConfig
 
 CFG = get_preset("tiny", init_std=0.1)  # far from uniform attention (see test_model.py)
 TOL = 1e-5
@@ -130,7 +133,7 @@ def test_prefill_with_prefix_then_decode_matches_the_full_forward(params):
 
 def test_bad_prefixes_are_refused(params):
   """A prefix of another width names both widths; a prefix while extending a cache is
-  refused (the prefill wrote it)."""
+  refused (the prefill wrote it), and so are per-row prefixes in a prefill."""
   tokens = np.ones((1, 4), np.int32)
   with pytest.raises(ValueError, match=f"width 7; the model's embed_dim is {CFG.embed_dim}"):
     Decoder(CFG).apply({"params": params}, tokens, prefix_embeddings=jnp.zeros((2, 7)))
@@ -138,12 +141,14 @@ def test_bad_prefixes_are_refused(params):
   with pytest.raises(ValueError, match="when extending a cache"):
     Decoder(CFG).apply({"params": params}, tokens, cache=cache,
                        prefix_embeddings=jnp.zeros((2, CFG.embed_dim)))
+  with pytest.raises(ValueError, match="a prefill takes one prefix_embeddings"):
+    Decoder(CFG).apply({"params": params}, tokens, cache=cache, cache_rows=np.zeros_like(tokens),
+                       prefix_embeddings=jnp.zeros((1, 2, CFG.embed_dim)))
 
 
 # The soft prompt in generation and evaluation -------------------------------------------------
 
 def _one_device_mesh():
-  from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
   return parallel.create_mesh((1, 1, 1), jax.devices()[:1]), parallel.LOGICAL_AXIS_RULES
 
 
@@ -165,7 +170,6 @@ def test_engine_generates_behind_the_soft_prompt(params):
   """Greedy generation with a soft prompt equals full forward passes with the prefix, with
   two slots refilled by continuous batching (the prefix is rewritten into a reused slot);
   an empty prompt generates what no prompt does, and a prompt of another width is refused."""
-  from instruct_pt.synthesis.generate import Engine, SamplingConfig  # pylint: disable=import-outside-toplevel
   mesh, rules = _one_device_mesh()
   rng = np.random.default_rng(4)
   prefix = np.asarray(rng.normal(size=(P, CFG.embed_dim)), np.float32)
@@ -190,10 +194,8 @@ def test_scorer_and_lm_eval_model_score_behind_the_soft_prompt(params, tmp_path)
   """The scorer's log-likelihoods with a prompt are those of full forward passes with the
   prefix; the lm-eval model takes the prompt as `soft_prompt=RUN` and refuses one saved for
   another model, naming both widths."""
-  from instruct_pt import run_dir  # pylint: disable=import-outside-toplevel
-  from instruct_pt.data import tokenizer as tokenizer_lib  # pylint: disable=import-outside-toplevel
+  pytest.importorskip("lm_eval")  # instruct_pt.evaluation registers the lm-eval model
   from instruct_pt.evaluation import scoring  # pylint: disable=import-outside-toplevel
-  from instruct_pt.model import store  # pylint: disable=import-outside-toplevel
   mesh, rules = _one_device_mesh()
   rng = np.random.default_rng(5)
   prefix = np.asarray(rng.normal(size=(P, CFG.embed_dim)), np.float32)
@@ -213,8 +215,8 @@ def test_scorer_and_lm_eval_model_score_behind_the_soft_prompt(params, tmp_path)
            .score(requests)]
   assert np.abs(np.asarray(plain) - expected).max() > 1e-2
 
-  pytest.importorskip("lm_eval")
-  from instruct_pt.evaluation.lm_eval_model import InstructPTLM  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from instruct_pt.evaluation.lm_eval_model import InstructPTLM
   run = run_dir.RunDir(tmp_path / "model").create()
   run.write_model_config(CFG)
   run.write_tokenizer(tokenizer_lib.ByteTokenizer())

@@ -235,7 +235,8 @@ class Decoder(nn.Module):
         last token of each prompt when prefilling), skipping the vocabulary projection
         elsewhere.
       prefix_embeddings: float `[p, embed]` or `[batch, p, embed]` vectors ahead of every row
-        (a soft prompt), or None. Not allowed when extending a cache (the prefill wrote it).
+        (a soft prompt), or None. A prefill takes `[p, embed]` only (shared by all rows); not
+        allowed when extending a cache (the prefill wrote it).
 
     Returns:
       `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, n, vocab]` with
@@ -243,7 +244,8 @@ class Decoder(nn.Module):
 
     Raises:
       ValueError: `cache_rows` without a cache, `segment_ids` or `prefix_embeddings` when
-        extending a cache, or prefix vectors of another width than the model's.
+        extending a cache, per-row prefixes in a prefill, or prefix vectors of another width
+        than the model's.
     """
     cfg = self.config
     if cache_rows is not None and cache is None:
@@ -255,6 +257,9 @@ class Decoder(nn.Module):
     if prefix and cache is not None and cache_rows is None:
       raise ValueError("prefix_embeddings cannot be used when extending a cache: the prefill "
                        "(cache_rows) wrote them")
+    if prefix and cache is not None and prefix_embeddings.ndim != 2:
+      raise ValueError("a prefill takes one prefix_embeddings [p, embed] shared by every row "
+                       f"(its keys go to every cache row), got shape {prefix_embeddings.shape}")
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
     embedder = Embedder(cfg, name="embedder")

@@ -2,9 +2,9 @@
 
 Each step directory holds the items of `run_dir.CHECKPOINT_ITEMS`: `params` (readable on its
 own, exactly as imported `params/` are, by `run_dir.load`), `train_state` (the step, the
-optimizer state and, for a run with one, the soft prompt) and, when the batches come from a feed that keeps one (the SeqIO feed),
-`data`: each host's data iterator state, so a resumed run continues the data stream without
-replaying it. Saves are asynchronous (the data state is written synchronously, at the step
+optimizer state and, for a run with one, the soft prompt) and, when the batches come from a
+feed that keeps one (the SeqIO feed), `data`: each host's data iterator state, so a resumed
+run continues the data stream without replaying it. Saves are asynchronous (the data state is written synchronously, at the step
 it belongs to); a checkpoint exists once Orbax has finalised its step directory, so a killed
 save leaves no half-written step behind.
 
