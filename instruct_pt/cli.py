@@ -9,9 +9,11 @@ status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
+import textwrap
 from typing import Optional, Sequence
 
 _USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
@@ -36,6 +38,69 @@ def train_command(args: argparse.Namespace) -> int:
   print(f"train: {status} at step {result.step}. Run directory: {args.run_dir} "
         f"(metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
   return 0
+
+
+def finetune_command(args: argparse.Namespace) -> int:
+  """Fine-tunes a model in two stages; re-running resumes in whichever stage it stopped."""
+  from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
+  result = commands.finetune(config.finetune_run(args.run_dir, args.gin_file, args.gin_param))
+  status = "preempted, checkpoint saved" if result.preempted else "done"
+  out = run_dir.RunDir(args.run_dir)
+  prompt = f"; the soft prompt: {out.prompt.name}" if out.prompt.exists() else ""
+  print(f"finetune: {status} at stage {result.stage} step {result.step}. Run directory: "
+        f"{args.run_dir} ({out.stage(1).path.name}/, {out.stage(2).path.name}/: checkpoints "
+        f"and metrics; config.gin{prompt})")
+  return 0
+
+
+def _documented_attributes(cls: type) -> dict[str, str]:
+  """The `Attributes:` entries of a class docstring, name -> one-line text."""
+  entries: dict[str, str] = {}
+  lines = (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines()
+  for line in lines[1:]:
+    text = line.strip()
+    if not text:
+      break
+    name, _, rest = text.partition(": ")
+    if line.startswith("    ") and not line.startswith("     ") and rest:
+      entries[name] = rest
+    elif entries:
+      last = next(reversed(entries))
+      entries[last] += " " + text
+  return entries
+
+
+def finetune_help() -> str:
+  """The gin settings of `instruct-pt finetune`, each with its default and description."""
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  from instruct_pt.train.finetune import FinetuneConfig  # pylint: disable=import-outside-toplevel
+  described = _documented_attributes(FinetuneConfig)
+  parts = ["finetune.* settings (--gin_param='finetune.NAME=VALUE' or a gin file, e.g. "
+           "configs/finetune/promot_tiny.gin):"]
+  for field in dataclasses.fields(FinetuneConfig):
+    parts.append(textwrap.fill(f"finetune.{field.name} = {field.default!r}: "
+                               f"{described[field.name]}", 90, initial_indent="  ",
+                               subsequent_indent="      "))
+  parts.append("\nThe other gin names of a fine-tuning run:")
+  for name, text in _documented_attributes(config.FinetuneRun).items():
+    if name not in ("run_dir", "finetune"):
+      parts.append(textwrap.fill(f"{config.GIN_NAMES[type(getattr(config.FinetuneRun, name))]}"
+                                 f".*: {text}", 90, initial_indent="  ",
+                                 subsequent_indent="      "))
+  return "\n".join(parts)
+
+
+class _FinetuneHelp(argparse.Action):
+  """`--help` of `finetune`: the flags, then every gin setting (imported only when asked)."""
+
+  def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+               help=None):  # pylint: disable=redefined-builtin
+    super().__init__(option_strings, dest, default=default, nargs=0, help=help)
+
+  def __call__(self, parser, namespace, values, option_string=None):
+    parser.epilog = finetune_help()
+    parser.print_help()
+    parser.exit()
 
 
 def data_command(args: argparse.Namespace) -> int:
@@ -125,7 +190,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
       model=args.run_dir, tasks=tuple(t.strip() for t in args.tasks.split(",")),
       num_fewshot=args.num_fewshot, limit=args.limit, include_path=tuple(args.include_path),
       output_dir=args.output_dir, name=args.name, max_length=args.max_length,
-      row_len=args.row_len, batch_tokens=args.batch_tokens, mesh=_mesh_config(args))
+      row_len=args.row_len, batch_tokens=args.batch_tokens, soft_prompt=args.soft_prompt,
+      mesh=_mesh_config(args))
   results = commands.evaluate(run)
   if results is not None:
     from instruct_pt.evaluation import runner  # pylint: disable=import-outside-toplevel
@@ -148,6 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
   train = commands.add_parser("train", help="train or continue training a model")
   _add_gin_flags(train)
   train.set_defaults(func=train_command)
+  finetune = commands.add_parser(
+      "finetune", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+      help="two-stage fine-tuning: broad then specialized, or ProMoT (soft prompt, then model)",
+      description=textwrap.fill(
+          "Fine-tunes a model in two stages, each with its own checkpoints and metrics "
+      "(RUN/stage1/, RUN/stage2/). Modes: broad_then_specialized (stage 1 on a broad mixture, "
+      "stage 2 from its final weights on a specialized one) and promot (stage 1 trains a soft "
+      "prompt with the model frozen, stage 2 the model with the prompt frozen; the prompt is "
+      "saved as RUN/prompt.npy and used at inference for the fine-tuned task only: evaluate "
+      "--soft_prompt=RUN). Re-running the same command resumes in whichever stage it "
+          "stopped.", 90))
+  finetune.add_argument("-h", "--help", action=_FinetuneHelp,
+                        help="show this help, with every finetune.* gin setting, and exit")
+  _add_gin_flags(finetune)
+  finetune.set_defaults(func=finetune_command)
   convert = commands.add_parser(
       "convert", help="import GGUF / Hugging Face checkpoints, export runs to Hugging Face")
   convert.add_argument("--from_gguf", help="a GGUF file, or a bundled model name (smollm2)")
@@ -209,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tokens per packed row (default: scoring.ROW_LEN)")
   evaluate.add_argument("--batch_tokens", type=int, default=None,
                         help="tokens per scoring call (default: scoring.BATCH_TOKENS)")
+  evaluate.add_argument("--soft_prompt", default=None,
+                        help="read this soft prompt ahead of every request: a ProMoT "
+                        "fine-tuning run (its prompt.npy) or a .npy file; for the fine-tuned "
+                        "task only (results go to RUN/eval/<name>-soft_prompt/)")
   evaluate.add_argument("--mesh", default="1,-1,1",
                         help="data,fsdp,tensor mesh of each host's devices")
   evaluate.add_argument("--gin_param", action="append", default=[],

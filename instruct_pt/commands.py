@@ -17,6 +17,7 @@ from instruct_pt import config, parallel, run_dir
 from instruct_pt.data import feed, sources
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import hf, store
+from instruct_pt.train import finetune as finetune_lib
 from instruct_pt.train import loop
 
 
@@ -96,6 +97,46 @@ def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
                     train_batches=train_feed.iterate,
                     eval_batches=eval_feed.iterate if eval_feed else None,
                     init_params=start.params, show_progress=show_progress)
+
+
+def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_lib.FinetuneResult:
+  """Fine-tunes a model in two stages (`train.finetune`), or resumes where it stopped.
+
+  The run directory gets the run's `config.gin`, `model_config.json` and `tokenizer/` (so it
+  loads as the fine-tuned model: `run_dir.load` reads stage 2's newest checkpoint), each
+  stage's checkpoints and metrics under `stage1/` and `stage2/`, and for ProMoT the trained
+  soft prompt `prompt.npy`.
+
+  Args:
+    run: the run's settings.
+    show_progress: show progress bars.
+
+  Returns:
+    The stage and step the run stopped at, and whether it was preempted.
+  """
+  parallel.maybe_initialize_distributed()
+  mesh, rules = _mesh(run.mesh)
+  out = run_dir.RunDir(run.run_dir).create()
+  start = starting_point(run.model, mesh, rules)
+  if start.config.vocab_size < start.tokenizer.vocab_size:
+    raise ValueError(f"model vocab_size={start.config.vocab_size} is smaller than the "
+                     f"tokenizer's {start.tokenizer.vocab_size} ids")
+  feeds = {}
+  for stage in run_dir.STAGES:  # both built first: a bad mixture fails before any training
+    data = dataclasses.replace(run.data, mixture=run.finetune.mixture(stage))
+    feeds[stage] = feed.make_feeds(data, start.tokenizer, run.train.seq_len,
+                                   run.train.batch_size, run.train.seed,
+                                   with_eval=bool(run.train.eval_every))
+    logging.info("stage %d data %s: packing efficiency %.1f%%", stage,
+                 data.mixture or "demo corpus", 100 * feeds[stage][0].packing_efficiency())
+  out.config_gin.write_text(config.to_gin(run))
+  out.write_model_config(start.config)
+  out.write_tokenizer(start.tokenizer)
+  return finetune_lib.finetune(
+      start.config, run.optimizer, run.train, run.finetune, mesh, rules, out,
+      train_batches=lambda stage: feeds[stage][0].iterate,
+      eval_batches=lambda stage: feeds[stage][1].iterate if feeds[stage][1] else None,
+      init_params=start.params, show_progress=show_progress)
 
 
 def convert(run: config.ConvertRun) -> run_dir.LoadedModel:
@@ -187,7 +228,8 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
   output_dir = run.results_dir()
   manager, tasks = runner.resolve_tasks(run.tasks, run.include_path)
   mesh, rules = _mesh(run.mesh, jax.local_devices())
-  settings = {name: getattr(run, name) for name in ("max_length", "row_len", "batch_tokens")
+  settings = {name: getattr(run, name)
+              for name in ("max_length", "row_len", "batch_tokens", "soft_prompt")
               if getattr(run, name) is not None}
   model = runner.InstructPTLM(run.model, mesh=mesh, rules=rules, progress=show_progress,
                               **settings)

@@ -8,10 +8,12 @@ Every gin name is a frozen dataclass; the deep code receives them as plain value
   mesh.*        `MeshConfig`       (instruct_pt.parallel)
   data.*        `DataConfig`       (instruct_pt.data.registry)
   synthesize.*  `SynthesisConfig`  (instruct_pt.synthesis.pipeline)
+  finetune.*    `FinetuneConfig`   (instruct_pt.train.finetune)
 
 `EvaluateRun` takes no gin: `instruct-pt evaluate` builds it from its flags.
 
-`parse` reads gin files and bindings; `train_run` / `synthesize_run` build a command's run
+`parse` reads gin files and bindings; `train_run` / `finetune_run` / `synthesize_run` build a
+command's run
 config from them; `to_gin` renders any run config back into bindings (every field, defaults
 included), which is what a run directory's `config.gin` holds: parsing it rebuilds the run.
 
@@ -34,6 +36,7 @@ from instruct_pt.data.registry import DataConfig
 from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
 from instruct_pt.synthesis.pipeline import SynthesisConfig
+from instruct_pt.train.finetune import FinetuneConfig
 from instruct_pt.train.loop import TrainConfig
 from instruct_pt.train.optim import OptimizerConfig
 
@@ -97,6 +100,34 @@ class TrainRun:
 
 
 @dataclasses.dataclass(frozen=True)
+class FinetuneRun:
+  """Everything `commands.finetune` needs.
+
+  Attributes:
+    run_dir: the run directory (local or gs://).
+    model: the model and where stage 1 starts from (`model.init_from`).
+    finetune: the mode, the stages' steps and mixtures, the soft prompt.
+    train: loop settings of both stages (`train.num_steps` is not used).
+    optimizer: the optimizer of the model.
+    mesh: the device mesh and sharding rules.
+    data: the tasks and mixtures the stages may name (`data.mixture` must stay unset).
+  """
+
+  run_dir: str
+  model: ModelSpec = ModelSpec()
+  finetune: FinetuneConfig = FinetuneConfig()
+  train: TrainConfig = TrainConfig()
+  optimizer: OptimizerConfig = OptimizerConfig()
+  mesh: MeshConfig = MeshConfig()
+  data: DataConfig = DataConfig()
+
+  def __post_init__(self):
+    if self.data.mixture is not None:
+      raise ValueError(f"data.mixture={self.data.mixture!r} is not used by finetune; name each "
+                       f"stage's data with finetune.stage1_mixture / finetune.stage2_mixture")
+
+
+@dataclasses.dataclass(frozen=True)
 class SynthesizeRun:
   """Everything `commands.synthesize` needs.
 
@@ -156,6 +187,8 @@ class EvaluateRun:
     max_length: tokens the model reads per request; None is the model's max_seq_len.
     row_len: tokens per packed row when scoring; None is the scorer's default.
     batch_tokens: tokens per scoring call; None is the scorer's default.
+    soft_prompt: a run directory with a trained soft prompt (`prompt.npy`, ProMoT) or a
+      `.npy` file, read ahead of every request; None for none. Its results are named apart.
     mesh: the mesh of each host's devices (hosts score their shares of the documents).
   """
 
@@ -169,6 +202,7 @@ class EvaluateRun:
   max_length: Optional[int] = None
   row_len: Optional[int] = None
   batch_tokens: Optional[int] = None
+  soft_prompt: Optional[str] = None
   mesh: MeshConfig = MeshConfig()
 
   def __post_init__(self):
@@ -179,12 +213,13 @@ class EvaluateRun:
         raise ValueError(f"--{flag}={value} must be at least {least}")
 
   def results_name(self) -> str:
-    """`name`, or e.g. "demo", "arc_easy+boolq-5shot", "demo-limit10"."""
+    """`name`, or e.g. "demo", "arc_easy+boolq-5shot", "demo-limit10", "demo-soft_prompt"."""
     if self.name:
       return self.name
     shots = "" if self.num_fewshot is None else f"-{self.num_fewshot}shot"
     limit = "" if self.limit is None else f"-limit{self.limit}"
-    return "+".join(self.tasks) + shots + limit
+    prompt = "" if self.soft_prompt is None else "-soft_prompt"
+    return "+".join(self.tasks) + shots + limit + prompt
 
   def results_dir(self) -> str:
     """Where the results go.
@@ -203,7 +238,8 @@ class EvaluateRun:
 
 # Gin name of each configurable dataclass; `to_gin` renders run configs with these names.
 GIN_NAMES = {ModelSpec: "model", TrainConfig: "train", OptimizerConfig: "optimizer",
-             MeshConfig: "mesh", DataConfig: "data", SynthesisConfig: "synthesize"}
+             MeshConfig: "mesh", DataConfig: "data", SynthesisConfig: "synthesize",
+             FinetuneConfig: "finetune"}
 _CONFIGURABLES = {cls: gin.external_configurable(cls, name) for cls, name in GIN_NAMES.items()}
 
 
@@ -290,6 +326,18 @@ def train_run(run_dir_path: str, gin_files: Sequence[str] = (),
   return _run_from_gin(TrainRun, run_dir_path, gin_files, gin_params)
 
 
+def finetune_run(run_dir_path: str, gin_files: Sequence[str] = (),
+                 gin_params: Sequence[str] = ()) -> FinetuneRun:
+  """A `FinetuneRun` from gin files and bindings (see `parse`).
+
+  Args:
+    run_dir_path: the run directory.
+    gin_files: gin file paths.
+    gin_params: bindings, applied after the files.
+  """
+  return _run_from_gin(FinetuneRun, run_dir_path, gin_files, gin_params)
+
+
 def synthesize_run(run_dir_path: str, gin_files: Sequence[str] = (),
                    gin_params: Sequence[str] = ()) -> SynthesizeRun:
   """A `SynthesizeRun` from gin files and bindings (see `parse`).
@@ -323,13 +371,14 @@ def mesh_config(gin_params: Sequence[str] = ()) -> MeshConfig:
   return gin_configured(MeshConfig)
 
 
-Run = Union[TrainRun, SynthesizeRun]
+Run = Union[TrainRun, FinetuneRun, SynthesizeRun]
 
 
 def to_gin(run: Run) -> str:
   """Gin bindings of every configurable field of `run`, defaults included.
 
-  Parsing the text (with `train_run` / `synthesize_run`) rebuilds an equal run config.
+  Parsing the text (with `train_run` / `finetune_run` / `synthesize_run`) rebuilds an equal
+  run config.
 
   Args:
     run: a run config.

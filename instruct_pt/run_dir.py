@@ -10,28 +10,35 @@ Everything one run made lives in its directory (local or `gs://`), at these path
                             (data/process_<i>_of_<n>/: host i's data iterator state)
   metrics.jsonl             training metrics, one JSON line per logged step
   tensorboard/              the same as TensorBoard event files
+  stage1/, stage2/          the stages of a two-stage fine-tuning run, each with its own
+                            checkpoints/, metrics.jsonl and tensorboard/
+  prompt.npy                a soft prompt (float32 [length, embed_dim]) trained by ProMoT
   shard-NNNNN.jsonl         synthesis output (with `.tfrecord` and `.done.json` siblings)
   stats.json                synthesis statistics
   eval/<name>/              evaluation results (lm-eval's `results.json`, a markdown table)
   report.md                 a demo or experiment report, with its PNG plots
+  results.json              an experiment's measured figures (the report's source)
 
 Nothing else in the package joins these names. Local paths are made absolute here, once, so
 a run directory means the same thing to Orbax (which needs absolute paths), to every command
 and after a change of working directory.
 
 `load(source, mesh, rules)` reads a model from any source a command accepts: a run directory
-(a training run's newest checkpoint, else imported `params/`), a Hugging Face directory, a
-GGUF file, or a bundled GGUF name.
+(a training run's newest checkpoint, else imported `params/`, else a fine-tuning run's latest
+stage's newest checkpoint), a Hugging Face directory, a GGUF file, or a bundled GGUF name;
+`read_prompt(source, embed_dim)` a soft prompt from a run directory or a `.npy` file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
 from typing import Any, Optional, Union
 
 import jax
+import numpy as np
 from etils import epath
 
 from instruct_pt import parallel
@@ -48,6 +55,8 @@ PARAMS_ITEM = "params"
 TRAIN_STATE_ITEM = "train_state"
 DATA_ITEM = "data"
 CHECKPOINT_ITEMS = (PARAMS_ITEM, TRAIN_STATE_ITEM, DATA_ITEM)
+# The stages of a two-stage fine-tuning run, in order (`RunDir.stage`).
+STAGES = (1, 2)
 
 
 def host_data_state(process_index: int, process_count: int) -> str:
@@ -92,6 +101,25 @@ class RunDir:
   tensorboard = property(lambda self: self.path / "tensorboard", doc="TensorBoard event files.")
   stats = property(lambda self: self.path / "stats.json", doc="Synthesis statistics.")
   report = property(lambda self: self.path / "report.md", doc="A demo or experiment report.")
+  results = property(lambda self: self.path / "results.json",
+                     doc="An experiment's measured figures (JSON), which its report shows.")
+  prompt = property(lambda self: self.path / "prompt.npy",
+                    doc="A trained soft prompt (float32 [length, embed_dim], numpy format).")
+
+  def stage(self, number: int) -> "RunDir":
+    """Stage `number` (a STAGES entry) of a two-stage fine-tuning run: its own run directory
+    for checkpoints, metrics and TensorBoard files."""
+    if number not in STAGES:
+      raise ValueError(f"stage {number}; a fine-tuning run has stages {STAGES}")
+    return self.sub(f"stage{number}")
+
+  def write_prompt(self, prompt: np.ndarray) -> None:
+    """Writes `prompt.npy` (float32), whole or not at all (a temporary file renamed)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(prompt, np.float32))
+    partial = self.path / "prompt.npy.partial"
+    partial.write_bytes(buffer.getvalue())
+    partial.rename(self.prompt)
 
   def checkpoint_item(self, step: int, item: str) -> epath.Path:
     """One Orbax item (a CHECKPOINT_ITEMS entry) of training checkpoint `step`."""
@@ -326,5 +354,40 @@ def restore_params(run: RunDir, config: ModelConfig, mesh: jax.sharding.Mesh,
         str(run.checkpoints))[1]
   if run.params.exists():
     return store.restore_params(run.params, config, mesh, rules)
+  for number in reversed(STAGES):  # a fine-tuning run: its latest stage's parameters
+    stage = run.stage(number)
+    if store.checkpoint_steps(stage.checkpoints):
+      return restore_params(stage, config, mesh, rules)
   raise FileNotFoundError(f"{run.path}: no parameters (neither params/ nor a checkpoint under "
-                          f"checkpoints/)")
+                          f"checkpoints/ or a fine-tuning stage's)")
+
+
+def read_prompt(source: PathLike, embed_dim: int) -> np.ndarray:
+  """A soft prompt for a model of width `embed_dim`, float32 `[length, embed_dim]`.
+
+  Args:
+    source: a run directory (its `prompt.npy`, e.g. a ProMoT fine-tuning run) or a `.npy`
+      file.
+    embed_dim: the width of the model that will read it.
+
+  Raises:
+    FileNotFoundError: no prompt there.
+    ValueError: not a `[length, width]` array, or one of another width than `embed_dim` (a
+      prompt saved for another model); names both sizes.
+  """
+  text = os.fspath(source)
+  path = epath.Path(text) if text.endswith(".npy") else RunDir(text).prompt
+  if not path.exists():
+    where = f"{text} does not exist" if path.name != "prompt.npy" else f"{text}: no prompt.npy"
+    raise FileNotFoundError(f"soft prompt {where} (a ProMoT fine-tuning run writes "
+                            f"RUN/prompt.npy when its stage 1 ends)")
+  try:
+    prompt = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
+  except ValueError as e:
+    raise ValueError(f"soft prompt {path}: not a numpy array file ({e})") from e
+  if prompt.ndim != 2:
+    raise ValueError(f"soft prompt {path}: shape {prompt.shape}; expected [length, embed_dim]")
+  if prompt.shape[1] != embed_dim:
+    raise ValueError(f"soft prompt {path} was saved for a model with embed_dim "
+                     f"{prompt.shape[1]}; this model's embed_dim is {embed_dim}")
+  return prompt.astype(np.float32)

@@ -8,6 +8,9 @@ into tokens exactly as lm-eval's `hf` model splits them) registered under `instr
   own (`get_rolling_token_windows`), so perplexities match the `hf` model's.
 * `generate_until` goes through the synthesis `Engine` (packed prefill, continuous batching);
   the output is cut at the first stop sequence as lm-eval does.
+* `soft_prompt=RUN` (a ProMoT fine-tuning run, or a `.npy` file) puts the run's trained soft
+  prompt ahead of every request, for both scoring and generation: evaluate the fine-tuned
+  task with it and every other task without it.
 * Multi-host: every process loads the model onto a mesh of its own devices, lm-eval gives it
   its share of each task's documents (`rank`, `world_size` are the JAX process index and
   count) and gathers the metrics through `gather_object`; `barrier` also sums the hosts'
@@ -35,6 +38,7 @@ from tqdm.auto import tqdm
 from instruct_pt import parallel
 from instruct_pt.evaluation import scoring
 from instruct_pt.run_dir import load as load_model
+from instruct_pt.run_dir import read_prompt
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
 
 MODEL_NAME = "instruct_pt"
@@ -78,6 +82,8 @@ class InstructPTLM(TemplateLM):
     max_gen_toks: default generation budget of `generate_until`.
     num_slots: sequences decoded at once by `generate_until`.
     seed: sampling seed of `generate_until` (greedy decoding ignores it).
+    soft_prompt: a run directory with a trained soft prompt (`prompt.npy`) or a `.npy` file,
+      read ahead of every request; None (or "") for none.
     progress: show progress bars (loading, requests; process 0 only).
     batch_size, max_batch_size, device: lm-eval's generic settings, accepted and unused:
       `batch_tokens` sizes the calls and the mesh places them.
@@ -87,8 +93,8 @@ class InstructPTLM(TemplateLM):
                max_length: Optional[int] = None, row_len: int = scoring.ROW_LEN,
                batch_tokens: int = scoring.BATCH_TOKENS,
                add_bos_token: Optional[bool] = None, max_gen_toks: int = 256,
-               num_slots: int = 8, seed: int = 0, progress: bool = True, batch_size=None,
-               max_batch_size=None, device=None):
+               num_slots: int = 8, seed: int = 0, soft_prompt: Optional[str] = None,
+               progress: bool = True, batch_size=None, max_batch_size=None, device=None):
     super().__init__()
     del batch_size, max_batch_size, device  # see the docstring
     parallel.maybe_initialize_distributed()
@@ -103,13 +109,17 @@ class InstructPTLM(TemplateLM):
     if described.tokenizer is None:
       raise ValueError(f"{self.source}: no tokenizer (evaluation tokenizes the tasks' text); "
                        f"import the model with its tokenizer (`instruct-pt convert`)")
+    self.soft_prompt = str(soft_prompt) if soft_prompt not in (None, "", "None") else None
+    self.prompt = (None if self.soft_prompt is None
+                   else read_prompt(self.soft_prompt, described.config.embed_dim))
     self.progress = bool(progress) and jax.process_index() == 0
     loaded = load_model(self.source, mesh=self.mesh, rules=self.rules, progress=self.progress)
     self.config, self.params, self._tokenizer = loaded.config, loaded.params, loaded.tokenizer
     if self._tokenizer.eos_id is None:
       raise ValueError(f"{self.source}: the tokenizer has no EOS id (lm-eval's end of text)")
     self.scorer = scoring.Scorer(self.config, self.params, self.mesh, self.rules,
-                                 _int_or_none(max_length), int(row_len), int(batch_tokens))
+                                 _int_or_none(max_length), int(row_len), int(batch_tokens),
+                                 self.prompt)
     self.add_bos = self._tokenizer.adds_bos if add_bos_token is None else bool(add_bos_token)
     self._max_gen_toks = int(max_gen_toks)
     self.num_slots = int(num_slots)
@@ -204,7 +214,7 @@ class InstructPTLM(TemplateLM):
     """What `results.json`'s `config` records about the model and this run's requests."""
     counters = self.totals or self._counters()
     return {"model_source": self.source, "model_num_parameters": self.config.num_params(),
-            "max_length": self.max_length, **counters}
+            "max_length": self.max_length, "soft_prompt": self.soft_prompt, **counters}
 
   # ------------------------------------------------------------------------------ multi-host
 
@@ -276,9 +286,10 @@ class InstructPTLM(TemplateLM):
         top_k=int(kwargs.get("top_k") or 0), top_p=float(kwargs.get("top_p") or 1.0),
         max_new_tokens=max_new)
     shards = parallel.data_parallel_size(self.mesh, self.rules)
+    soft = 0 if self.prompt is None else len(self.prompt)
     engine = Engine(self.config, self.params, self.mesh, self.rules,
                     eos_ids=[self.eot_token_id], num_slots=-(-self.num_slots // shards) * shards,
-                    max_len=max(len(p) for p in prompts) + max_new)
+                    max_len=max(len(p) for p in prompts) + max_new + soft, prompt=self.prompt)
     generated = engine.generate(prompts, sampling, seed=self.seed)
     return [model_utils.postprocess_generated_text(self._tokenizer.decode(ids), until, None)
             for ids in generated]

@@ -72,11 +72,12 @@ class _Sequence:
   picks: list[tuple[int, int, int]]
 
 
-def _score_rows(model: Decoder, params, rows):
-  """Log-probabilities of `rows["targets"]` at `rows["logits_at"]`, and whether each target
-  is the argmax there."""
+def _score_rows(model: Decoder, params, prompt, rows):
+  """Log-probabilities of `rows["targets"]` at `rows["logits_at"]` (behind the soft `prompt`,
+  if any), and whether each target is the argmax there."""
   logits, _ = model.apply({"params": params}, rows["tokens"], positions=rows["positions"],
-                          segment_ids=rows["segments"], logits_at=rows["logits_at"])
+                          segment_ids=rows["segments"], logits_at=rows["logits_at"],
+                          prefix_embeddings=prompt)
   target = jnp.take_along_axis(logits, rows["targets"][..., None], axis=-1)[..., 0]
   return target - jax.nn.logsumexp(logits, axis=-1), target >= jnp.max(logits, axis=-1)
 
@@ -94,21 +95,28 @@ class Scorer:
     mesh: the device mesh (one process's devices).
     rules: logical axis rules.
     max_length: the most tokens the model reads per request (default: the model's
-      `max_seq_len`).
+      `max_seq_len`, less the soft prompt's length).
     row_len: tokens per packed row (sequences longer than this get a longer bucket).
     batch_tokens: tokens per device call (rows x row length), at least one row.
+    prompt: a soft prompt `[length, embed_dim]` read ahead of every request
+      (`run_dir.read_prompt`), or None.
   """
 
   def __init__(self, model_config: ModelConfig, params: Any, mesh: jax.sharding.Mesh,
                rules: parallel.Rules, max_length: Optional[int] = None, row_len: int = ROW_LEN,
-               batch_tokens: int = BATCH_TOKENS):
-    self.max_length = max_length or model_config.max_seq_len
-    if self.max_length > model_config.max_seq_len:
-      raise ValueError(f"max_length={self.max_length} exceeds the model's max_seq_len="
+               batch_tokens: int = BATCH_TOKENS, prompt: Optional[Any] = None):
+    prompt_length = 0 if prompt is None else len(prompt)
+    self.max_length = max_length or model_config.max_seq_len - prompt_length
+    if self.max_length + prompt_length > model_config.max_seq_len:
+      soft = f" with the soft prompt's {prompt_length}" if prompt_length else ""
+      raise ValueError(f"max_length={self.max_length}{soft} exceeds the model's max_seq_len="
                        f"{model_config.max_seq_len}")
     if row_len <= 0 or batch_tokens <= 0:
       raise ValueError(f"row_len={row_len} and batch_tokens={batch_tokens} must be positive")
     self.params = params
+    self.prompt = None if not prompt_length else jax.device_put(
+        jnp.asarray(prompt, jnp.float32), jax.sharding.NamedSharding(
+            mesh, jax.sharding.PartitionSpec()))
     self.mesh = mesh
     self.rules = rules
     self.buckets = prompt_buckets(self.max_length, smallest=min(row_len, self.max_length))
@@ -216,5 +224,5 @@ class Scorer:
         self.stats.tokens += len(sequence.tokens)
     self.stats.slots += num_rows * row_len
     self.stats.compiled_shapes.add((num_rows, row_len, num_picks))
-    values, greedy = self._run(self.params, jax.device_put(arrays, self._sharding))
+    values, greedy = self._run(self.params, self.prompt, jax.device_put(arrays, self._sharding))
     return np.asarray(values), np.asarray(greedy), where

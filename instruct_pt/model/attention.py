@@ -35,6 +35,10 @@ _MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
 CACHE_AXES = ("layers", "cache_batch", "cache_kv_heads", "cache_length", "head_dim")
 
+# The segment id of a shared prefix (a soft prompt ahead of a packed row): its keys are seen
+# by every segment of the row (`attention_mask(shared_prefix=True)`).
+PREFIX_SEGMENT = -1
+
 
 def rope_inverse_frequencies(head_dim: int, theta: float,
                              scaling: Optional[RopeScaling] = None) -> jnp.ndarray:
@@ -84,7 +88,8 @@ def apply_rope(x: jnp.ndarray, positions: jnp.ndarray, inv_freq: jnp.ndarray) ->
 def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
                    q_segment_ids: Optional[jnp.ndarray] = None,
                    kv_segment_ids: Optional[jnp.ndarray] = None,
-                   sliding_window: Optional[int] = None) -> jnp.ndarray:
+                   sliding_window: Optional[int] = None,
+                   shared_prefix: bool = False) -> jnp.ndarray:
   """Boolean mask `[batch, q_len, kv_len]`, True where a query may attend to a key.
 
   Args:
@@ -93,12 +98,17 @@ def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
     q_segment_ids: int `[batch, q_len]` or None (one document per row).
     kv_segment_ids: int `[batch, kv_len]` or None.
     sliding_window: keys at least this many positions back are hidden; None for no window.
+    shared_prefix: keys of segment `PREFIX_SEGMENT` are in every query's segment (a soft
+      prompt that every packed document of the row reads).
   """
   q_pos = q_positions[:, :, None]
   kv_pos = kv_positions[:, None, :]
   mask = kv_pos <= q_pos
   if q_segment_ids is not None and kv_segment_ids is not None:
-    mask &= q_segment_ids[:, :, None] == kv_segment_ids[:, None, :]
+    same = q_segment_ids[:, :, None] == kv_segment_ids[:, None, :]
+    if shared_prefix:
+      same |= kv_segment_ids[:, None, :] == PREFIX_SEGMENT
+    mask &= same
   if sliding_window is not None:
     mask &= q_pos - kv_pos < sliding_window
   return mask
@@ -225,3 +235,30 @@ def write_cache(cache: dict[str, jnp.ndarray], new_keys: jnp.ndarray, new_values
     return buffer.at[:, rows, :, positions, :].set(
         jnp.transpose(update, (1, 2, 0, 3, 4)).astype(buffer.dtype), mode="drop")
   return {"key": write(cache["key"], new_keys), "value": write(cache["value"], new_values)}
+
+
+def write_prefix(cache: dict[str, jnp.ndarray], keys: jnp.ndarray, values: jnp.ndarray,
+                 rows: jnp.ndarray) -> dict[str, jnp.ndarray]:
+  """Writes a shared prefix's keys/values at positions `0..p-1` of every cache row in `rows`.
+
+  A prefix that attends only to itself has the same keys and values in every row, so one
+  row's are written to each cache row the prefilled tokens go to.
+
+  Args:
+    cache: `{"key", "value"}`, each `[layers, batch, kv_heads, cache_len, head_dim]`.
+    keys: the prefix's keys, `[layers, p, kv_heads, head_dim]`.
+    values: like `keys`.
+    rows: int, any shape: the cache rows to write (rows past the cache's batch are ignored).
+
+  Returns:
+    The updated cache.
+  """
+  batch, length = cache["key"].shape[1], keys.shape[1]
+  used = jnp.zeros(batch, bool).at[rows.reshape(-1)].set(True, mode="drop")
+
+  def write(buffer, update):
+    region = buffer[:, :, :, :length, :]
+    update = jnp.transpose(update, (0, 2, 1, 3))[:, None].astype(buffer.dtype)
+    return buffer.at[:, :, :, :length, :].set(
+        jnp.where(used[None, :, None, None, None], update, region))
+  return {"key": write(cache["key"], keys), "value": write(cache["value"], values)}

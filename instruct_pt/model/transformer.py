@@ -86,8 +86,14 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-  """Grouped-query self-attention with RoPE, masks by position/segment, optional KV cache."""
+  """Grouped-query self-attention with RoPE, masks by position/segment, optional KV cache.
+
+  Attributes:
+    config: the model config.
+    shared_prefix: every segment also sees the keys of segment `attention.PREFIX_SEGMENT`.
+  """
   config: ModelConfig
+  shared_prefix: bool = False
 
   @nn.compact
   def __call__(self, x, positions, segment_ids, layer_cache):
@@ -111,7 +117,7 @@ class Attention(nn.Module):
 
     if layer_cache is None:
       mask = attention.attention_mask(positions, positions, segment_ids, segment_ids,
-                                      cfg.sliding_window)
+                                      cfg.sliding_window, self.shared_prefix)
       causal_only = segment_ids is None and cfg.sliding_window is None
       out = attention.dot_product_attention(q, k, v, mask, cfg.attention_impl, causal_only)
     else:
@@ -144,15 +150,17 @@ class DecoderBlock(nn.Module):
     config: the model config.
     emit_kv: also return the block's new keys and values (stacked over layers by the scan,
       for the cache writer); False in training, where they would only cost memory.
+    shared_prefix: the rows start with a prefix that every segment sees (`Attention`).
   """
   config: ModelConfig
   emit_kv: bool = False
+  shared_prefix: bool = False
 
   @nn.compact
   def __call__(self, x, positions, segment_ids, layer_cache):
     residual_axes = ("activation_batch", "activation_length", "activation_embed")
     x = nn.with_logical_constraint(x, residual_axes)
-    attn_out, new_kv = Attention(self.config, name="attention")(
+    attn_out, new_kv = Attention(self.config, self.shared_prefix, name="attention")(
         RMSNorm(self.config, name="attention_norm")(x), positions, segment_ids, layer_cache)
     x = x + attn_out
     x = x + MLP(self.config, name="mlp")(RMSNorm(self.config, name="mlp_norm")(x))
@@ -195,7 +203,8 @@ class Decoder(nn.Module):
                segment_ids: Optional[jnp.ndarray] = None,
                cache: Optional[dict[str, jnp.ndarray]] = None,
                cache_rows: Optional[jnp.ndarray] = None,
-               logits_at: Optional[jnp.ndarray] = None):
+               logits_at: Optional[jnp.ndarray] = None,
+               prefix_embeddings: Optional[jnp.ndarray] = None):
     """Runs the model.
 
     With a `cache` there are two modes. Without `cache_rows` (extend), row b of `tokens`
@@ -204,6 +213,14 @@ class Decoder(nn.Module):
     segment ids allowed) attend only to each other, as without a cache, and each token's key
     and value is stored in cache row `cache_rows[b, t]` at `positions[b, t]`. Either way the
     new keys and values of all layers are written after the last layer.
+
+    With `prefix_embeddings` (a soft prompt of p vectors) every row starts with them, ahead of
+    its token embeddings: they take positions `0..p-1` of every document in the row (all
+    packed segments see them; they see only themselves), the tokens' positions move up by p,
+    and their logits are dropped, so the outputs (and `logits_at`) are about the tokens
+    alone, as without a prefix. When prefilling, the prefix's keys and values go to
+    positions `0..p-1` of every cache row written, so decode steps continue at positions
+    `p + prompt length`. A prefix of length 0 (or None) runs the plain model.
 
     Args:
       tokens: int `[batch, length]`.
@@ -217,13 +234,18 @@ class Decoder(nn.Module):
       logits_at: int `[batch, n]`: compute logits only at these indices of each row (e.g. the
         last token of each prompt when prefilling), skipping the vocabulary projection
         elsewhere.
+      prefix_embeddings: float `[p, embed]` or `[batch, p, embed]` vectors ahead of every row
+        (a soft prompt), or None. A prefill takes `[p, embed]` only (shared by all rows); not
+        allowed when extending a cache (the prefill wrote it).
 
     Returns:
       `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, n, vocab]` with
       `logits_at`) and the updated cache (None when no cache was given).
 
     Raises:
-      ValueError: `cache_rows` without a cache, or `segment_ids` when extending a cache.
+      ValueError: `cache_rows` without a cache, `segment_ids` or `prefix_embeddings` when
+        extending a cache, per-row prefixes in a prefill, or prefix vectors of another width
+        than the model's.
     """
     cfg = self.config
     if cache_rows is not None and cache is None:
@@ -231,10 +253,19 @@ class Decoder(nn.Module):
     if cache is not None and cache_rows is None and segment_ids is not None:
       raise ValueError("segment_ids cannot be used when extending a cache (one sequence per "
                        "row); prefill packed rows with cache_rows instead")
+    prefix = 0 if prefix_embeddings is None else prefix_embeddings.shape[-2]
+    if prefix and cache is not None and cache_rows is None:
+      raise ValueError("prefix_embeddings cannot be used when extending a cache: the prefill "
+                       "(cache_rows) wrote them")
+    if prefix and cache is not None and prefix_embeddings.ndim != 2:
+      raise ValueError("a prefill takes one prefix_embeddings [p, embed] shared by every row "
+                       f"(its keys go to every cache row), got shape {prefix_embeddings.shape}")
     if positions is None:
       positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
     embedder = Embedder(cfg, name="embedder")
     x = embedder(tokens)
+    if prefix:
+      x, positions, segment_ids = _prepend(prefix_embeddings, x, positions, segment_ids)
 
     block = DecoderBlock
     if cfg.remat_policy != "none":
@@ -254,7 +285,8 @@ class Decoder(nn.Module):
       layers = nn.scan(
           block, variable_axes={"params": 0}, split_rngs={"params": True},
           in_axes=(nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
-          metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, name="layers")
+          metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, bool(prefix),
+                                                         name="layers")
       # The cache enters the scan read-only (one layer's slice per step) and only when
       # extending; every layer's new keys and values come out stacked and are written once,
       # below.
@@ -262,8 +294,15 @@ class Decoder(nn.Module):
     if cache is not None:
       if cache_rows is None:
         cache_rows = jnp.broadcast_to(jnp.arange(tokens.shape[0])[:, None], tokens.shape)
-      cache = attention.write_cache(cache, *new_kv, cache_rows, positions)
+      keys, values = new_kv
+      if prefix:  # the same in every row: row 0's go to each cache row being prefilled
+        cache = attention.write_prefix(cache, keys[:, 0, :prefix], values[:, 0, :prefix],
+                                       cache_rows)
+        keys, values = keys[:, :, prefix:], values[:, :, prefix:]
+      cache = attention.write_cache(cache, keys, values, cache_rows, positions[:, prefix:])
 
+    if prefix:
+      x = x[:, prefix:]
     if logits_at is not None:
       x = jnp.take_along_axis(x, logits_at[:, :, None], axis=1)
     x = RMSNorm(cfg, name="final_norm")(x)
@@ -274,6 +313,24 @@ class Decoder(nn.Module):
     logits = nn.with_logical_constraint(
         logits.astype(jnp.float32), ("activation_batch", "activation_length", "activation_vocab"))
     return logits, cache
+
+
+def _prepend(prefix: jnp.ndarray, x: jnp.ndarray, positions: jnp.ndarray,
+             segment_ids: Optional[jnp.ndarray]):
+  """`x`, positions and segment ids with the prefix vectors ahead of every row."""
+  batch, length, width = x.shape[0], prefix.shape[-2], x.shape[-1]
+  if prefix.shape[-1] != width:
+    raise ValueError(f"prefix_embeddings have width {prefix.shape[-1]}; the model's "
+                     f"embed_dim is {width}")
+  prefix = jnp.broadcast_to(prefix.astype(x.dtype), (batch, length, width))
+  prefix_positions = jnp.broadcast_to(jnp.arange(length, dtype=positions.dtype),
+                                      (batch, length))
+  positions = jnp.concatenate([prefix_positions, positions + length], axis=1)
+  if segment_ids is not None:
+    segment_ids = jnp.concatenate(
+        [jnp.full((batch, length), attention.PREFIX_SEGMENT, segment_ids.dtype), segment_ids],
+        axis=1)
+  return jnp.concatenate([prefix, x], axis=1), positions, segment_ids
 
 
 def split_layers(params: dict[str, Any], num_layers: int) -> dict[str, Any]:

@@ -13,6 +13,8 @@ same rule table (`cache_batch` over data/fsdp, `cache_kv_heads` over tensor).
 * **Decode** runs entirely on device in a `lax.while_loop`: each step feeds every slot's last
   token at its own position, samples the next one, and marks slots done on an EOS id or at
   `max_new_tokens`.
+* **A soft prompt** (`prompt`, e.g. a ProMoT run's `prompt.npy`) goes ahead of every prompt:
+  prefill writes its keys and values at the first positions of each slot's cache row.
 * **Continuous batching** (the default) refills finished slots with waiting prompts between
   decode chunks, so short outputs do not leave the batch idle; **static** mode runs batches to
   completion (kept for tests and comparison). Both give the same tokens for the same seed:
@@ -197,8 +199,9 @@ def plan_prefill(lengths: Sequence[int], buckets: Sequence[int], max_row_len: in
 
 
 def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
-             sampling: SamplingConfig, params, cache, state, rows, slots, root):
-  """Prefills the packed prompt `rows` into the cache and starts their slots.
+             sampling: SamplingConfig, params, prompt, cache, state, rows, slots, root):
+  """Prefills the packed prompt `rows` (behind the soft `prompt`, if any) into the cache and
+  starts their slots.
 
   `rows` holds `[num_rows, row_len]` tokens, positions, segment ids and cache rows (the
   slot of each token; `num_slots` for padding) plus `logits_at` `[num_rows, k]`, the last
@@ -208,7 +211,7 @@ def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
   logits, cache = model.apply(
       {"params": params}, rows["tokens"], positions=rows["positions"],
       segment_ids=rows["segments"], cache=cache, cache_rows=rows["cache_rows"],
-      logits_at=rows["logits_at"])
+      logits_at=rows["logits_at"], prefix_embeddings=prompt)
   cache = jax.lax.with_sharding_constraint(cache, {"key": cache_sharding,
                                                    "value": cache_sharding})
   last = logits.reshape(-1, logits.shape[-1])[slots["pick"]]
@@ -217,7 +220,9 @@ def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
   first = sample_tokens(last, jax.vmap(jax.random.fold_in)(keys, jnp.zeros_like(
       slots["request"])), sampling)
   done = jnp.isin(first, eos_ids) | (sampling.max_new_tokens <= 1)
-  fresh = {"token": first, "position": slots["length"], "count": jnp.ones_like(first),
+  prompt_length = 0 if prompt is None else prompt.shape[0]
+  fresh = {"token": first, "position": slots["length"] + prompt_length,
+           "count": jnp.ones_like(first),
            "limit": jnp.full_like(first, sampling.max_new_tokens), "done": done,
            "out": jnp.full_like(state["out"], -1).at[:, 0].set(first), "key": keys}
   state = {name: jnp.where(admitted.reshape((-1,) + (1,) * (value.ndim - 1)), fresh[name],
@@ -270,13 +275,19 @@ class Engine:
     decode_chunk: decode steps per device call between refills (continuous mode).
     prefill_row_len: prompts admitted together are packed into rows of up to this many
       tokens (longer when a prompt needs it).
+    prompt: a soft prompt `[length, embed_dim]` ahead of every prompt (`run_dir.read_prompt`),
+      or None; it takes `length` of each slot's `max_len` positions.
   """
 
   def __init__(self, model_config: ModelConfig, params: Any, mesh: Mesh,
                rules: parallel.Rules, eos_ids: Sequence[int], num_slots: int = 8,
-               max_len: int = 1024, decode_chunk: int = 16, prefill_row_len: int = 1024):
+               max_len: int = 1024, decode_chunk: int = 16, prefill_row_len: int = 1024,
+               prompt: Optional[Any] = None):
     if not eos_ids:
       raise ValueError("eos_ids must name at least one token id")
+    if prompt is not None and np.shape(prompt)[-1] != model_config.embed_dim:
+      raise ValueError(f"the soft prompt has width {np.shape(prompt)[-1]}; the model's "
+                       f"embed_dim is {model_config.embed_dim}")
     parallel.check_batch_size(num_slots, mesh, rules, "num_slots")
     self.config = model_config
     self.params = params
@@ -287,6 +298,9 @@ class Engine:
     self.max_len = max_len
     self.decode_chunk = decode_chunk
     self.prefill_row_len = prefill_row_len
+    self.prompt = None if prompt is None or not len(prompt) else jax.device_put(
+        jnp.asarray(prompt, jnp.float32), NamedSharding(mesh, PartitionSpec()))
+    self.prompt_length = 0 if self.prompt is None else self.prompt.shape[0]
     self.model = Decoder(model_config)
     self.cache_shape = (model_config.num_layers, num_slots, model_config.num_kv_heads, max_len,
                         model_config.head_dim)
@@ -298,7 +312,7 @@ class Engine:
     # keep every engine (and its parameters) alive in JAX's caches after it is dropped.
     self._prefill = jax.jit(functools.partial(_prefill, self.model, self.eos_ids,
                                               self.cache_sharding),
-                            static_argnums=(0,), donate_argnums=(2, 3))
+                            static_argnums=(0,), donate_argnums=(3, 4))
     self._decode = jax.jit(functools.partial(_decode, self.model, self.eos_ids),
                            static_argnums=(0,), donate_argnums=(2,))
     self._empty_cache = jax.jit(
@@ -309,17 +323,19 @@ class Engine:
   # -------------------------------------------------------------------------------- host code
 
   def _check_prompts(self, prompts, sampling):
-    limit = self.max_len - sampling.max_new_tokens
+    limit = self.max_len - sampling.max_new_tokens - self.prompt_length
     if limit <= 0:
+      soft = f" after the soft prompt's {self.prompt_length}" if self.prompt_length else ""
       raise ValueError(f"max_new_tokens={sampling.max_new_tokens} leaves no room for a prompt "
-                       f"in the engine's cache of {self.max_len} tokens (max_len)")
+                       f"in the engine's cache of {self.max_len} tokens (max_len){soft}")
     for index, prompt in enumerate(prompts):
       if not prompt:
         raise ValueError(f"prompt {index} is empty")
       if len(prompt) > limit:
         raise ValueError(f"prompt {index} has {len(prompt)} tokens; with max_new_tokens="
                          f"{sampling.max_new_tokens} the cache of {self.max_len} holds at most "
-                         f"{limit}")
+                         f"{limit}" + (f" (and the soft prompt's {self.prompt_length})"
+                                       if self.prompt_length else ""))
     return limit
 
   def generate(self, prompts: Sequence[Sequence[int]],
@@ -433,4 +449,5 @@ class Engine:
       per_slot["request"][slot], per_slot["length"][slot] = request, length
       per_slot["pick"][slot] = row * rows["logits_at"].shape[1] + in_row[row]
       in_row[row] += 1
-    return self._prefill(sampling, self.params, cache, state, rows, per_slot, root)
+    return self._prefill(sampling, self.params, self.prompt, cache, state, rows, per_slot,
+                         root)

@@ -1,10 +1,10 @@
 """Training checkpoints: the train state (and data state) as Orbax items under checkpoints/.
 
 Each step directory holds the items of `run_dir.CHECKPOINT_ITEMS`: `params` (readable on its
-own, exactly as imported `params/` are, by `run_dir.load`), `train_state` (the step and the
-optimizer state) and, when the batches come from a feed that keeps one (the SeqIO feed),
-`data`: each host's data iterator state, so a resumed run continues the data stream without
-replaying it. Saves are asynchronous (the data state is written synchronously, at the step
+own, exactly as imported `params/` are, by `run_dir.load`), `train_state` (the step, the
+optimizer state and, for a run with one, the soft prompt) and, when the batches come from a
+feed that keeps one (the SeqIO feed), `data`: each host's data iterator state, so a resumed
+run continues the data stream without replaying it. Saves are asynchronous (the data state is written synchronously, at the step
 it belongs to); a checkpoint exists once Orbax has finalised its step directory, so a killed
 save leaves no half-written step behind.
 
@@ -59,6 +59,14 @@ class DataStateSave(ocp.args.CheckpointArgs):
   save_state: Optional[Callable[[epath.Path], None]] = None
 
 
+def _rest(state: TrainState) -> dict[str, Any]:
+  """The train_state item of `state`: all but the parameters (no prompt entry without one)."""
+  rest = {"step": state.step, "opt_state": state.opt_state}
+  if state.prompt is not None:
+    rest["prompt"] = state.prompt
+  return rest
+
+
 class Checkpoints:
   """The training checkpoints of one run.
 
@@ -91,8 +99,7 @@ class Checkpoints:
     """
     items = {
         run_dir.PARAMS_ITEM: ocp.args.StandardSave(state.params),
-        run_dir.TRAIN_STATE_ITEM: ocp.args.StandardSave(
-            {"step": state.step, "opt_state": state.opt_state})}
+        run_dir.TRAIN_STATE_ITEM: ocp.args.StandardSave(_rest(state))}
     if hasattr(batches, "save_state"):
       items[run_dir.DATA_ITEM] = DataStateSave(batches.save_state)
     self._manager.save(int(state.step), args=ocp.args.Composite(**items), force=True)
@@ -120,11 +127,9 @@ class Checkpoints:
     def restore(step: int) -> tuple[TrainState, Optional[Iterator[Any]]]:
       restored = self._manager.restore(step, args=ocp.args.Composite(**{
           run_dir.PARAMS_ITEM: ocp.args.StandardRestore(abstract.params),
-          run_dir.TRAIN_STATE_ITEM: ocp.args.StandardRestore(
-              {"step": abstract.step, "opt_state": abstract.opt_state})}))
-      rest = restored[run_dir.TRAIN_STATE_ITEM]
-      state = TrainState(step=rest["step"], params=restored[run_dir.PARAMS_ITEM],
-                         opt_state=rest["opt_state"])
+          run_dir.TRAIN_STATE_ITEM: ocp.args.StandardRestore(_rest(abstract))}))
+      state = TrainState(params=restored[run_dir.PARAMS_ITEM],
+                         **restored[run_dir.TRAIN_STATE_ITEM])
       if batches_from is None:
         return state, None
       data = self.run.data_state(step, jax.process_index(), jax.process_count())

@@ -6,6 +6,8 @@ One screen of logic (EasyLM's rule), split into functions a test can call on the
   saved and restored by `instruct_pt.train.checkpoints`;
 * `make_train_step` / `make_eval_step` build the jitted steps (gradient accumulation by
   `lax.scan` over micro-batches, masked cross-entropy with optional z-loss, buffer donation);
+  a step differentiates only the trained part of the state (the parameters, or a soft prompt
+  ahead of every row with the parameters frozen), so a frozen part gets no gradients at all;
 * `train` runs the loop: resumes from the newest readable checkpoint, feeds step-indexed
   batches, logs metrics, saves asynchronously every N steps and on SIGTERM (preemption), and
   stops with an error naming the step on a non-finite loss without saving the bad state.
@@ -104,8 +106,8 @@ def weighted_cross_entropy(logits: jnp.ndarray, targets: jnp.ndarray, weights: j
   return jnp.sum(token_loss * weights), jnp.sum(weights)
 
 
-def batch_loss(model: Decoder, params: Any, batch: Batch,
-               z_loss: float = 0.0) -> tuple[jnp.ndarray, jnp.ndarray]:
+def batch_loss(model: Decoder, params: Any, batch: Batch, z_loss: float = 0.0,
+               prompt: Optional[jnp.ndarray] = None) -> tuple[jnp.ndarray, jnp.ndarray]:
   """Weighted loss sum and weight sum of `model` on one batch of packed decoder features.
 
   Args:
@@ -114,66 +116,74 @@ def batch_loss(model: Decoder, params: Any, batch: Batch,
     batch: `decoder_input_tokens`, `decoder_target_tokens`, `decoder_loss_weights`, and
       optionally `decoder_segment_ids` / `decoder_positions` for packed rows.
     z_loss: z-loss coefficient.
+    prompt: a soft prompt `[p, embed]` ahead of every row (no loss on it), or None.
   """
   logits, _ = model.apply({"params": params}, batch["decoder_input_tokens"],
                           positions=batch.get("decoder_positions"),
-                          segment_ids=batch.get("decoder_segment_ids"))
+                          segment_ids=batch.get("decoder_segment_ids"),
+                          prefix_embeddings=prompt)
   return weighted_cross_entropy(logits, batch["decoder_target_tokens"],
                                 batch["decoder_loss_weights"], z_loss)
 
 
 def make_train_step(model: Decoder, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, config: TrainConfig) -> Callable:
+                    schedule: optax.Schedule, config: TrainConfig,
+                    trainable: str = "params") -> Callable:
   """Builds `train_step(state, batch) -> (state, metrics)` (not yet jitted).
 
   The loss is the token-weighted mean over the whole (accumulated) batch, so gradient
-  accumulation gives the same update as one big batch.
+  accumulation gives the same update as one big batch. Only the `trainable` part of the
+  state is differentiated and updated; the other (with the prompt, if any) is a constant.
 
   Args:
     model: the decoder.
-    tx: the optimizer.
+    tx: the optimizer of the trained part.
     schedule: learning-rate schedule (for the metric).
     config: training settings (`grad_accum_steps`, `z_loss`).
+    trainable: "params" (the model) or "prompt" (the soft prompt, model frozen).
   """
   accum = config.grad_accum_steps
 
-  def loss_and_grads(params, micro_batch):
-    def loss_sum(p):
-      total, weight = batch_loss(model, p, micro_batch, config.z_loss)
-      return total, weight
-    (total, weight), grads = jax.value_and_grad(loss_sum, has_aux=True)(params)
+  def loss_and_grads(state, micro_batch):
+    def loss_sum(value):
+      params, prompt = ((value, state.prompt) if trainable == "params"
+                        else (state.params, value))
+      return batch_loss(model, params, micro_batch, config.z_loss, prompt)
+    (total, weight), grads = jax.value_and_grad(loss_sum, has_aux=True)(
+        getattr(state, trainable))
     return total, weight, grads
 
   def train_step(state: TrainState, batch: Batch):
     if accum == 1:
-      total, weight, grads = loss_and_grads(state.params, batch)
+      total, weight, grads = loss_and_grads(state, batch)
     else:
       # Row r goes to micro-batch r % accum, so every data shard keeps its own rows.
       micro = jax.tree_util.tree_map(
           lambda x: x.reshape((x.shape[0] // accum, accum) + x.shape[1:]).swapaxes(0, 1), batch)
 
       def body(carry, micro_batch):
-        total, weight, grads = loss_and_grads(state.params, micro_batch)
+        total, weight, grads = loss_and_grads(state, micro_batch)
         return jax.tree_util.tree_map(jnp.add, carry, (total, weight, grads)), None
 
       zeros = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
-               jax.tree_util.tree_map(jnp.zeros_like, state.params))
+               jax.tree_util.tree_map(jnp.zeros_like, getattr(state, trainable)))
       (total, weight, grads), _ = jax.lax.scan(body, zeros, micro)
     weight = jnp.maximum(weight, 1.0)
     grads = jax.tree_util.tree_map(lambda g: g / weight, grads)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    trained = getattr(state, trainable)
+    updates, opt_state = tx.update(grads, state.opt_state, trained)
     metrics = {"loss": total / weight, "grad_norm": optax.tree.norm(grads),
                "learning_rate": schedule(state.step), "loss_tokens": weight}
-    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return state.replace(step=state.step + 1, opt_state=opt_state,
+                         **{trainable: optax.apply_updates(trained, updates)}), metrics
 
   return train_step
 
 
 def make_eval_step(model: Decoder) -> Callable:
-  """Builds `eval_step(params, batch) -> (loss_sum, weight_sum)` (not yet jitted)."""
-  def eval_step(params, batch):
-    return batch_loss(model, params, batch, 0.0)
+  """Builds `eval_step(params, prompt, batch) -> (loss_sum, weight_sum)` (not yet jitted)."""
+  def eval_step(params, prompt, batch):
+    return batch_loss(model, params, batch, 0.0, prompt)
   return eval_step
 
 
@@ -222,21 +232,23 @@ class TrainResult:
     step: the step the run stopped at.
     losses: training loss of every step this invocation ran, by step.
     preempted: True when the run stopped early on SIGTERM after saving.
+    state: the train state the run stopped with (on the mesh).
   """
   step: int
   losses: dict[int, float]
   preempted: bool = False
+  state: Optional[TrainState] = None
 
 
 class NonFiniteLossError(FloatingPointError):
   """The training loss became NaN or infinite."""
 
 
-def _evaluate(eval_step: Callable, params: Any, batches: Iterator[Any]) -> float:
-  """Token-weighted mean loss of `params` over `batches`."""
+def _evaluate(eval_step: Callable, state: TrainState, batches: Iterator[Any]) -> float:
+  """Token-weighted mean loss of the state's parameters (and prompt) over `batches`."""
   total, weight = 0.0, 0.0
   for batch in batches:
-    batch_total, batch_weight = jax.device_get(eval_step(params, batch))
+    batch_total, batch_weight = jax.device_get(eval_step(state.params, state.prompt, batch))
     total, weight = total + float(batch_total), weight + float(batch_weight)
   return total / max(weight, 1.0)
 
@@ -255,8 +267,12 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
           mesh: Mesh, rules: parallel.Rules, run: run_dir.PathLike, train_batches: BatchSource,
           eval_batches: Optional[Callable[[], Iterator[Batch]]] = None,
           init_params: Optional[Callable[[], Any]] = None,
-          show_progress: bool = True) -> TrainResult:
+          prompt_length: int = 0, init_prompt: Optional[Callable[[Any], Any]] = None,
+          trainable: str = "params", show_progress: bool = True) -> TrainResult:
   """Trains (or resumes training) up to `config.num_steps`.
+
+  With a soft prompt (`prompt_length` > 0), the model reads it ahead of every row, and either
+  the parameters or the prompt is trained (`trainable`); the checkpoints hold both.
 
   Args:
     model_config: the model.
@@ -273,6 +289,11 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     eval_batches: a function returning an iterator of held-out batches, or None.
     init_params: a function returning the parameters (on the mesh) a fresh run starts from,
       e.g. an imported checkpoint for continual pre-training; not called when resuming.
+    prompt_length: vectors of the soft prompt; 0 trains without one.
+    init_prompt: with a prompt, a function from the starting parameters (what `init_params`
+      returned, None without it) to the prompt `[prompt_length, embed]` a fresh run starts
+      from; not called when resuming.
+    trainable: "params" or "prompt" (the model frozen: it gets no gradients).
     show_progress: show a tqdm progress bar on process 0.
 
   Returns:
@@ -289,12 +310,18 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
   tx, schedule = make_optimizer(optimizer_config, config.num_steps)
   run = run_dir.RunDir(run)
   checkpoints = Checkpoints(run, config.keep_checkpoints, config.async_checkpointing)
-  abstract = abstract_train_state(model, tx, mesh, rules)
+  prompt_shape = (prompt_length, model_config.embed_dim) if prompt_length else None
+  abstract = abstract_train_state(model, tx, mesh, rules, prompt_shape, trainable)
   state, batches = checkpoints.restore_newest(
       abstract, lambda step, data: _batches_from(train_batches, step, data))
   if state is None:
+    params = init_params() if init_params else None
+    prompt = init_prompt(params) if prompt_shape else None
+    if prompt is not None and tuple(prompt.shape) != prompt_shape:
+      raise ValueError(f"the soft prompt has shape {tuple(prompt.shape)}; expected "
+                       f"{prompt_shape} (prompt_length, the model's embed_dim)")
     state, shardings = create_train_state(model, tx, jax.random.key(config.seed), mesh, rules,
-                                          init_params() if init_params else None)
+                                          params, prompt, trainable)
     batches = _batches_from(train_batches, 0, None)
   else:
     shardings = jax.tree_util.tree_map(lambda s: s.sharding, abstract)
@@ -302,10 +329,11 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
 
   batch_sharding = parallel.batch_sharding(mesh, rules)
   with parallel.sharding_context(mesh, rules):
-    train_step = jax.jit(make_train_step(model, tx, schedule, config),
+    train_step = jax.jit(make_train_step(model, tx, schedule, config, trainable),
                          in_shardings=(shardings, batch_sharding),
                          out_shardings=(shardings, None), donate_argnums=(0,))
-    eval_step = jax.jit(make_eval_step(model), in_shardings=(shardings.params, batch_sharding))
+    eval_step = jax.jit(make_eval_step(model), in_shardings=(shardings.params,
+                                                             shardings.prompt, batch_sharding))
 
   writer = metrics_lib.MetricsWriter(run.metrics, run.tensorboard, start_step)
   flops_per_token = model_config.flops_per_token(config.seq_len)
@@ -368,7 +396,7 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
           eval_start = time.perf_counter()
           batches_for_eval = (parallel.host_local_to_global(b, batch_sharding, config.batch_size)
                               for _, b in zip(range(config.eval_batches), eval_batches()))
-          writer.write(step, {"eval_loss": _evaluate(eval_step, state.params, batches_for_eval)})
+          writer.write(step, {"eval_loss": _evaluate(eval_step, state, batches_for_eval)})
           window_start += time.perf_counter() - eval_start  # keep eval out of tokens/s
 
         preempt_now = preemption.reached(step)
@@ -384,4 +412,4 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     writer.close()
     if progress is not None:
       progress.close()
-  return TrainResult(step=step, losses=losses, preempted=preempted)
+  return TrainResult(step=step, losses=losses, preempted=preempted, state=state)

@@ -74,12 +74,13 @@ def make_schedule(config: OptimizerConfig, num_steps: int) -> optax.Schedule:
 
 
 def weight_decay_mask(params: Any) -> Any:
-  """True for leaves that get weight decay: everything but norm scales and biases."""
+  """True for leaves that get weight decay: everything but norm scales and biases (a bare
+  array, e.g. a soft prompt, decays)."""
   def decays(path, _):
     # The last dict key names the leaf; boxed (logically partitioned) params add an attribute
     # key after it.
     names = [k.key for k in path if isinstance(k, jax.tree_util.DictKey)]
-    return names[-1] not in _NO_DECAY_LEAVES
+    return not names or names[-1] not in _NO_DECAY_LEAVES
   return jax.tree_util.tree_map_with_path(decays, params)
 
 
