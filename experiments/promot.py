@@ -284,9 +284,9 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
   seconds = {"load": time.perf_counter() - start}
   results = {}
 
-  def timed(name, work):
+  def timed(name, work, *args):
     begin = time.perf_counter()
-    value = work()
+    value = work(*args)
     seconds[name] = time.perf_counter() - begin
     return value
 
@@ -294,10 +294,9 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
   ft = timed("train_standard_ft", lambda: loop.train(
       model.config, optimizer, train, mesh, rules, out.sub("standard_ft"), batches,
       init_params=lambda: model.params, show_progress=False))
-  ft_params, ft_losses = ft.state.params, ft.losses
-  del ft  # its optimizer state
-  results["standard_ft"] = timed("evaluate_standard_ft", lambda: evaluate(ft_params))
-  del ft_params
+  ft_losses = ft.losses
+  results["standard_ft"] = timed("evaluate_standard_ft", evaluate, ft.state.params)
+  del ft  # its parameters and optimizer state
   promot = timed("train_promot", lambda: finetune_lib.finetune(
       model.config, optimizer, train, finetune_lib.FinetuneConfig(
           mode="promot", stage1_steps=settings.steps, stage2_steps=settings.steps,
