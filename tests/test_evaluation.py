@@ -97,9 +97,9 @@ def _alone(model_config, params, requests):
 
 
 def test_packed_scoring_equals_each_request_alone(tiny_ours):
-  """Requests of mixed lengths (shared contexts, one-token continuations that share one
-  input, a duplicate) packed into rows give each request's own log-likelihood; they run as
-  fewer sequences than requests and compile few programs."""
+  """Requests of mixed lengths (shared contexts, one-token continuations, a duplicate) packed
+  into rows as context trees give each request's own log-likelihood; each context runs once
+  (a tree too long for one row is split) and few programs are compiled."""
   rng = np.random.default_rng(0)
   contexts = [rng.integers(3, 49152, n).tolist() for n in (5, 20, 40, 90)]
   requests = []
@@ -118,7 +118,17 @@ def test_packed_scoring_equals_each_request_alone(tiny_ours):
     assert abs(logprob - want) < 1e-4, index
     assert is_greedy == want_greedy, index
   assert answers[-1][1]
-  assert scorer.stats.sequences < len(requests)  # one-token answers share their context's run
+  assert scorer.stats.contexts == len(contexts)
+  # Each context once, then each distinct continuation less its last token.
+  assert scorer.stats.tokens == sum(len(c) + 0 + 0 + 6 + 15 for c in contexts)
+  # A tree longer than the longest row (max_length) is split, each part with the context.
+  short = scoring.Scorer(tiny_ours.config, tiny_ours.params, tiny_ours.mesh, RULES,
+                         max_length=40, row_len=16, batch_tokens=256)
+  split = [(contexts[2][:30], rng.integers(3, 49152, 8).tolist()) for _ in range(3)]
+  for (logprob, _), (want, _) in zip(short.score(split),
+                                     _alone(tiny_ours.config, tiny_ours.params, split)):
+    assert abs(logprob - want) < 1e-4
+  assert short.stats.tokens == 3 * (30 + 7) and short.stats.contexts == 1
   assert scorer.stats.truncated == 0
   assert len(scorer.stats.compiled_shapes) <= 4, scorer.stats.compiled_shapes
 

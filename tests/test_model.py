@@ -344,7 +344,7 @@ def test_attention_impls_agree(params, data, alone_logits, packed, window):
 
 # 4. Attention mask -----------------------------------------------------------------------------
 
-def _reference_mask(q_pos, kv_pos, q_seg, kv_seg, window):
+def _reference_mask(q_pos, kv_pos, q_seg, kv_seg, window, q_ctx=None):
   batch, q_len = q_pos.shape
   kv_len = kv_pos.shape[1]
   mask = np.zeros((batch, q_len, kv_len), bool)
@@ -353,7 +353,8 @@ def _reference_mask(q_pos, kv_pos, q_seg, kv_seg, window):
       for j in range(kv_len):
         ok = kv_pos[b, j] <= q_pos[b, i]
         if q_seg is not None:
-          ok = ok and q_seg[b, i] == kv_seg[b, j]
+          ok = ok and (q_seg[b, i] == kv_seg[b, j] or
+                       (q_ctx is not None and q_ctx[b, i] == kv_seg[b, j]))
         if window is not None:
           ok = ok and q_pos[b, i] - kv_pos[b, j] < window
         mask[b, i, j] = ok
@@ -361,20 +362,24 @@ def _reference_mask(q_pos, kv_pos, q_seg, kv_seg, window):
 
 
 @pytest.mark.parametrize("window", [None, 1, 3])
-@pytest.mark.parametrize("with_segments", [True, False])
-def test_attention_mask_matches_numpy_loop(window, with_segments):
+@pytest.mark.parametrize("segments", ["none", "segments", "with contexts"])
+def test_attention_mask_matches_numpy_loop(window, segments):
   """attention_mask equals a direct triple loop over (batch, query, key) for random positions,
-  segment ids (or none) and sliding window (or none)."""
+  segment ids (or none; with or without context ids) and sliding window (or none)."""
   rng = np.random.default_rng(8)
   q_pos = rng.integers(0, 10, (3, 7))
   kv_pos = rng.integers(0, 10, (3, 9))
-  q_seg = rng.integers(0, 3, (3, 7)) if with_segments else None
-  kv_seg = rng.integers(0, 3, (3, 9)) if with_segments else None
+  q_seg = rng.integers(0, 3, (3, 7)) if segments != "none" else None
+  kv_seg = rng.integers(0, 3, (3, 9)) if segments != "none" else None
+  q_ctx = rng.integers(0, 3, (3, 7)) if segments == "with contexts" else None
   got = attention.attention_mask(
       jnp.asarray(q_pos), jnp.asarray(kv_pos),
       None if q_seg is None else jnp.asarray(q_seg),
-      None if kv_seg is None else jnp.asarray(kv_seg), window)
-  expected = _reference_mask(q_pos, kv_pos, q_seg, kv_seg, window)
+      None if kv_seg is None else jnp.asarray(kv_seg), window,
+      q_context_ids=None if q_ctx is None else jnp.asarray(q_ctx))
+  expected = _reference_mask(q_pos, kv_pos, q_seg, kv_seg, window, q_ctx)
+  if q_ctx is not None:  # the contexts widen what some query sees
+    assert (expected & ~_reference_mask(q_pos, kv_pos, q_seg, kv_seg, window)).any()
   assert got.dtype == jnp.bool_ and got.shape == expected.shape
   np.testing.assert_array_equal(np.asarray(got), expected)
   assert 0 < expected.sum() < expected.size  # the random case exercises both outcomes

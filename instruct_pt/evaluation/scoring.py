@@ -7,13 +7,16 @@ answers many at once, the way training batches are built:
 * **Left truncation** as lm-eval's `hf` model does it: the model reads the last `max_length`
   tokens of `context + continuation` minus the final one; longer requests lose their oldest
   context tokens and are counted (`ScoringStats.truncated`).
-* **Shared inputs are computed once**: a request whose input tokens are a prefix of another's
-  (e.g. one-token answers of a multiple-choice question, or identical requests) is scored
-  inside the longer one's sequence, at its own positions with its own targets. Sorting the
-  distinct inputs makes each such prefix the neighbour of a longer input.
-* **Packing**: sequences are packed into rows with segment ids (`packing.best_fit_rows`, the
-  one packer), so attention never crosses sequences and no row is padded to its longest
-  member. Rows are `row_len` tokens long, or a longer bucket for a sequence that needs one.
+* **A shared context is run once**: requests with the same context tokens (the choices of a
+  multiple-choice question, with their few-shot examples) form one *tree*: the context as one
+  segment, then each distinct continuation (less its last token) as a segment of its own that
+  also sees the context (`Decoder(context_ids=...)`), its positions going on from the
+  context's. Each continuation's first token is scored at the context's last position, the
+  rest inside its segment; identical requests share everything. A tree longer than the
+  longest row is split into several, each with the context.
+* **Packing**: trees are packed into rows with segment ids (`packing.best_fit_rows`, the one
+  packer), so attention never crosses requests and no row is padded to its longest member.
+  Rows are `row_len` tokens long, or a longer bucket for a tree that needs one.
 * **Few programs**: a device call takes `[rows, row length]` tokens and `[rows, picks]` scored
   positions, with row lengths from a short ladder of buckets (`generate.prompt_buckets`), the
   row count fixed per bucket (a power of two below it for the last call) and the picks a
@@ -51,7 +54,7 @@ class ScoringStats:
   Attributes:
     requests: requests scored.
     truncated: requests longer than `max_length + 1` tokens, cut from the left.
-    sequences: distinct sequences run (after sharing inputs).
+    contexts: distinct contexts run (each with all of its continuations).
     tokens: real tokens run through the model.
     slots: row slots run (tokens plus padding).
     compiled_shapes: the `(rows, row length, picks)` shapes run; one program each.
@@ -59,25 +62,30 @@ class ScoringStats:
 
   requests: int = 0
   truncated: int = 0
-  sequences: int = 0
+  contexts: int = 0
   tokens: int = 0
   slots: int = 0
   compiled_shapes: set = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass
-class _Sequence:
-  """One row segment: its input tokens and the `(position, target, request)` it scores."""
-  tokens: tuple[int, ...]
+class _Tree:
+  """A context and its continuations as laid out in a row: the context is segment 1, each
+  continuation (less its last token) a segment 2, 3, ... after it; every token also sees
+  segment 1. `picks` are `(index in the layout, target, request)`."""
+  tokens: list[int]
+  positions: list[int]
+  segments: list[int]
   picks: list[tuple[int, int, int]]
+  requests: int
 
 
 def _score_rows(model: Decoder, params, prompt, rows):
   """Log-probabilities of `rows["targets"]` at `rows["logits_at"]` (behind the soft `prompt`,
   if any), and whether each target is the argmax there."""
   logits, _ = model.apply({"params": params}, rows["tokens"], positions=rows["positions"],
-                          segment_ids=rows["segments"], logits_at=rows["logits_at"],
-                          prefix_embeddings=prompt)
+                          segment_ids=rows["segments"], context_ids=rows["contexts"],
+                          logits_at=rows["logits_at"], prefix_embeddings=prompt)
   target = jnp.take_along_axis(logits, rows["targets"][..., None], axis=-1)[..., 0]
   return target - jax.nn.logsumexp(logits, axis=-1), target >= jnp.max(logits, axis=-1)
 
@@ -140,18 +148,17 @@ class Scorer:
       ValueError: an empty context or continuation, or a continuation longer than
         `max_length`, naming the request.
     """
-    sequences = self._sequences(requests)
+    trees = self._trees(requests)
     logprob = np.zeros(len(requests), np.float64)
     greedy = np.ones(len(requests), bool)
-    pending = {id(s): len({r for _, _, r in s.picks}) for s in sequences}
-    by_bucket: dict[int, list[_Sequence]] = {}
-    for sequence in sequences:
-      bucket = next(b for b in self.buckets if b >= len(sequence.tokens))
-      by_bucket.setdefault(bucket, []).append(sequence)
+    by_bucket: dict[int, list[_Tree]] = {}
+    for tree in trees:
+      bucket = next(b for b in self.buckets if b >= len(tree.tokens))
+      by_bucket.setdefault(bucket, []).append(tree)
     with parallel.sharding_context(self.mesh, self.rules):
       for row_len in sorted(by_bucket, reverse=True):
         group = by_bucket[row_len]
-        rows = packing.best_fit_rows([len(s.tokens) for s in group], row_len, decreasing=True)
+        rows = packing.best_fit_rows([len(t.tokens) for t in group], row_len, decreasing=True)
         per_call = max(1, self.batch_tokens // row_len)
         per_call = -(-per_call // self.row_multiple) * self.row_multiple
         for start in range(0, len(rows), per_call):
@@ -163,12 +170,13 @@ class Scorer:
             logprob[request] += values[row, column]
             greedy[request] &= bool(is_greedy[row, column])
           if progress is not None:
-            progress(sum(pending[id(s)] for row in members for s in row))
+            progress(sum(tree.requests for row in members for tree in row))
     return [(float(value), bool(flag)) for value, flag in zip(logprob, greedy)]
 
-  def _sequences(self, requests: Sequence[Request]) -> list[_Sequence]:
-    """The distinct sequences to run, each with the picks of every request it serves."""
-    inputs = []
+  def _trees(self, requests: Sequence[Request]) -> list[_Tree]:
+    """The trees to run: requests grouped by their (left-truncated) context tokens, each
+    distinct continuation once, split where a tree would outgrow the longest row."""
+    contexts: dict[tuple[int, ...], dict[tuple[int, ...], list[int]]] = {}
     for index, (context, continuation) in enumerate(requests):
       if not context or not continuation:
         raise ValueError(f"request {index}: empty {'context' if not context else 'continuation'}"
@@ -180,48 +188,54 @@ class Scorer:
       if len(whole) > self.max_length + 1:
         self.stats.truncated += 1
         whole = whole[-(self.max_length + 1):]
-      inputs.append((tuple(whole[:-1]), whole[-len(continuation):]))
-    # A prefix of another input sorts right before an input it prefixes; each input is run
-    # inside the longest input its sorted successors chain up to.
-    distinct = sorted({tokens for tokens, _ in inputs})
-    host: dict[tuple[int, ...], tuple[int, ...]] = {}
-    for k in range(len(distinct) - 1, -1, -1):
-      tokens = distinct[k]
-      following = distinct[k + 1] if k + 1 < len(distinct) else ()
-      host[tokens] = host[following] if following[:len(tokens)] == tokens else tokens
-    sequences: dict[tuple[int, ...], _Sequence] = {}
-    for request, (tokens, targets) in enumerate(inputs):
-      sequence = sequences.setdefault(host[tokens], _Sequence(host[tokens], []))
-      first = len(tokens) - len(targets)
-      sequence.picks.extend((first + i, target, request) for i, target in enumerate(targets))
+      kept = tuple(whole[:len(whole) - len(continuation)])
+      contexts.setdefault(kept, {}).setdefault(tuple(continuation), []).append(index)
+    trees = []
+    for context, continuations in contexts.items():
+      tree = None
+      for continuation, owners in continuations.items():
+        if tree is None or len(tree.tokens) + len(continuation) - 1 > self.buckets[-1]:
+          tree = _Tree(list(context), list(range(len(context))), [1] * len(context), [], 0)
+          trees.append(tree)
+        start, segment = len(tree.tokens), tree.segments[-1] + 1
+        tree.tokens.extend(continuation[:-1])
+        tree.positions.extend(range(len(context), len(context) + len(continuation) - 1))
+        tree.segments.extend([segment] * (len(continuation) - 1))
+        tree.requests += len(owners)
+        for request in owners:
+          tree.picks.append((len(context) - 1, continuation[0], request))
+          tree.picks.extend((start + i - 1, target, request)
+                            for i, target in enumerate(continuation[1:], 1))
     self.stats.requests += len(requests)
-    self.stats.sequences += len(sequences)
-    return list(sequences.values())
+    self.stats.contexts += len(contexts)
+    return trees
 
-  def _call(self, rows: list[list[_Sequence]], num_rows: int, row_len: int):
+  def _call(self, rows: list[list[_Tree]], num_rows: int, row_len: int):
     """Runs `rows` (padded to `num_rows`); returns log-probs, greedy flags and the
     `((row, column), pick)` of every pick."""
-    num_picks = _next_power_of_two(max(sum(len(s.picks) for s in row) for row in rows))
+    num_picks = _next_power_of_two(max(sum(len(t.picks) for t in row) for row in rows))
     shape = (num_rows, row_len)
     arrays = {"tokens": np.zeros(shape, np.int32), "positions": np.zeros(shape, np.int32),
-              "segments": np.zeros(shape, np.int32),
+              "segments": np.zeros(shape, np.int32), "contexts": np.zeros(shape, np.int32),
               "logits_at": np.zeros((num_rows, num_picks), np.int32),
               "targets": np.zeros((num_rows, num_picks), np.int32)}
     where = []
     for r, row in enumerate(rows):
-      offset, column = 0, 0
-      for segment, sequence in enumerate(row, 1):
-        span = slice(offset, offset + len(sequence.tokens))
-        arrays["tokens"][r, span] = sequence.tokens
-        arrays["positions"][r, span] = np.arange(len(sequence.tokens))
-        arrays["segments"][r, span] = segment
-        for pick in sequence.picks:
+      offset, column, first_segment = 0, 0, 0
+      for tree in row:
+        span = slice(offset, offset + len(tree.tokens))
+        arrays["tokens"][r, span] = tree.tokens
+        arrays["positions"][r, span] = tree.positions
+        arrays["segments"][r, span] = np.asarray(tree.segments) + first_segment
+        arrays["contexts"][r, span] = first_segment + 1
+        for pick in tree.picks:
           arrays["logits_at"][r, column] = offset + pick[0]
           arrays["targets"][r, column] = pick[1]
           where.append(((r, column), pick))
           column += 1
-        offset += len(sequence.tokens)
-        self.stats.tokens += len(sequence.tokens)
+        offset += len(tree.tokens)
+        first_segment += tree.segments[-1]
+        self.stats.tokens += len(tree.tokens)
     self.stats.slots += num_rows * row_len
     self.stats.compiled_shapes.add((num_rows, row_len, num_picks))
     values, greedy = self._run(self.params, self.prompt, jax.device_put(arrays, self._sharding))

@@ -8,7 +8,10 @@ Conventions (shared by training, generation and evaluation):
   (which packed document it belongs to; 0 is padding). A query may see a key when both are in
   the same segment, the key's position is not after the query's, and, with a sliding window,
   the key is fewer than `window` positions back. Causality is therefore defined by positions,
-  which is what makes one rule serve packed training rows and a KV cache alike.
+  which is what makes one rule serve packed training rows and a KV cache alike. A token may
+  also name a *context* segment whose keys it sees as well: continuations of one shared
+  context, packed as segments of their own after it (positions going on from the context's),
+  read the context once instead of each carrying a copy (evaluation scoring).
 * The KV cache holds, per layer, keys and values at their absolute positions
   (`[layers, batch, kv_heads, cache_len, head_dim]`: per (row, kv head) the keys are one
   contiguous `[cache_len, head_dim]` matrix, the operand layout of the attention dot). New
@@ -89,7 +92,8 @@ def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
                    q_segment_ids: Optional[jnp.ndarray] = None,
                    kv_segment_ids: Optional[jnp.ndarray] = None,
                    sliding_window: Optional[int] = None,
-                   shared_prefix: bool = False) -> jnp.ndarray:
+                   shared_prefix: bool = False,
+                   q_context_ids: Optional[jnp.ndarray] = None) -> jnp.ndarray:
   """Boolean mask `[batch, q_len, kv_len]`, True where a query may attend to a key.
 
   Args:
@@ -100,6 +104,9 @@ def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
     sliding_window: keys at least this many positions back are hidden; None for no window.
     shared_prefix: keys of segment `PREFIX_SEGMENT` are in every query's segment (a soft
       prompt that every packed document of the row reads).
+    q_context_ids: int `[batch, q_len]` or None: a query also sees the keys of the segment
+      named here (the shared context that its segment continues; a token without one names
+      its own segment). Needs segment ids.
   """
   q_pos = q_positions[:, :, None]
   kv_pos = kv_positions[:, None, :]
@@ -108,6 +115,8 @@ def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
     same = q_segment_ids[:, :, None] == kv_segment_ids[:, None, :]
     if shared_prefix:
       same |= kv_segment_ids[:, None, :] == PREFIX_SEGMENT
+    if q_context_ids is not None:
+      same |= q_context_ids[:, :, None] == kv_segment_ids[:, None, :]
     mask &= same
   if sliding_window is not None:
     mask &= q_pos - kv_pos < sliding_window

@@ -96,7 +96,7 @@ class Attention(nn.Module):
   shared_prefix: bool = False
 
   @nn.compact
-  def __call__(self, x, positions, segment_ids, layer_cache):
+  def __call__(self, x, positions, segment_ids, context_ids, layer_cache):
     """Returns the output and the new tokens' `(keys, values)` (for the cache writer)."""
     cfg = self.config
     q = _dense((cfg.num_heads, cfg.head_dim), ("embed", "heads", "head_dim"), cfg, "query")(x)
@@ -117,7 +117,7 @@ class Attention(nn.Module):
 
     if layer_cache is None:
       mask = attention.attention_mask(positions, positions, segment_ids, segment_ids,
-                                      cfg.sliding_window, self.shared_prefix)
+                                      cfg.sliding_window, self.shared_prefix, context_ids)
       causal_only = segment_ids is None and cfg.sliding_window is None
       out = attention.dot_product_attention(q, k, v, mask, cfg.attention_impl, causal_only)
     else:
@@ -157,11 +157,12 @@ class DecoderBlock(nn.Module):
   shared_prefix: bool = False
 
   @nn.compact
-  def __call__(self, x, positions, segment_ids, layer_cache):
+  def __call__(self, x, positions, segment_ids, context_ids, layer_cache):
     residual_axes = ("activation_batch", "activation_length", "activation_embed")
     x = nn.with_logical_constraint(x, residual_axes)
     attn_out, new_kv = Attention(self.config, self.shared_prefix, name="attention")(
-        RMSNorm(self.config, name="attention_norm")(x), positions, segment_ids, layer_cache)
+        RMSNorm(self.config, name="attention_norm")(x), positions, segment_ids, context_ids,
+        layer_cache)
     x = x + attn_out
     x = x + MLP(self.config, name="mlp")(RMSNorm(self.config, name="mlp_norm")(x))
     return nn.with_logical_constraint(x, residual_axes), (new_kv if self.emit_kv else None)
@@ -204,7 +205,8 @@ class Decoder(nn.Module):
                cache: Optional[dict[str, jnp.ndarray]] = None,
                cache_rows: Optional[jnp.ndarray] = None,
                logits_at: Optional[jnp.ndarray] = None,
-               prefix_embeddings: Optional[jnp.ndarray] = None):
+               prefix_embeddings: Optional[jnp.ndarray] = None,
+               context_ids: Optional[jnp.ndarray] = None):
     """Runs the model.
 
     With a `cache` there are two modes. Without `cache_rows` (extend), row b of `tokens`
@@ -237,6 +239,9 @@ class Decoder(nn.Module):
       prefix_embeddings: float `[p, embed]` or `[batch, p, embed]` vectors ahead of every row
         (a soft prompt), or None. A prefill takes `[p, embed]` only (shared by all rows); not
         allowed when extending a cache (the prefill wrote it).
+      context_ids: int `[batch, length]`, with `segment_ids` and no cache: each token also
+        sees the keys of the segment named here (the shared context its segment continues;
+        its own segment id where there is none), or None.
 
     Returns:
       `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, n, vocab]` with
@@ -244,10 +249,12 @@ class Decoder(nn.Module):
 
     Raises:
       ValueError: `cache_rows` without a cache, `segment_ids` or `prefix_embeddings` when
-        extending a cache, per-row prefixes in a prefill, or prefix vectors of another width
-        than the model's.
+        extending a cache, per-row prefixes in a prefill, prefix vectors of another width
+        than the model's, or `context_ids` with a cache or without segment ids.
     """
     cfg = self.config
+    if context_ids is not None and (cache is not None or segment_ids is None):
+      raise ValueError("context_ids need segment_ids and no cache")
     if cache_rows is not None and cache is None:
       raise ValueError("cache_rows is given but cache is None")
     if cache is not None and cache_rows is None and segment_ids is not None:
@@ -265,7 +272,8 @@ class Decoder(nn.Module):
     embedder = Embedder(cfg, name="embedder")
     x = embedder(tokens)
     if prefix:
-      x, positions, segment_ids = _prepend(prefix_embeddings, x, positions, segment_ids)
+      x, positions, segment_ids, context_ids = _prepend(prefix_embeddings, x, positions,
+                                                        segment_ids, context_ids)
 
     block = DecoderBlock
     if cfg.remat_policy != "none":
@@ -278,19 +286,21 @@ class Decoder(nn.Module):
       kvs = []
       for i in range(cfg.num_layers):
         layer_cache = {"key": cache["key"][i], "value": cache["value"][i]}
-        x, kv = DecoderBlock(cfg, True, name=f"layer_{i}")(x, positions, None, layer_cache)
+        x, kv = DecoderBlock(cfg, True, name=f"layer_{i}")(x, positions, None, None,
+                                                           layer_cache)
         kvs.append(kv)
       new_kv = jax.tree_util.tree_map(lambda *per_layer: jnp.stack(per_layer), *kvs)
     else:
       layers = nn.scan(
           block, variable_axes={"params": 0}, split_rngs={"params": True},
-          in_axes=(nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
+          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
           metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, bool(prefix),
                                                          name="layers")
       # The cache enters the scan read-only (one layer's slice per step) and only when
       # extending; every layer's new keys and values come out stacked and are written once,
       # below.
-      x, new_kv = layers(x, positions, segment_ids, cache if cache_rows is None else None)
+      x, new_kv = layers(x, positions, segment_ids, context_ids,
+                         cache if cache_rows is None else None)
     if cache is not None:
       if cache_rows is None:
         cache_rows = jnp.broadcast_to(jnp.arange(tokens.shape[0])[:, None], tokens.shape)
@@ -316,8 +326,9 @@ class Decoder(nn.Module):
 
 
 def _prepend(prefix: jnp.ndarray, x: jnp.ndarray, positions: jnp.ndarray,
-             segment_ids: Optional[jnp.ndarray]):
-  """`x`, positions and segment ids with the prefix vectors ahead of every row."""
+             segment_ids: Optional[jnp.ndarray], context_ids: Optional[jnp.ndarray]):
+  """`x`, positions, segment ids and context ids with the prefix vectors ahead of every
+  row."""
   batch, length, width = x.shape[0], prefix.shape[-2], x.shape[-1]
   if prefix.shape[-1] != width:
     raise ValueError(f"prefix_embeddings have width {prefix.shape[-1]}; the model's "
@@ -326,11 +337,11 @@ def _prepend(prefix: jnp.ndarray, x: jnp.ndarray, positions: jnp.ndarray,
   prefix_positions = jnp.broadcast_to(jnp.arange(length, dtype=positions.dtype),
                                       (batch, length))
   positions = jnp.concatenate([prefix_positions, positions + length], axis=1)
-  if segment_ids is not None:
-    segment_ids = jnp.concatenate(
-        [jnp.full((batch, length), attention.PREFIX_SEGMENT, segment_ids.dtype), segment_ids],
-        axis=1)
-  return jnp.concatenate([prefix, x], axis=1), positions, segment_ids
+  segment_ids, context_ids = (
+      None if ids is None else jnp.concatenate(
+          [jnp.full((batch, length), attention.PREFIX_SEGMENT, ids.dtype), ids], axis=1)
+      for ids in (segment_ids, context_ids))
+  return jnp.concatenate([prefix, x], axis=1), positions, segment_ids, context_ids
 
 
 def split_layers(params: dict[str, Any], num_layers: int) -> dict[str, Any]:
