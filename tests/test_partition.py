@@ -133,6 +133,23 @@ def test_routed_ensemble_equals_its_experts(tiny_experts):
     assert value == pytest.approx(expected, abs=1e-4)
 
 
+def test_model_featurizer_mean_pools_each_text_on_its_own(tiny_experts, tmp_path):
+  model_config, mesh, experts, _ = tiny_experts
+  featurizer = contexts.ModelFeaturizer("tiny", model_config, experts[0],
+                                        tokenizer_lib.ByteTokenizer(), mesh, RULES,
+                                        max_tokens=32, batch_size=2)
+  alone = featurizer(["short text"])
+  together = featurizer(["a longer text that fills more of the row", "short text"])
+  assert alone.shape == (1, model_config.embed_dim)
+  np.testing.assert_allclose(alone[0], together[1], atol=1e-5)  # padding and neighbours
+  np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+  out = contexts.PartitionDir(tmp_path / "p").create()
+  featurizer.save(out)
+  assert out.read_featurizer(lambda source: (source, featurizer))[0] == "tiny"
+  with pytest.raises(ValueError, match="model features need the model tiny"):
+    out.read_featurizer()
+
+
 def _jsonl_corpus(tmp_path, per_topic=8):
   texts, labels = _corpus(per_topic)
   path = tmp_path / "corpus.jsonl"
