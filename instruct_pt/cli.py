@@ -177,6 +177,12 @@ def tokenizer_command(args: argparse.Namespace) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
   """Evaluates a run with lm-evaluation-harness, or sets several runs' results side by side."""
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  if (args.experts is None) != (args.partition is None):
+    raise ValueError("routed experts need both --experts and --partition")
+  if args.experts is not None:
+    if args.run_dir is not None:
+      raise ValueError("give --run_dir (one model) or --experts with --partition, not both")
+    args.run_dir = args.partition
   if (args.run_dir is None) == (args.compare is None):
     raise ValueError("give either --run_dir (evaluate a model) or --compare RUN_A RUN_B ...")
   if args.compare is not None:
@@ -191,13 +197,61 @@ def evaluate_command(args: argparse.Namespace) -> int:
       num_fewshot=args.num_fewshot, limit=args.limit, include_path=tuple(args.include_path),
       output_dir=args.output_dir, name=args.name, max_length=args.max_length,
       row_len=args.row_len, batch_tokens=args.batch_tokens, soft_prompt=args.soft_prompt,
-      mesh=_mesh_config(args))
+      mesh=_mesh_config(args), temperature=args.temperature, top_k=args.top_k or None,
+      experts=tuple(e.strip() for e in (args.experts or "").split(",") if e.strip()))
   results = commands.evaluate(run)
   if results is not None:
     from instruct_pt.evaluation import runner  # pylint: disable=import-outside-toplevel
     print(runner.results_table(results))
     print(f"evaluate: wrote {run.results_dir()}/{runner.RESULTS_FILE} and {runner.TABLE_FILE}")
   return 0
+
+
+def partition_command(args: argparse.Namespace) -> int:
+  """Partitions a corpus by context (c-BTM) and writes the partition directory."""
+  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  summary = commands.partition(config.PartitionRun(
+      **{name: value for name, value in vars(args).items() if name in _PARTITION_FLAGS}))
+  purity = "" if summary.get("purity") is None else (
+      f"; purity {summary['purity']:.3f} (chance {summary['chance_purity']:.3f})")
+  routed = "" if "router_accuracy" not in summary else (
+      f"; router accuracy {summary['router_accuracy']:.3f} on {summary['held_out_documents']} "
+      f"held-out documents")
+  print(f"partition: {summary['documents']} documents into {summary['clusters']} clusters of "
+        f"{summary['sizes']}{purity}{routed}. Wrote {args.output_dir} (partition.json, "
+        f"featurizer, centres.npy, assignments.jsonl, clusters/); train expert j on "
+        f"--gin_param=\"data.partitions={{'part': '{args.output_dir}'}}\" "
+        f"--gin_param=\"data.mixture='part_j'\"")
+  return 0
+
+
+# The flags of `instruct-pt partition`, one per `config.PartitionRun` field (parsed here;
+# described and defaulted by PartitionRun, read only when --help asks).
+_PARTITION_FLAGS = {"output_dir": str, "corpus": str, "text_field": str, "label_field": str,
+                    "held_out": str, "max_documents": int, "clusters": int, "features": str,
+                    "model": str, "dims": int, "max_terms": int, "min_df": int,
+                    "max_tokens": int, "prefix_chars": int, "seed": int}
+
+
+def partition_help() -> str:
+  """Every option of `instruct-pt partition`, with its default and description."""
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  described = _documented_attributes(config.PartitionRun)
+  parts = ["options (each a PartitionRun field):"]
+  for field in dataclasses.fields(config.PartitionRun):
+    default = " (required)" if field.name == "output_dir" else f" (default: {field.default!r})"
+    parts.append(textwrap.fill(f"--{field.name}{default}: {described[field.name]}", 90,
+                               initial_indent="  ", subsequent_indent="      "))
+  return "\n".join(parts)
+
+
+class _PartitionHelp(_FinetuneHelp):
+  """`--help` of `partition`: the usage, then every option described (imported when asked)."""
+
+  def __call__(self, parser, namespace, values, option_string=None):
+    parser.epilog = partition_help()
+    parser.print_help()
+    parser.exit()
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -294,11 +348,39 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read this soft prompt ahead of every request: a ProMoT "
                         "fine-tuning run (its prompt.npy) or a .npy file; for the fine-tuned "
                         "task only (results go to RUN/eval/<name>-soft_prompt/)")
+  evaluate.add_argument("--experts", default=None,
+                        help="routed experts: comma-separated model sources, one per cluster "
+                        "of --partition, in cluster order (c-BTM ensemble)")
+  evaluate.add_argument("--partition", default=None,
+                        help="with --experts: the partition directory (instruct-pt "
+                        "partition); results go to PARTITION/eval/<name>/")
+  evaluate.add_argument("--temperature", type=float, default=0.1,
+                        help="with --experts: routing softmax temperature (default 0.1)")
+  evaluate.add_argument("--top_k", type=int, default=1,
+                        help="with --experts: experts mixed per request; 1 runs one forward "
+                        "pass, 0 mixes all (default 1)")
   evaluate.add_argument("--mesh", default="1,-1,1",
                         help="data,fsdp,tensor mesh of each host's devices")
   evaluate.add_argument("--gin_param", action="append", default=[],
                         help='mesh settings, e.g. --gin_param="mesh.rule_overrides=(...)"')
   evaluate.set_defaults(func=evaluate_command)
+  partition = commands.add_parser(
+      "partition", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+      help="partition a corpus by context without labels (c-BTM): clusters, "
+      "centres, one SeqIO task per cluster", description=textwrap.fill(
+          "Embeds a corpus (TF-IDF -> truncated SVD, or a frozen model's mean-pooled hidden "
+          "states), clusters it with balanced k-means and writes OUTPUT_DIR: partition.json, "
+          "featurizer.json/.npz, centres.npy, assignments.jsonl and clusters/cluster-NNN.jsonl. "
+          "Register the clusters as SeqIO tasks with data.partitions={'NAME': OUTPUT_DIR} "
+          "(tasks NAME_0, NAME_1, ...), train one expert per cluster with instruct-pt train, "
+          "and evaluate them routed with instruct-pt evaluate --partition=OUTPUT_DIR "
+          "--experts=RUN_0,RUN_1,...", 90))
+  partition.add_argument("-h", "--help", action=_PartitionHelp,
+                         help="show this help, with every option described, and exit")
+  for name, kind in _PARTITION_FLAGS.items():
+    partition.add_argument(f"--{name}", type=kind, required=name == "output_dir",
+                           default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+  partition.set_defaults(func=partition_command)
   demo = commands.add_parser(
       "demo", help="Vanilla PT vs Instruct PT on embedded defaults: synthesizer fine-tuning, "
                    "synthesis, two continual pre-training runs, evaluation, report.md")

@@ -8,6 +8,7 @@ writes its run directory through `instruct_pt.run_dir` and re-running it resumes
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import Any, Callable, Optional, Sequence
 
@@ -231,10 +232,89 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
   settings = {name: getattr(run, name)
               for name in ("max_length", "row_len", "batch_tokens", "soft_prompt")
               if getattr(run, name) is not None}
-  model = runner.InstructPTLM(run.model, mesh=mesh, rules=rules, progress=show_progress,
-                              **settings)
+  if run.experts:
+    model = _evaluation_module("routed").RoutedLM(
+        run.model, run.experts, temperature=run.temperature, top_k=run.top_k or 0, mesh=mesh,
+        rules=rules, progress=show_progress, **settings)
+  else:
+    model = runner.InstructPTLM(run.model, mesh=mesh, rules=rules, progress=show_progress,
+                                **settings)
   return runner.evaluate(model, tasks, output_dir, run.num_fewshot, run.limit,
                          run.include_path, manager)
+
+
+def partition(run: config.PartitionRun) -> dict[str, Any]:
+  """Partitions a corpus by context without labels (c-BTM): writes the featurizer, centres,
+  each document's cluster and each cluster's documents to `run.output_dir`
+  (`data.contexts.PartitionDir`), whose clusters `data.partitions` registers as SeqIO tasks.
+
+  Known labels (the demo corpus's pydoc topics, or `run.label_field`) only measure the
+  partition: its purity, and the router accuracy on `run.held_out` documents.
+
+  Args:
+    run: the partition's settings.
+
+  Returns:
+    What `partition.json` holds (sizes, purity, router accuracy, ...).
+
+  Raises:
+    ValueError: too few documents for the clusters (saying how many are needed), a record
+      without the label field, bad corpus input (naming the file and line).
+  """
+  from instruct_pt.analysis import partition as partition_lib  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import contexts  # pylint: disable=import-outside-toplevel
+  texts, ids, labels = _labelled_documents(run.corpus, run.text_field, run.label_field,
+                                           run.max_documents)
+  needed = max(run.clusters, 2)
+  if len(texts) < needed:
+    raise ValueError(f"--corpus={run.corpus} has {len(texts)} documents; --clusters="
+                     f"{run.clusters} needs at least {needed}")
+  held_out = run.held_out or ("demo_held_out" if run.corpus == "demo" else None)
+  if run.features == "tfidf":
+    featurizer = contexts.TfidfSvd.fit(texts, run.dims, run.max_terms, run.min_df, run.seed)
+  else:
+    mesh, rules = _mesh(parallel.MeshConfig(shape=(1, -1, 1)), jax.local_devices())
+    model = run_dir.load(run.model, mesh, rules)
+    if model.tokenizer is None:
+      raise ValueError(f"--model={run.model} has no tokenizer to read the documents with")
+    featurizer = contexts.ModelFeaturizer(run.model, model.config, model.params,
+                                          model.tokenizer, mesh, rules, run.max_tokens)
+  out = contexts.PartitionDir(run.output_dir).create()
+  result = partition_lib.partition(
+      texts, ids, out, featurizer, run.clusters, run.seed, labels,
+      {name: getattr(run, name) for name in ("corpus", "text_field", "label_field",
+                                              "held_out", "max_documents")})
+  summary = out.read_settings()
+  if held_out is not None and labels is not None:
+    held_texts, _, held_labels = _labelled_documents(held_out, run.text_field,
+                                                     run.label_field, None)
+    summary.update(partition_lib.route_held_out(featurizer, result.centres, held_texts,
+                                                held_labels, result.cluster_labels,
+                                                run.prefix_chars), held_out=held_out)
+    out.settings.write_text(json.dumps(summary, indent=1))
+  return summary
+
+
+def _labelled_documents(corpus: str, text_field: str, label_field: Optional[str],
+                        limit: Optional[int]) -> tuple[list[str], list[str], Optional[list[str]]]:
+  """Texts, ids and labels (None without) of a corpus; the demo corpus's labels are its
+  pydoc topics."""
+  if corpus in sources.DEMO_PATTERNS and label_field is None:
+    pairs = sources.demo_topics(sources.DEMO_PATTERNS[corpus])[:limit]
+    return ([text for _, text in pairs], [f"{corpus}:{i}" for i in range(len(pairs))],
+            [topic for topic, _ in pairs])
+  spec = sources.SourceSpec(corpus, text_field=text_field,
+                            extra_fields=(label_field,) if label_field else ())
+  texts, ids, labels = [], [], []
+  for record in sources.iter_records(spec):
+    if limit is not None and len(texts) >= limit:
+      break
+    if label_field and record.get(label_field) is None:
+      raise ValueError(f"{record['id']}: no {label_field!r} field (--label_field)")
+    texts.append(record["text"])
+    ids.append(record["id"])
+    labels.append(record.get(label_field))
+  return texts, ids, labels if label_field else None
 
 
 def compare(sources: Sequence[str], name: Optional[str] = None,

@@ -32,6 +32,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import gin
 
 from instruct_pt import run_dir
+from instruct_pt.data import contexts
 from instruct_pt.data.registry import DataConfig
 from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
@@ -190,6 +191,11 @@ class EvaluateRun:
     soft_prompt: a run directory with a trained soft prompt (`prompt.npy`, ProMoT) or a
       `.npy` file, read ahead of every request; None for none. Its results are named apart.
     mesh: the mesh of each host's devices (hosts score their shares of the documents).
+    experts: routed experts: with these model sources (one per cluster, in cluster order),
+      `model` is the partition directory they were trained on (`instruct-pt partition`), and
+      results go to `<model>/eval/<name>`.
+    temperature: the routing softmax temperature of `experts`.
+    top_k: experts mixed per request (None: all of them).
   """
 
   model: str
@@ -204,8 +210,13 @@ class EvaluateRun:
   batch_tokens: Optional[int] = None
   soft_prompt: Optional[str] = None
   mesh: MeshConfig = MeshConfig()
+  experts: tuple[str, ...] = ()
+  temperature: float = 0.1
+  top_k: Optional[int] = 1
 
   def __post_init__(self):
+    if self.experts and self.soft_prompt is not None:
+      raise ValueError("--soft_prompt is for one model, not routed --experts")
     if not self.tasks or not all(self.tasks):
       raise ValueError(f"--tasks={','.join(self.tasks)!r}: name at least one task")
     for flag, value, least in (("num_fewshot", self.num_fewshot, 0), ("limit", self.limit, 1)):
@@ -219,7 +230,8 @@ class EvaluateRun:
     shots = "" if self.num_fewshot is None else f"-{self.num_fewshot}shot"
     limit = "" if self.limit is None else f"-limit{self.limit}"
     prompt = "" if self.soft_prompt is None else "-soft_prompt"
-    return "+".join(self.tasks) + shots + limit + prompt
+    routed = "" if not self.experts else f"-top{self.top_k or len(self.experts)}"
+    return "+".join(self.tasks) + shots + limit + prompt + routed
 
   def results_dir(self) -> str:
     """Where the results go.
@@ -229,11 +241,65 @@ class EvaluateRun:
     """
     if self.output_dir:
       return self.output_dir
+    if self.experts:
+      return str(contexts.PartitionDir(self.model).eval_dir(self.results_name()))
     kind = run_dir.source_kind(self.model)
     if kind != "run":
       raise ValueError(f"--run_dir={self.model} is a {run_dir.SOURCE_KINDS[kind]}, not a run "
                        f"directory; give --output_dir for the results")
     return str(run_dir.RunDir(self.model).eval_dir(self.results_name()))
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionRun:
+  """Everything `commands.partition` needs (`instruct-pt partition` builds it from flags).
+
+  Attributes:
+    output_dir: the partition directory to write (`data.contexts.PartitionDir`).
+    corpus: a corpus `sources.SourceSpec.pattern`: a glob of text / JSONL / Parquet /
+      TFRecord files, or "demo" (the embedded demo corpus's training split).
+    text_field: the field holding the text (JSONL, Parquet, TFRecord).
+    label_field: a field holding a known source label, for purity and router accuracy only
+      (never for clustering); the demo corpus's labels are its pydoc topics.
+    held_out: a corpus of held-out documents for router accuracy ("demo_held_out" by default
+      for the demo corpus; None for none).
+    max_documents: cluster at most this many documents (the first ones); None for all.
+    clusters: k, the number of clusters (one expert each).
+    features: "tfidf" (TF-IDF -> truncated SVD, as c-BTM) or "model" (the frozen model's
+      mean-pooled last hidden state).
+    model: the model of `features="model"` (any `run_dir.load` source).
+    dims: SVD dimensions of the TF-IDF features (c-BTM: 100).
+    max_terms: TF-IDF vocabulary size (the terms in most documents).
+    min_df: documents a TF-IDF term must occur in.
+    max_tokens: tokens of each document the model reads (`features="model"`).
+    prefix_chars: characters of a held-out document its route is computed from.
+    seed: seed of the SVD and the k-means++ initialisation.
+  """
+
+  output_dir: str
+  corpus: str = "demo"
+  text_field: str = "text"
+  label_field: Optional[str] = None
+  held_out: Optional[str] = None
+  max_documents: Optional[int] = None
+  clusters: int = 4
+  features: str = "tfidf"
+  model: str = "smollm2"
+  dims: int = 100
+  max_terms: int = 20000
+  min_df: int = 2
+  max_tokens: int = 128
+  prefix_chars: int = 256
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.features not in ("tfidf", "model"):
+      raise ValueError(f"--features={self.features!r}: choose tfidf or model")
+    for flag in ("clusters", "dims", "max_terms", "min_df", "max_tokens", "prefix_chars"):
+      if getattr(self, flag) < 1:
+        raise ValueError(f"--{flag}={getattr(self, flag)} must be at least 1")
+    if self.max_documents is not None and self.max_documents < 1:
+      raise ValueError(f"--max_documents={self.max_documents} must be at least 1")
 
 
 # Gin name of each configurable dataclass; `to_gin` renders run configs with these names.

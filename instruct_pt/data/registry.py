@@ -9,6 +9,11 @@ registrations and is the only place that imports `tasks` for a run. Example bind
   }
   data.mixtures = {'web_mix': {'web': 0.8, 'web_augmented': 0.2}}
   data.mixture = 'web_mix'
+
+A partition directory of `instruct-pt partition` registers one raw-text task per cluster::
+
+  data.partitions = {'docs': '/runs/partition'}   # tasks docs_0, docs_1, ...; mixture docs
+  data.mixture = 'docs_1'                         # the expert of cluster 1 trains on this
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class DataConfig:
     mixtures: mixture name -> {task name: rate}.
     pretrain_recipes: mixture name -> `tasks.register_pretrain_recipe` arguments.
     domain_recipes: mixture name -> `tasks.register_domain_recipe` arguments.
+    partitions: name -> a partition directory (`instruct-pt partition`): registers the
+      `raw_lm` task `<name>_<j>` of each cluster j's documents, and the mixture `<name>` of
+      all of them in proportion to their sizes.
   """
 
   mixture: Optional[str] = None
@@ -38,6 +46,7 @@ class DataConfig:
   mixtures: Optional[dict[str, dict[str, float]]] = None
   pretrain_recipes: Optional[dict[str, dict[str, Any]]] = None
   domain_recipes: Optional[dict[str, dict[str, Any]]] = None
+  partitions: Optional[dict[str, str]] = None
 
 
 def register(config: DataConfig, vocabulary) -> list[str]:
@@ -74,6 +83,8 @@ def register(config: DataConfig, vocabulary) -> list[str]:
             else sources.SourceSpec(pattern, **settings))
     tasks_lib.register_task(name, kind, seqio_source(spec), vocabulary, rounds_per_example=rounds)
     names.append(name)
+  for name, directory in (config.partitions or {}).items():
+    names.extend(register_partition(name, directory, vocabulary))
   for name, rates in (config.mixtures or {}).items():
     tasks_lib.register_mixture(name, rates)
     names.append(name)
@@ -84,6 +95,40 @@ def register(config: DataConfig, vocabulary) -> list[str]:
     tasks_lib.register_domain_recipe(name, **arguments)
     names.append(name)
   return names
+
+
+def register_partition(name: str, directory: str, vocabulary) -> list[str]:
+  """Registers task `<name>_<j>` (raw text) for each cluster j of a partition directory, and
+  the mixture `<name>` of them all, rates in proportion to the clusters' sizes.
+
+  Args:
+    name: the prefix of the task names.
+    directory: written by `instruct-pt partition`.
+    vocabulary: the tasks' `seqio.Vocabulary`.
+
+  Returns:
+    The registered task names, then the mixture's.
+
+  Raises:
+    FileNotFoundError: not a partition directory, or a cluster file is missing (naming it).
+  """
+  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data import contexts, sources
+  from instruct_pt.data import tasks as tasks_lib
+  from instruct_pt.data.seqio_source import seqio_source
+  partition = contexts.PartitionDir(directory)
+  sizes = partition.read_settings()["sizes"]
+  names = []
+  for cluster in range(len(sizes)):
+    path = partition.cluster(cluster)
+    if not path.exists():
+      raise FileNotFoundError(f"data.partitions[{name!r}]: {path} is missing")
+    task = f"{name}_{cluster}"
+    tasks_lib.register_task(task, "raw_lm", seqio_source(sources.SourceSpec(str(path))),
+                            vocabulary)
+    names.append(task)
+  tasks_lib.register_mixture(name, {task: size for task, size in zip(names, sizes) if size})
+  return names + [name]
 
 
 def check_registered(name: str, registered: list[str], flag: str) -> None:

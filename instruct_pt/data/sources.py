@@ -106,6 +106,19 @@ def demo_corpus(split: str = "train") -> list[str]:
   Raises:
     ValueError: for an unknown split.
   """
+  return [paragraph for _, paragraph in demo_topics(split)]
+
+
+def demo_topics(split: str = "train") -> list[tuple[str, str]]:
+  """`(topic, paragraph)` of `demo_corpus(split)`, in the same order: the pydoc topic (e.g.
+  "assert", "typesmapping") each paragraph comes from, a known source label.
+
+  Args:
+    split: "train" or "held_out".
+
+  Raises:
+    ValueError: for an unknown split.
+  """
   if split not in DEMO_SPLITS:
     raise ValueError(f"Unknown demo corpus split {split!r}; choose one of {DEMO_SPLITS}")
   from pydoc_data import topics  # pylint: disable=import-outside-toplevel
@@ -118,7 +131,7 @@ def demo_corpus(split: str = "train") -> list[str]:
         continue
       held_out = zlib.crc32(paragraph.encode("utf-8")) % _HELD_OUT_ONE_IN == 0
       if held_out == (split == "held_out"):
-        paragraphs.append(paragraph)
+        paragraphs.append((key, paragraph))
   return paragraphs
 
 

@@ -1,0 +1,1 @@
+"""Analyses of data and models: contextual partitioning (`partition`)."""

@@ -1,0 +1,57 @@
+"""`experiments/partition.py --quick` (E2 at toy size): it runs end to end and its report shows
+exactly the figures of its results file."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUMBER = re.compile(r"[-+]?\d+\.\d+")
+
+
+def _row(report: str, first_cell: str) -> str:
+  """The report's table row that starts with `first_cell`, without that cell."""
+  rows = [line for line in report.splitlines() if line.startswith(f"| {first_cell} |")]
+  assert len(rows) == 1, (first_cell, rows)
+  return rows[0][len(first_cell) + 4:]
+
+
+def _same(shown: str, expected: list[float], decimals: int) -> bool:
+  """Whether the numbers of a row are `expected`, to the report's decimals."""
+  numbers = [float(x) for x in NUMBER.findall(shown)]
+  return len(numbers) == len(expected) and all(
+      abs(a - b) <= 0.51 * 10**-decimals for a, b in zip(numbers, expected))
+
+
+def test_partition_quick_report_shows_the_results_file(tmp_path):
+  """Every arm's perplexity row, every paired difference (with its within-noise flag), the
+  partition's composition and its purity / router accuracy equal results.json."""
+  result = subprocess.run([sys.executable, "experiments/partition.py", "--quick", "--out",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((tmp_path / "results.json").read_text())
+  report = (tmp_path / "report.md").read_text()
+  assert (tmp_path / "partition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert (tmp_path / "partition.png").stat().st_size > 1000
+  assert "Quick run" in report
+  groups = ("prose", "code", "instructions", "overall")
+  for arm in ("dense", "cbtm_top1", "cbtm_top2", "random_top1"):
+    r = results["arms"][arm]
+    expected = [value for g in groups for value in (r[g], *r[f"{g}_ci"])]
+    assert _same(_row(report, arm), expected, 3), arm
+  for name, entry in results["differences"].items():
+    row = _row(report, name)
+    assert _same(row, [entry["value"], *entry["ci"]], 4), name
+    assert row.endswith(f"| {'yes' if entry['within_noise'] else 'no'} |"), name
+  p = results["partition"]
+  assert sum(p["sizes"]) == 3 * results["settings"]["train_per_source"]
+  for j, size in enumerate(p["sizes"]):
+    counts = [int(x) for x in _row(report, str(j)).split("|")[:4]]
+    assert counts == [size, *p["composition"][str(j)].values()]
+  assert f"Purity {p['purity']:.3f} (chance {p['chance_purity']:.3f}); router accuracy " \
+         f"{p['router_accuracy']:.3f}" in report
+  assert (tmp_path / "partition" / "centres.npy").exists()
+  assert set(results["seconds"]) >= {"total", "train_dense", "train_cbtm", "train_random"}
