@@ -7,10 +7,10 @@ the experts' probabilities, `logsumexp_j(log w_j + log p_j(x_t | x_<t))`.
 
 * A request with one expert of non-zero weight (always so with `top_k=1`) is scored whole by
   that expert alone: one forward pass, the same answer as that expert's.
-* A request mixing several experts is split into one request per continuation token (the
-  scorer runs them inside one sequence, as it shares inputs), scored by each of its experts.
-  Its "is greedy" flag is the highest-weight expert's (the mixture's argmax would need every
-  expert's full distribution). Each split request is left-truncated on its own.
+* A request mixing several experts is scored token by token (`Scorer.score_tokens`) by each
+  of its experts, and the per-token log-probabilities are mixed. Its "is greedy" flag is the
+  highest-weight expert's (the mixture's argmax would need every expert's full
+  distribution).
 
 The experts share one model config and tokenizer (branched from one starting point) and one
 `Scorer`, whose parameters are swapped per expert, so each shape compiles once.
@@ -109,22 +109,15 @@ class RoutedScorer:
                if weights[i, expert] > 0 and np.count_nonzero(weights[i]) > 1]
       if not whole and not mixed:
         continue
-      split = [(list(requests[i][0]) + list(requests[i][1][:t]), [requests[i][1][t]])
-               for i in mixed for t in range(len(requests[i][1]))]
       self.scorer.params = params
       self.forward_requests[expert] += len(whole) + len(mixed)
-      scored = self.scorer.score([requests[i] for i in whole] + split)
-      for i, answer in zip(whole, scored):
-        answers[i] = answer
-      offset = len(whole)
-      for i in mixed:
-        n = len(requests[i][1])
-        values = scored[offset:offset + n]
-        offset += n
-        token_logprobs.setdefault(i, []).append(
-            np.log(weights[i, expert]) + np.asarray([v for v, _ in values]))
+      scored = self.scorer.score_tokens([requests[i] for i in whole + mixed])
+      for i, (values, flags) in zip(whole, scored):
+        answers[i] = (float(values.sum()), bool(flags.all()))
+      for i, (values, flags) in zip(mixed, scored[len(whole):]):
+        token_logprobs.setdefault(i, []).append(np.log(weights[i, expert]) + values)
         if expert == top[i]:
-          greedy[i] = all(flag for _, flag in values)
+          greedy[i] = bool(flags.all())
       if progress is not None:
         progress(len(whole))
     for i, parts in token_logprobs.items():

@@ -72,11 +72,11 @@ class ScoringStats:
 class _Tree:
   """A context and its continuations as laid out in a row: the context is segment 1, each
   continuation (less its last token) a segment 2, 3, ... after it; every token also sees
-  segment 1. `picks` are `(index in the layout, target, request)`."""
+  segment 1. `picks` are `(index in the layout, target, request, continuation token)`."""
   tokens: list[int]
   positions: list[int]
   segments: list[int]
-  picks: list[tuple[int, int, int]]
+  picks: list[tuple[int, int, int, int]]
   requests: int
 
 
@@ -148,9 +148,19 @@ class Scorer:
       ValueError: an empty context or continuation, or a continuation longer than
         `max_length`, naming the request.
     """
+    return [(float(logprobs.sum()), bool(greedy.all()))
+            for logprobs, greedy in self.score_tokens(requests, progress)]
+
+  def score_tokens(self, requests: Sequence[Request],
+                   progress: Optional[Callable[[int], None]] = None
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per continuation token: float64 log-probabilities and whether each is the argmax.
+
+    Args and errors as `score`.
+    """
     trees = self._trees(requests)
-    logprob = np.zeros(len(requests), np.float64)
-    greedy = np.ones(len(requests), bool)
+    logprobs = [np.zeros(len(continuation)) for _, continuation in requests]
+    greedy = [np.zeros(len(continuation), bool) for _, continuation in requests]
     by_bucket: dict[int, list[_Tree]] = {}
     for tree in trees:
       bucket = next(b for b in self.buckets if b >= len(tree.tokens))
@@ -166,12 +176,12 @@ class Scorer:
           num_rows = min(per_call, self.row_multiple * _next_power_of_two(
               -(-len(members) // self.row_multiple)))
           values, is_greedy, picks = self._call(members, num_rows, row_len)
-          for (row, column), (_, _, request) in picks:
-            logprob[request] += values[row, column]
-            greedy[request] &= bool(is_greedy[row, column])
+          for (row, column), (_, _, request, token) in picks:
+            logprobs[request][token] = values[row, column]
+            greedy[request][token] = is_greedy[row, column]
           if progress is not None:
             progress(sum(tree.requests for row in members for tree in row))
-    return [(float(value), bool(flag)) for value, flag in zip(logprob, greedy)]
+    return list(zip(logprobs, greedy))
 
   def _trees(self, requests: Sequence[Request]) -> list[_Tree]:
     """The trees to run: requests grouped by their (left-truncated) context tokens, each
@@ -203,8 +213,8 @@ class Scorer:
         tree.segments.extend([segment] * (len(continuation) - 1))
         tree.requests += len(owners)
         for request in owners:
-          tree.picks.append((len(context) - 1, continuation[0], request))
-          tree.picks.extend((start + i - 1, target, request)
+          tree.picks.append((len(context) - 1, continuation[0], request, 0))
+          tree.picks.extend((start + i - 1, target, request, i)
                             for i, target in enumerate(continuation[1:], 1))
     self.stats.requests += len(requests)
     self.stats.contexts += len(contexts)
