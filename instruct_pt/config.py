@@ -10,7 +10,7 @@ Every gin name is a frozen dataclass; the deep code receives them as plain value
   synthesize.*  `SynthesisConfig`  (instruct_pt.synthesis.pipeline)
   finetune.*    `FinetuneConfig`   (instruct_pt.train.finetune)
 
-`EvaluateRun` takes no gin: `instruct-pt evaluate` builds it from its flags.
+`EvaluateRun` and `AnalyzeUnitsRun` take no gin: their commands build them from flags.
 
 `parse` reads gin files and bindings; `train_run` / `finetune_run` / `synthesize_run` build a
 command's run
@@ -32,7 +32,9 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import gin
 
 from instruct_pt import run_dir
+from instruct_pt.analysis import units as analysis_units
 from instruct_pt.data.registry import DataConfig
+from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
 from instruct_pt.synthesis.pipeline import SynthesisConfig
@@ -234,6 +236,50 @@ class EvaluateRun:
       raise ValueError(f"--run_dir={self.model} is a {run_dir.SOURCE_KINDS[kind]}, not a run "
                        f"directory; give --output_dir for the results")
     return str(run_dir.RunDir(self.model).eval_dir(self.results_name()))
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyzeUnitsRun:
+  """Everything `commands.analyze_units` needs (`instruct-pt analyze-units`'s flags).
+
+  Attributes:
+    model: a model source (`run_dir.load`): run directory, Hugging Face directory, GGUF file
+      or bundled GGUF name.
+    task_stimuli: task stimuli: a text file (one per line), a JSONL file (`text_field`), or
+      `builtin:NAME[:COUNT]` (`instruct_pt.analysis.stimuli`).
+    control_stimuli: control stimuli, the same forms.
+    out: the output directory (units.json, t_values.npy, units.png).
+    kind: "residual" (each dimension after each block) or "mlp" (SwiGLU hidden units).
+    pooling: "last" (the stimulus' last token) or "mean" (over its tokens).
+    top_percent: share of all units to select, in percent.
+    max_tokens: each stimulus is cut to its first this many tokens.
+    batch_size: stimuli per forward pass.
+    text_field: the JSONL field holding each stimulus.
+    mesh: the mesh to load the model onto.
+  """
+
+  model: str
+  task_stimuli: str
+  control_stimuli: str
+  out: str
+  kind: str = "residual"
+  pooling: str = "last"
+  top_percent: float = 1.0
+  max_tokens: int = 12
+  batch_size: int = 16
+  text_field: str = "text"
+  mesh: MeshConfig = MeshConfig()
+
+  def __post_init__(self):
+    if self.kind not in units_lib.KINDS:
+      raise ValueError(f"--kind={self.kind!r}; choose one of {units_lib.KINDS}")
+    if self.pooling not in analysis_units.POOLINGS:
+      raise ValueError(f"--pooling={self.pooling!r}; choose one of {analysis_units.POOLINGS}")
+    if not 0 < self.top_percent <= 100:
+      raise ValueError(f"--top_percent={self.top_percent}: give a percentage in (0, 100]")
+    for flag in ("max_tokens", "batch_size"):
+      if getattr(self, flag) <= 0:
+        raise ValueError(f"--{flag}={getattr(self, flag)} must be positive")
 
 
 # Gin name of each configurable dataclass; `to_gin` renders run configs with these names.
