@@ -191,7 +191,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
       num_fewshot=args.num_fewshot, limit=args.limit, include_path=tuple(args.include_path),
       output_dir=args.output_dir, name=args.name, max_length=args.max_length,
       row_len=args.row_len, batch_tokens=args.batch_tokens, soft_prompt=args.soft_prompt,
-      mesh=_mesh_config(args))
+      unit_mask=args.unit_mask, mesh=_mesh_config(args))
   results = commands.evaluate(run)
   if results is not None:
     from instruct_pt.evaluation import runner  # pylint: disable=import-outside-toplevel
@@ -309,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read this soft prompt ahead of every request: a ProMoT "
                         "fine-tuning run (its prompt.npy) or a .npy file; for the fine-tuned "
                         "task only (results go to RUN/eval/<name>-soft_prompt/)")
+  evaluate.add_argument("--unit_mask", default=None,
+                        help="ablate these units (zero them in every forward pass): a units "
+                        "file of analyze-units (units.json or its directory); log-likelihood "
+                        "tasks only (results go to RUN/eval/<name>-unit_mask/)")
   evaluate.add_argument("--mesh", default="1,-1,1",
                         help="data,fsdp,tensor mesh of each host's devices")
   evaluate.add_argument("--gin_param", action="append", default=[],

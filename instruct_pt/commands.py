@@ -272,7 +272,7 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
   manager, tasks = runner.resolve_tasks(run.tasks, run.include_path)
   mesh, rules = _mesh(run.mesh, jax.local_devices())
   settings = {name: getattr(run, name)
-              for name in ("max_length", "row_len", "batch_tokens", "soft_prompt")
+              for name in ("max_length", "row_len", "batch_tokens", "soft_prompt", "unit_mask")
               if getattr(run, name) is not None}
   model = runner.InstructPTLM(run.model, mesh=mesh, rules=rules, progress=show_progress,
                               **settings)

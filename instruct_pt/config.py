@@ -191,6 +191,8 @@ class EvaluateRun:
     batch_tokens: tokens per scoring call; None is the scorer's default.
     soft_prompt: a run directory with a trained soft prompt (`prompt.npy`, ProMoT) or a
       `.npy` file, read ahead of every request; None for none. Its results are named apart.
+    unit_mask: a units file (`instruct-pt analyze-units`'s `units.json` or its directory)
+      whose units are ablated in log-likelihood tasks; None for none. Named apart too.
     mesh: the mesh of each host's devices (hosts score their shares of the documents).
   """
 
@@ -205,6 +207,7 @@ class EvaluateRun:
   row_len: Optional[int] = None
   batch_tokens: Optional[int] = None
   soft_prompt: Optional[str] = None
+  unit_mask: Optional[str] = None
   mesh: MeshConfig = MeshConfig()
 
   def __post_init__(self):
@@ -221,7 +224,8 @@ class EvaluateRun:
     shots = "" if self.num_fewshot is None else f"-{self.num_fewshot}shot"
     limit = "" if self.limit is None else f"-limit{self.limit}"
     prompt = "" if self.soft_prompt is None else "-soft_prompt"
-    return "+".join(self.tasks) + shots + limit + prompt
+    ablated = "" if self.unit_mask is None else "-unit_mask"
+    return "+".join(self.tasks) + shots + limit + prompt + ablated
 
   def results_dir(self) -> str:
     """Where the results go.

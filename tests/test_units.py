@@ -303,6 +303,24 @@ def test_analyze_units_writes_units_t_values_and_png(tmp_path, capsys, mesh, par
   chosen = units_lib.read(str(out), TINY)
   assert chosen.keep_factors()["mlp"].sum() == L * M - data["count"]
 
+  # The evaluation harness ablates them: lm-eval's `unit_mask=` scores as the ablated forward.
+  pytest.importorskip("lm_eval")
+  # pylint: disable-next=import-outside-toplevel
+  from instruct_pt.evaluation.lm_eval_model import InstructPTLM
+  requests = [(None, [5, 9, 33, 70], [71, 72]), (None, [100, 101], [102])]
+  logits = np.asarray(_apply(params, jnp.asarray([[5, 9, 33, 70, 71]]),
+                             {"mlp": jnp.asarray(chosen.keep_factors()["mlp"])})[0])[0]
+  logprobs = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+  expected = logprobs[3, 71] + logprobs[4, 72]
+  model = InstructPTLM(run, mesh=mesh, unit_mask=str(out / "units.json"), row_len=16,
+                       progress=False)
+  ablated = [v for v, _ in model._loglikelihood_tokens(requests)]  # pylint: disable=protected-access
+  np.testing.assert_allclose(ablated[0], expected, rtol=1e-5)
+  assert model.get_model_info()["unit_mask"] == str(out / "units.json")
+  model.scorer.unit_keep = None
+  plain = [v for v, _ in model._loglikelihood_tokens(requests)]  # pylint: disable=protected-access
+  assert abs(plain[0] - ablated[0]) > 1e-4
+
 
 def test_analyze_units_help_lists_every_option(capsys):
   with pytest.raises(SystemExit):
