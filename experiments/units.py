@@ -97,7 +97,7 @@ FULL = Settings("smollm2", stimuli=240, percents=(1.0, 0.25), docs=32, doc_token
                 batch_size=4, seq_len=64, eval_docs=16)
 QUICK = Settings("tiny", stimuli=16, percents=(1.0, 0.25), docs=4, doc_tokens=32, pairs=8,
                  sums=8, code_stimuli=8, code_tokens=32, steps=2, eval_every=1, batch_size=4,
-                 seq_len=32, eval_docs=4, lr_full=1e-3, lr_units=1e-2)
+                 seq_len=32, eval_docs=4, lr_full=1e-2, lr_units=1e-2)
 
 
 # Data ------------------------------------------------------------------------------------------
@@ -299,13 +299,13 @@ def run_e3b(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
   curves, finals = {}, {}
   for arm, (freeze, table, lr) in arms.items():
     begin = time.perf_counter()
-    step_fn, fresh_state = steps[freeze, lr]
+    step_fn, fresh_state = steps[lr]
     state = fresh_state()
     points = [{"step": 0, "target_gain": 0.0, "forgetting": 0.0}]
     batches = train_feed.iterate(0)
     with parallel.sharding_context(mesh, rules):
       for step in range(1, settings.steps + 1):
-        state, _ = step_fn(state, next(batches), table)
+        state, _ = step_fn(state, next(batches), table, freeze)
         if step % settings.eval_every == 0 or step == settings.steps:
           now = {name: np.asarray(per_doc(state.params, rows)) for name, rows in eval_sets.items()}
           points.append({"step": step,
@@ -324,32 +324,33 @@ def run_e3b(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
           "matched_gain": matched_forgetting(curves)}
 
 
-def _train_programs(model, mesh, rules, settings: Settings, seed: int) -> dict[tuple, Any]:
-  """`(freeze, lr) -> (jitted step(state, batch, unit table), fresh state)`: the unit table is
-  an argument, so the arms of one mode and learning rate share one compiled program."""
+def _train_programs(model, mesh, rules, settings: Settings, seed: int) -> dict[float, Any]:
+  """`lr -> (jitted step(state, batch, unit table, freeze), fresh state)`: the unit table and
+  the mode are arguments, so the arms with one learning rate share one compiled program."""
   decoder = Decoder(model.config)
   config = loop.TrainConfig(num_steps=settings.steps, batch_size=settings.batch_size,
                             seq_len=settings.seq_len, seed=seed)
   shape = units_lib.unit_shape(model.config, "mlp")
   programs = {}
-  for freeze, lr in {(True, settings.lr_full), (False, settings.lr_units)}:
+  for lr in sorted({settings.lr_full, settings.lr_units}):
     opt = optim.OptimizerConfig(learning_rate=lr, schedule="constant", weight_decay=0.0)
 
-    def step(state, batch, table, opt=opt, freeze=freeze):
+    def step(state, batch, table, freeze, opt=opt):
       tx, schedule = optim.make_optimizer(opt, settings.steps,
                                           optim.unit_update_mask("mlp", table, freeze))
       return loop.make_train_step(decoder, tx, schedule, config)(state, batch)
 
-    def fresh(opt=opt, freeze=freeze):
+    def fresh(opt=opt):
       tx, _ = optim.make_optimizer(opt, settings.steps, optim.unit_update_mask(
-          "mlp", np.zeros(shape, bool), freeze))
+          "mlp", np.zeros(shape, bool), True))
       return state_lib.create_train_state(decoder, tx, jax.random.key(seed), mesh, rules,
                                           params=model.params)
 
     shardings = fresh()[1]
-    programs[freeze, lr] = (jax.jit(step, in_shardings=(
-        shardings, parallel.batch_sharding(mesh, rules), None), out_shardings=(shardings, None),
-                                    donate_argnums=(0,)), lambda fresh=fresh: fresh()[0])
+    programs[lr] = (jax.jit(step, in_shardings=(
+        shardings, parallel.batch_sharding(mesh, rules), None, None),
+                            out_shardings=(shardings, None), donate_argnums=(0,)),
+                    lambda fresh=fresh: fresh()[0])
   return programs
 
 

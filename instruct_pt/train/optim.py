@@ -120,7 +120,8 @@ def unit_update_mask(kind: str, selected: np.ndarray, freeze: bool = False) -> C
     selected: bool `[layers, width]`, True at the chosen units (a numpy array, or a jax array,
       traced too: a jitted step taking it as an argument serves every selection of a shape).
     freeze: False trains the chosen units' slices alone (everything else, embeddings and norms
-      included, frozen); True freezes those slices and trains everything else.
+      included, frozen); True freezes those slices and trains everything else. A traced bool
+      works too.
 
   The masks are broadcast inside the step from the small `selected` table, so no
   parameter-sized constant is stored.
@@ -139,7 +140,7 @@ def unit_update_mask(kind: str, selected: np.ndarray, freeze: bool = False) -> C
       shape = [1] * leaf.ndim
       shape[0], shape[axis] = table.shape
       chosen = jnp.broadcast_to(table.reshape(shape), leaf.shape)
-      return ~chosen if freeze else chosen
+      return chosen != freeze
     return jax.tree_util.tree_map_with_path(mask, params)
   return masks
 
