@@ -30,7 +30,7 @@ $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 	touch $@
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=30 tests
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/instruct-pt demo --run_dir=runs/demo

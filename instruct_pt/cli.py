@@ -197,7 +197,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
       num_fewshot=args.num_fewshot, limit=args.limit, include_path=tuple(args.include_path),
       output_dir=args.output_dir, name=args.name, max_length=args.max_length,
       row_len=args.row_len, batch_tokens=args.batch_tokens, soft_prompt=args.soft_prompt,
-      mesh=_mesh_config(args), temperature=args.temperature, top_k=args.top_k or None,
+      unit_mask=args.unit_mask, mesh=_mesh_config(args), temperature=args.temperature,
+      top_k=args.top_k or None,
       experts=tuple(e.strip() for e in (args.experts or "").split(",") if e.strip()))
   results = commands.evaluate(run)
   if results is not None:
@@ -252,6 +253,21 @@ class _PartitionHelp(_FinetuneHelp):
     parser.epilog = partition_help()
     parser.print_help()
     parser.exit()
+
+
+def analyze_units_command(args: argparse.Namespace) -> int:
+  """Localizes task-relevant units and writes units.json, t_values.npy and units.png."""
+  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  run = config.AnalyzeUnitsRun(
+      model=args.model, task_stimuli=args.task_stimuli, control_stimuli=args.control_stimuli,
+      out=args.out, kind=args.kind, pooling=args.pooling, top_percent=args.top_percent,
+      max_tokens=args.max_tokens, batch_size=args.batch_size, text_field=args.text_field,
+      mesh=_mesh_config(args))
+  found = commands.analyze_units(run)
+  from instruct_pt.analysis import units  # pylint: disable=import-outside-toplevel
+  print(units.summary(found))
+  print(f"analyze-units: wrote {args.out}/units.json, t_values.npy and units.png")
+  return 0
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -359,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--top_k", type=int, default=1,
                         help="with --experts: experts mixed per request; 1 runs one forward "
                         "pass, 0 mixes all (default 1)")
+  evaluate.add_argument("--unit_mask", default=None,
+                        help="ablate these units (zero them in every forward pass): a units "
+                        "file of analyze-units (units.json or its directory); log-likelihood "
+                        "tasks only (results go to RUN/eval/<name>-unit_mask/)")
   evaluate.add_argument("--mesh", default="1,-1,1",
                         help="data,fsdp,tensor mesh of each host's devices")
   evaluate.add_argument("--gin_param", action="append", default=[],
@@ -381,6 +401,46 @@ def build_parser() -> argparse.ArgumentParser:
     partition.add_argument(f"--{name}", type=kind, required=name == "output_dir",
                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
   partition.set_defaults(func=partition_command)
+  units = commands.add_parser(
+      "analyze-units", formatter_class=argparse.RawDescriptionHelpFormatter,
+      help="localize task-relevant units (Welch t, task vs control stimuli) for ablation and "
+           "targeted tuning",
+      description=textwrap.fill(
+          "Records every unit of the model (residual: each dimension after each block; mlp: "
+          "SwiGLU hidden units) on task and control stimuli, pooled per stimulus, computes "
+          "Welch's t on |activation| per unit from streaming statistics, and selects the "
+          "global top --top_percent% (AlKhamissi et al., arXiv 2411.02280). Writes "
+          "OUT/units.json, OUT/t_values.npy and OUT/units.png. Use the units file to ablate "
+          "(lm-eval --model_args unit_mask=OUT/units.json) or for targeted tuning "
+          "(--gin_param=\"train.trainable_units='OUT/units.json'\" or train.freeze_units).",
+          90))
+  units.add_argument("--model", "--run_dir", dest="model", required=True,
+                     help="the model: a run directory, Hugging Face directory, GGUF file or "
+                     "bundled name (smollm2)")
+  units.add_argument("--task_stimuli", required=True,
+                     help="task stimuli: a text file (one per line), a .jsonl file, or "
+                     "builtin:NAME[:COUNT] with NAME one of sentences, pseudowords, code, prose")
+  units.add_argument("--control_stimuli", required=True,
+                     help="control stimuli, in the same forms (e.g. builtin:pseudowords)")
+  units.add_argument("--out", required=True, help="output directory")
+  units.add_argument("--kind", default="residual", choices=("residual", "mlp"),
+                     help="units: residual (each dimension after each block, the paper's) or "
+                     "mlp (SwiGLU hidden units) (default: residual)")
+  units.add_argument("--pooling", default="last", choices=("last", "mean"),
+                     help="pool each stimulus by its last token or the mean over its tokens "
+                     "(default: last)")
+  units.add_argument("--top_percent", type=float, default=1.0,
+                     help="share of all units to select, in percent (default: 1.0)")
+  units.add_argument("--max_tokens", type=int, default=12,
+                     help="each stimulus is cut to this many tokens (default: 12)")
+  units.add_argument("--batch_size", type=int, default=16,
+                     help="stimuli per forward pass (default: 16)")
+  units.add_argument("--text_field", default="text",
+                     help="the JSONL field holding each stimulus (default: text)")
+  units.add_argument("--mesh", default="1,-1,1", help="data,fsdp,tensor mesh to load onto")
+  units.add_argument("--gin_param", action="append", default=[],
+                     help='mesh settings, e.g. --gin_param="mesh.rule_overrides=(...)"')
+  units.set_defaults(func=analyze_units_command)
   demo = commands.add_parser(
       "demo", help="Vanilla PT vs Instruct PT on embedded defaults: synthesizer fine-tuning, "
                    "synthesis, two continual pre-training runs, evaluation, report.md")

@@ -140,6 +140,49 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
       init_params=start.params, show_progress=show_progress)
 
 
+def analyze_units(run: config.AnalyzeUnitsRun) -> Any:
+  """Localizes task-relevant units: Welch t of every unit, task vs control stimuli, and the
+  global top `run.top_percent`% (`instruct_pt.analysis.units`).
+
+  Writes `run.out`/units.json (the selected units, highest t first, and how they were chosen),
+  t_values.npy (`[layers, width]`) and units.png (per-layer counts and t).
+
+  Args:
+    run: the analysis' settings.
+
+  Returns:
+    The `analysis.units.Localization`.
+
+  Raises:
+    FileNotFoundError / ValueError: a missing model or stimuli file, too few stimuli, a bad
+      kind, pooling or percentage.
+  """
+  from instruct_pt.analysis import stimuli as stimuli_lib  # pylint: disable=import-outside-toplevel
+  from instruct_pt.analysis import units as analysis  # pylint: disable=import-outside-toplevel
+  task = stimuli_lib.read(run.task_stimuli, run.text_field)
+  control = stimuli_lib.read(run.control_stimuli, run.text_field)
+  described = run_dir.load(run.model, with_params=False)
+  if described.tokenizer is None:
+    raise ValueError(f"--model={run.model} has no tokenizer to encode the stimuli with")
+  mesh, rules = _mesh(run.mesh)
+  recorder_args = (run.kind, run.pooling, run.max_tokens, run.batch_size)
+  task_ids = analysis.encode_stimuli(described.tokenizer, task, run.max_tokens)
+  control_ids = analysis.encode_stimuli(described.tokenizer, control, run.max_tokens)
+  for name, ids in (("task", task_ids), ("control", control_ids)):
+    if len(ids) < analysis.MIN_STIMULI:
+      raise ValueError(f"{len(ids)} {name} stimuli in {getattr(run, name + '_stimuli')}: "
+                       f"Welch's t-test needs at least {analysis.MIN_STIMULI} task and "
+                       f"{analysis.MIN_STIMULI} control stimuli")
+  model = run_dir.load(run.model, mesh, rules)
+  recorder = analysis.Recorder(model.config, model.params, *recorder_args, mesh, rules)
+  found = analysis.localize(recorder, run.kind, task_ids, control_ids, run.top_percent, {
+      "model": run.model, "statistic": analysis.STATISTIC.format(pooling=run.pooling),
+      "pooling": run.pooling, "task_source": run.task_stimuli,
+      "control_source": run.control_stimuli})
+  analysis.write(found, run.out)
+  return found
+
+
 def convert(run: config.ConvertRun) -> run_dir.LoadedModel:
   """Imports a model into a run directory, or exports one to a Hugging Face directory.
 
@@ -230,7 +273,7 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
   manager, tasks = runner.resolve_tasks(run.tasks, run.include_path)
   mesh, rules = _mesh(run.mesh, jax.local_devices())
   settings = {name: getattr(run, name)
-              for name in ("max_length", "row_len", "batch_tokens", "soft_prompt")
+              for name in ("max_length", "row_len", "batch_tokens", "soft_prompt", "unit_mask")
               if getattr(run, name) is not None}
   if run.experts:
     model = _evaluation_module("routed").RoutedLM(

@@ -10,7 +10,7 @@ Every gin name is a frozen dataclass; the deep code receives them as plain value
   synthesize.*  `SynthesisConfig`  (instruct_pt.synthesis.pipeline)
   finetune.*    `FinetuneConfig`   (instruct_pt.train.finetune)
 
-`EvaluateRun` takes no gin: `instruct-pt evaluate` builds it from its flags.
+`EvaluateRun` and `AnalyzeUnitsRun` take no gin: their commands build them from flags.
 
 `parse` reads gin files and bindings; `train_run` / `finetune_run` / `synthesize_run` build a
 command's run
@@ -32,8 +32,10 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import gin
 
 from instruct_pt import run_dir
+from instruct_pt.analysis import units as analysis_units
 from instruct_pt.data import contexts
 from instruct_pt.data.registry import DataConfig
+from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
 from instruct_pt.synthesis.pipeline import SynthesisConfig
@@ -190,6 +192,8 @@ class EvaluateRun:
     batch_tokens: tokens per scoring call; None is the scorer's default.
     soft_prompt: a run directory with a trained soft prompt (`prompt.npy`, ProMoT) or a
       `.npy` file, read ahead of every request; None for none. Its results are named apart.
+    unit_mask: a units file (`instruct-pt analyze-units`'s `units.json` or its directory)
+      whose units are ablated in log-likelihood tasks; None for none. Named apart too.
     mesh: the mesh of each host's devices (hosts score their shares of the documents).
     experts: routed experts: with these model sources (one per cluster, in cluster order),
       `model` is the partition directory they were trained on (`instruct-pt partition`), and
@@ -209,14 +213,16 @@ class EvaluateRun:
   row_len: Optional[int] = None
   batch_tokens: Optional[int] = None
   soft_prompt: Optional[str] = None
+  unit_mask: Optional[str] = None
   mesh: MeshConfig = MeshConfig()
   experts: tuple[str, ...] = ()
   temperature: float = 0.1
   top_k: Optional[int] = 1
 
   def __post_init__(self):
-    if self.experts and self.soft_prompt is not None:
-      raise ValueError("--soft_prompt is for one model, not routed --experts")
+    for flag in ("soft_prompt", "unit_mask"):
+      if self.experts and getattr(self, flag) is not None:
+        raise ValueError(f"--{flag} is for one model, not routed --experts")
     if not self.tasks or not all(self.tasks):
       raise ValueError(f"--tasks={','.join(self.tasks)!r}: name at least one task")
     for flag, value, least in (("num_fewshot", self.num_fewshot, 0), ("limit", self.limit, 1)):
@@ -230,8 +236,9 @@ class EvaluateRun:
     shots = "" if self.num_fewshot is None else f"-{self.num_fewshot}shot"
     limit = "" if self.limit is None else f"-limit{self.limit}"
     prompt = "" if self.soft_prompt is None else "-soft_prompt"
+    ablated = "" if self.unit_mask is None else "-unit_mask"
     routed = "" if not self.experts else f"-top{self.top_k or len(self.experts)}"
-    return "+".join(self.tasks) + shots + limit + prompt + routed
+    return "+".join(self.tasks) + shots + limit + prompt + ablated + routed
 
   def results_dir(self) -> str:
     """Where the results go.
@@ -300,6 +307,50 @@ class PartitionRun:
         raise ValueError(f"--{flag}={getattr(self, flag)} must be at least 1")
     if self.max_documents is not None and self.max_documents < 1:
       raise ValueError(f"--max_documents={self.max_documents} must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyzeUnitsRun:
+  """Everything `commands.analyze_units` needs (`instruct-pt analyze-units`'s flags).
+
+  Attributes:
+    model: a model source (`run_dir.load`): run directory, Hugging Face directory, GGUF file
+      or bundled GGUF name.
+    task_stimuli: task stimuli: a text file (one per line), a JSONL file (`text_field`), or
+      `builtin:NAME[:COUNT]` (`instruct_pt.analysis.stimuli`).
+    control_stimuli: control stimuli, the same forms.
+    out: the output directory (units.json, t_values.npy, units.png).
+    kind: "residual" (each dimension after each block) or "mlp" (SwiGLU hidden units).
+    pooling: "last" (the stimulus' last token) or "mean" (over its tokens).
+    top_percent: share of all units to select, in percent.
+    max_tokens: each stimulus is cut to its first this many tokens.
+    batch_size: stimuli per forward pass.
+    text_field: the JSONL field holding each stimulus.
+    mesh: the mesh to load the model onto.
+  """
+
+  model: str
+  task_stimuli: str
+  control_stimuli: str
+  out: str
+  kind: str = "residual"
+  pooling: str = "last"
+  top_percent: float = 1.0
+  max_tokens: int = 12
+  batch_size: int = 16
+  text_field: str = "text"
+  mesh: MeshConfig = MeshConfig()
+
+  def __post_init__(self):
+    if self.kind not in units_lib.KINDS:
+      raise ValueError(f"--kind={self.kind!r}; choose one of {units_lib.KINDS}")
+    if self.pooling not in analysis_units.POOLINGS:
+      raise ValueError(f"--pooling={self.pooling!r}; choose one of {analysis_units.POOLINGS}")
+    if not 0 < self.top_percent <= 100:
+      raise ValueError(f"--top_percent={self.top_percent}: give a percentage in (0, 100]")
+    for flag in ("max_tokens", "batch_size"):
+      if getattr(self, flag) <= 0:
+        raise ValueError(f"--{flag}={getattr(self, flag)} must be positive")
 
 
 # Gin name of each configurable dataclass; `to_gin` renders run configs with these names.

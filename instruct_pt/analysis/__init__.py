@@ -1,1 +1,2 @@
-"""Analyses of data and models: contextual partitioning (`partition`)."""
+"""Analyses of data and models: contextual partitioning (`partition`) and task-relevant
+units (`units`)."""

@@ -11,6 +11,8 @@ into tokens exactly as lm-eval's `hf` model splits them) registered under `instr
 * `soft_prompt=RUN` (a ProMoT fine-tuning run, or a `.npy` file) puts the run's trained soft
   prompt ahead of every request, for both scoring and generation: evaluate the fine-tuned
   task with it and every other task without it.
+* `unit_mask=FILE` (a units file of `instruct-pt analyze-units`) ablates those units (zeroes
+  them in every layer's forward pass) for log-likelihood requests; generation refuses it.
 * Multi-host: every process loads the model onto a mesh of its own devices, lm-eval gives it
   its share of each task's documents (`rank`, `world_size` are the JAX process index and
   count) and gathers the metrics through `gather_object`; `barrier` also sums the hosts'
@@ -37,6 +39,7 @@ from tqdm.auto import tqdm
 
 from instruct_pt import parallel
 from instruct_pt.evaluation import scoring
+from instruct_pt.model import units as units_lib
 from instruct_pt.run_dir import load as load_model
 from instruct_pt.run_dir import read_prompt
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
@@ -84,6 +87,8 @@ class InstructPTLM(TemplateLM):
     seed: sampling seed of `generate_until` (greedy decoding ignores it).
     soft_prompt: a run directory with a trained soft prompt (`prompt.npy`) or a `.npy` file,
       read ahead of every request; None (or "") for none.
+    unit_mask: a units file (`units.json`, or an `analyze-units` output directory) whose
+      units are ablated when scoring; None (or "") for the plain model.
     progress: show progress bars (loading, requests; process 0 only).
     batch_size, max_batch_size, device: lm-eval's generic settings, accepted and unused:
       `batch_tokens` sizes the calls and the mesh places them.
@@ -94,7 +99,7 @@ class InstructPTLM(TemplateLM):
                batch_tokens: int = scoring.BATCH_TOKENS,
                add_bos_token: Optional[bool] = None, max_gen_toks: int = 256,
                num_slots: int = 8, seed: int = 0, soft_prompt: Optional[str] = None,
-               progress: bool = True, batch_size=None, max_batch_size=None, device=None):
+               unit_mask: Optional[str] = None, progress: bool = True, batch_size=None, max_batch_size=None, device=None):
     super().__init__()
     del batch_size, max_batch_size, device  # see the docstring
     parallel.maybe_initialize_distributed()
@@ -112,6 +117,9 @@ class InstructPTLM(TemplateLM):
     self.soft_prompt = str(soft_prompt) if soft_prompt not in (None, "", "None") else None
     self.prompt = (None if self.soft_prompt is None
                    else read_prompt(self.soft_prompt, described.config.embed_dim))
+    self.unit_mask = str(unit_mask) if unit_mask not in (None, "", "None") else None
+    unit_keep = (None if self.unit_mask is None
+                 else units_lib.read(self.unit_mask, described.config).keep_factors())
     self.progress = bool(progress) and jax.process_index() == 0
     loaded = load_model(self.source, mesh=self.mesh, rules=self.rules, progress=self.progress)
     self.config, self.params, self._tokenizer = loaded.config, loaded.params, loaded.tokenizer
@@ -119,7 +127,7 @@ class InstructPTLM(TemplateLM):
       raise ValueError(f"{self.source}: the tokenizer has no EOS id (lm-eval's end of text)")
     self.scorer = scoring.Scorer(self.config, self.params, self.mesh, self.rules,
                                  _int_or_none(max_length), int(row_len), int(batch_tokens),
-                                 self.prompt)
+                                 self.prompt, unit_keep)
     self.add_bos = self._tokenizer.adds_bos if add_bos_token is None else bool(add_bos_token)
     self._max_gen_toks = int(max_gen_toks)
     self.num_slots = int(num_slots)
@@ -193,6 +201,9 @@ class InstructPTLM(TemplateLM):
   def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
     """Continuations generated with the synthesis engine, cut at the first stop sequence;
     requests with the same generation settings run together."""
+    if self.unit_mask is not None:
+      raise ValueError(f"unit_mask={self.unit_mask}: unit ablation serves log-likelihood "
+                       f"tasks; generation (generate_until) runs the plain model only")
     groups: dict[str, list[int]] = {}
     for index, request in enumerate(requests):
       groups.setdefault(json.dumps(request.args[1], sort_keys=True, default=str),
@@ -214,7 +225,7 @@ class InstructPTLM(TemplateLM):
     """What `results.json`'s `config` records about the model and this run's requests."""
     counters = self.totals or self._counters()
     return {"model_source": self.source, "model_num_parameters": self.config.num_params(),
-            "max_length": self.max_length, "soft_prompt": self.soft_prompt, **counters}
+            "max_length": self.max_length, "soft_prompt": self.soft_prompt, "unit_mask": self.unit_mask, **counters}
 
   # ------------------------------------------------------------------------------ multi-host
 

@@ -80,12 +80,14 @@ class _Tree:
   requests: int
 
 
-def _score_rows(model: Decoder, params, prompt, rows):
+def _score_rows(model: Decoder, params, prompt, unit_keep, rows):
   """Log-probabilities of `rows["targets"]` at `rows["logits_at"]` (behind the soft `prompt`,
-  if any), and whether each target is the argmax there."""
+  if any, with the units `unit_keep` zeroes ablated), and whether each target is the argmax
+  there."""
   logits, _ = model.apply({"params": params}, rows["tokens"], positions=rows["positions"],
                           segment_ids=rows["segments"], context_ids=rows["contexts"],
-                          logits_at=rows["logits_at"], prefix_embeddings=prompt)
+                          logits_at=rows["logits_at"], prefix_embeddings=prompt,
+                          unit_keep=unit_keep)
   target = jnp.take_along_axis(logits, rows["targets"][..., None], axis=-1)[..., 0]
   return target - jax.nn.logsumexp(logits, axis=-1), target >= jnp.max(logits, axis=-1)
 
@@ -108,11 +110,15 @@ class Scorer:
     batch_tokens: tokens per device call (rows x row length), at least one row.
     prompt: a soft prompt `[length, embed_dim]` read ahead of every request
       (`run_dir.read_prompt`), or None.
+    unit_keep: unit ablation, the `Decoder` input of that name (`UnitSet.keep_factors()`), or
+      None for the plain model. It is an argument of the compiled program, so setting
+      `self.unit_keep` to another table of the same kind does not recompile.
   """
 
   def __init__(self, model_config: ModelConfig, params: Any, mesh: jax.sharding.Mesh,
                rules: parallel.Rules, max_length: Optional[int] = None, row_len: int = ROW_LEN,
-               batch_tokens: int = BATCH_TOKENS, prompt: Optional[Any] = None):
+               batch_tokens: int = BATCH_TOKENS, prompt: Optional[Any] = None,
+               unit_keep: Optional[dict[str, Any]] = None):
     prompt_length = 0 if prompt is None else len(prompt)
     self.max_length = max_length or model_config.max_seq_len - prompt_length
     if self.max_length + prompt_length > model_config.max_seq_len:
@@ -125,6 +131,7 @@ class Scorer:
     self.prompt = None if not prompt_length else jax.device_put(
         jnp.asarray(prompt, jnp.float32), jax.sharding.NamedSharding(
             mesh, jax.sharding.PartitionSpec()))
+    self.unit_keep = unit_keep
     self.mesh = mesh
     self.rules = rules
     self.buckets = prompt_buckets(self.max_length, smallest=min(row_len, self.max_length))
@@ -248,5 +255,6 @@ class Scorer:
         self.stats.tokens += len(tree.tokens)
     self.stats.slots += num_rows * row_len
     self.stats.compiled_shapes.add((num_rows, row_len, num_picks))
-    values, greedy = self._run(self.params, self.prompt, jax.device_put(arrays, self._sharding))
+    values, greedy = self._run(self.params, self.prompt, self.unit_keep,
+                               jax.device_put(arrays, self._sharding))
     return np.asarray(values), np.asarray(greedy), where

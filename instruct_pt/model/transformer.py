@@ -130,16 +130,25 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-  """SwiGLU feed-forward block: down(silu(gate(x)) * up(x))."""
+  """SwiGLU feed-forward block: down(silu(gate(x)) * up(x)).
+
+  Its hidden units `silu(gate(x)) * up(x)` (`[batch, length, mlp]`) are multiplied by `keep`
+  when given (unit ablation) and sown as `intermediates/mlp` when that collection is mutable
+  (unit recording); neither costs anything otherwise.
+  """
   config: ModelConfig
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, keep=None):
     cfg = self.config
     gate = _dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "gate")(x)
     up = _dense(cfg.mlp_dim, ("embed", "mlp"), cfg, "up")(x)
+    hidden = nn.silu(gate) * up
+    if keep is not None:
+      hidden = hidden * keep.astype(hidden.dtype)
     hidden = nn.with_logical_constraint(
-        nn.silu(gate) * up, ("activation_batch", "activation_length", "activation_mlp"))
+        hidden, ("activation_batch", "activation_length", "activation_mlp"))
+    self.sow("intermediates", "mlp", hidden)
     return _dense(cfg.embed_dim, ("mlp", "embed"), cfg, "down")(hidden)
 
 
@@ -157,15 +166,24 @@ class DecoderBlock(nn.Module):
   shared_prefix: bool = False
 
   @nn.compact
-  def __call__(self, x, positions, segment_ids, context_ids, layer_cache):
+  def __call__(self, x, positions, segment_ids, context_ids, layer_cache, unit_keep=None):
+    """`unit_keep`: this layer's `{"residual": [embed], "mlp": [mlp]}` keep factors (either
+    key optional), or None. The block's output (its residual units, after any keep factors)
+    is sown as `intermediates/residual` when that collection is mutable."""
+    unit_keep = unit_keep or {}
     residual_axes = ("activation_batch", "activation_length", "activation_embed")
     x = nn.with_logical_constraint(x, residual_axes)
     attn_out, new_kv = Attention(self.config, self.shared_prefix, name="attention")(
         RMSNorm(self.config, name="attention_norm")(x), positions, segment_ids, context_ids,
         layer_cache)
     x = x + attn_out
-    x = x + MLP(self.config, name="mlp")(RMSNorm(self.config, name="mlp_norm")(x))
-    return nn.with_logical_constraint(x, residual_axes), (new_kv if self.emit_kv else None)
+    x = x + MLP(self.config, name="mlp")(RMSNorm(self.config, name="mlp_norm")(x),
+                                         unit_keep.get("mlp"))
+    if unit_keep.get("residual") is not None:
+      x = x * unit_keep["residual"].astype(x.dtype)
+    x = nn.with_logical_constraint(x, residual_axes)
+    self.sow("intermediates", "residual", x)
+    return x, (new_kv if self.emit_kv else None)
 
 
 class Embedder(nn.Module):
@@ -206,7 +224,8 @@ class Decoder(nn.Module):
                cache_rows: Optional[jnp.ndarray] = None,
                logits_at: Optional[jnp.ndarray] = None,
                prefix_embeddings: Optional[jnp.ndarray] = None,
-               context_ids: Optional[jnp.ndarray] = None):
+               context_ids: Optional[jnp.ndarray] = None,
+               unit_keep: Optional[dict[str, jnp.ndarray]] = None):
     """Runs the model.
 
     With a `cache` there are two modes. Without `cache_rows` (extend), row b of `tokens`
@@ -242,6 +261,10 @@ class Decoder(nn.Module):
       context_ids: int `[batch, length]`, with `segment_ids` and no cache: each token also
         sees the keys of the segment named here (the shared context its segment continues;
         its own segment id where there is none), or None.
+      unit_keep: unit ablation: `{"residual": [layers, embed], "mlp": [layers, mlp]}` (either
+        key optional) factors, usually 0/1, that multiply each layer's output dimensions
+        (residual units, from that layer on) and SwiGLU hidden units; None (the default) runs
+        the unmodified program. `instruct_pt.model.units` makes them from a units file.
 
     Returns:
       `(logits, cache)`: float32 logits `[batch, length, vocab]` (`[batch, n, vocab]` with
@@ -250,9 +273,16 @@ class Decoder(nn.Module):
     Raises:
       ValueError: `cache_rows` without a cache, `segment_ids` or `prefix_embeddings` when
         extending a cache, per-row prefixes in a prefill, prefix vectors of another width
-        than the model's, or `context_ids` with a cache or without segment ids.
+        than the model's, `context_ids` with a cache or without segment ids, or `unit_keep`
+        of another shape than the model's units.
+
+    Recording: with `mutable=["intermediates"]`, `apply` also returns every layer's residual
+    units (`intermediates/layers/residual`, `[layers, batch, length, embed]`) and SwiGLU hidden
+    units (`intermediates/layers/mlp/mlp`, `[layers, batch, length, mlp]`) of the scanned path,
+    each wrapped in a 1-tuple (flax's `sow`).
     """
     cfg = self.config
+    _check_unit_keep(unit_keep, cfg)
     if context_ids is not None and (cache is not None or segment_ids is None):
       raise ValueError("context_ids need segment_ids and no cache")
     if cache_rows is not None and cache is None:
@@ -286,21 +316,22 @@ class Decoder(nn.Module):
       kvs = []
       for i in range(cfg.num_layers):
         layer_cache = {"key": cache["key"][i], "value": cache["value"][i]}
+        keep = jax.tree_util.tree_map(lambda k, i=i: k[i], unit_keep)
         x, kv = DecoderBlock(cfg, True, name=f"layer_{i}")(x, positions, None, None,
-                                                           layer_cache)
+                                                           layer_cache, keep)
         kvs.append(kv)
       new_kv = jax.tree_util.tree_map(lambda *per_layer: jnp.stack(per_layer), *kvs)
     else:
       layers = nn.scan(
-          block, variable_axes={"params": 0}, split_rngs={"params": True},
-          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0), length=cfg.num_layers,
+          block, variable_axes={"params": 0, "intermediates": 0}, split_rngs={"params": True},
+          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, 0), length=cfg.num_layers,
           metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, bool(prefix),
                                                          name="layers")
       # The cache enters the scan read-only (one layer's slice per step) and only when
       # extending; every layer's new keys and values come out stacked and are written once,
-      # below.
+      # below. Unit keep factors enter one layer's row per step.
       x, new_kv = layers(x, positions, segment_ids, context_ids,
-                         cache if cache_rows is None else None)
+                         cache if cache_rows is None else None, unit_keep)
     if cache is not None:
       if cache_rows is None:
         cache_rows = jnp.broadcast_to(jnp.arange(tokens.shape[0])[:, None], tokens.shape)
@@ -323,6 +354,18 @@ class Decoder(nn.Module):
     logits = nn.with_logical_constraint(
         logits.astype(jnp.float32), ("activation_batch", "activation_length", "activation_vocab"))
     return logits, cache
+
+
+def _check_unit_keep(unit_keep: Optional[dict[str, jnp.ndarray]], cfg: ModelConfig) -> None:
+  """Raises a ValueError naming the key and both shapes unless `unit_keep` fits the model."""
+  for kind, value in (unit_keep or {}).items():
+    widths = {"residual": cfg.embed_dim, "mlp": cfg.mlp_dim}
+    if kind not in widths:
+      raise ValueError(f"unit_keep has key {kind!r}; the unit kinds are {tuple(widths)}")
+    expected = (cfg.num_layers, widths[kind])
+    if value is not None and tuple(value.shape) != expected:
+      raise ValueError(f"unit_keep[{kind!r}] has shape {tuple(value.shape)}; the model's "
+                       f"{kind} units are {expected} (layers, width)")
 
 
 def _prepend(prefix: jnp.ndarray, x: jnp.ndarray, positions: jnp.ndarray,

@@ -34,11 +34,12 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from instruct_pt import parallel, run_dir
+from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import ModelConfig
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import metrics as metrics_lib
 from instruct_pt.train.checkpoints import Checkpoints
-from instruct_pt.train.optim import OptimizerConfig, make_optimizer
+from instruct_pt.train.optim import OptimizerConfig, make_optimizer, unit_update_mask
 from instruct_pt.train.state import TrainState, abstract_train_state, create_train_state
 
 Batch = dict[str, np.ndarray]
@@ -62,6 +63,10 @@ class TrainConfig:
     checkpoint_every: steps between checkpoints (the last step is always saved).
     keep_checkpoints: number of checkpoints kept.
     async_checkpointing: save in a background thread while training goes on.
+    trainable_units: a units file (`instruct-pt analyze-units`'s `units.json`): train only
+      the parameter slices of its units, everything else frozen (`optim.unit_update_mask`).
+      Applies where the model's parameters are trained (not to a soft-prompt stage).
+    freeze_units: a units file: freeze its units' parameter slices and train the rest.
   """
 
   num_steps: int = 100
@@ -76,8 +81,13 @@ class TrainConfig:
   checkpoint_every: int = 100
   keep_checkpoints: int = 3
   async_checkpointing: bool = True
+  trainable_units: Optional[str] = None
+  freeze_units: Optional[str] = None
 
   def __post_init__(self):
+    if self.trainable_units and self.freeze_units:
+      raise ValueError(f"train.trainable_units={self.trainable_units!r} and train.freeze_units="
+                       f"{self.freeze_units!r}: give at most one")
     for name in ("num_steps", "batch_size", "seq_len", "grad_accum_steps", "log_every",
                  "checkpoint_every", "keep_checkpoints", "eval_batches"):
       if getattr(self, name) <= 0:
@@ -263,6 +273,25 @@ def _batches_from(source: BatchSource, start_step: int,
   return source
 
 
+def units_update_mask(config: TrainConfig, model_config: ModelConfig,
+                      trainable: str = "params") -> Optional[Callable]:
+  """The optimizer's update mask of `train.trainable_units` / `train.freeze_units`, or None.
+
+  Args:
+    config: run-level settings.
+    model_config: the model the units file must fit.
+    trainable: what the run trains; a soft prompt ("prompt") takes no unit mask.
+
+  Raises:
+    FileNotFoundError / ValueError: a missing units file, or one of another model's shape.
+  """
+  path = config.trainable_units or config.freeze_units
+  if not path or trainable != "params":
+    return None
+  chosen = units_lib.read(path, model_config)
+  return unit_update_mask(chosen.kind, chosen.selected(), freeze=bool(config.freeze_units))
+
+
 def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: TrainConfig,
           mesh: Mesh, rules: parallel.Rules, run: run_dir.PathLike, train_batches: BatchSource,
           eval_batches: Optional[Callable[[], Iterator[Batch]]] = None,
@@ -307,7 +336,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
   parallel.check_batch_size(config.batch_size // config.grad_accum_steps, mesh, rules,
                             "train.batch_size / train.grad_accum_steps")
   model = Decoder(model_config)
-  tx, schedule = make_optimizer(optimizer_config, config.num_steps)
+  tx, schedule = make_optimizer(optimizer_config, config.num_steps,
+                                units_update_mask(config, model_config, trainable))
   run = run_dir.RunDir(run)
   checkpoints = Checkpoints(run, config.keep_checkpoints, config.async_checkpointing)
   prompt_shape = (prompt_length, model_config.embed_dim) if prompt_length else None
