@@ -3,7 +3,8 @@
   python benchmarks/eval_throughput.py --model=smollm2
 
 Both answer exactly the same requests, the `loglikelihood` requests lm-eval builds for the
-`demo_cloze` task (every choice of every item, or of the first `--limit` items), through the
+`demo_cloze` task (every choice of every item, or of the first `--limit` items; zero-shot, or
+with `--num_fewshot` examples ahead of each context), through the
 same lm-eval API (`LM.loglikelihood`), from the same float32 weights: `--model` (a run
 directory, Hugging Face directory, GGUF or bundled name) for ours, its Hugging Face export for
 `hf` (`--hf_dir`, or exported to a temporary directory first), `hf` at each of
@@ -23,12 +24,15 @@ import time
 import jax
 
 
-def demo_requests(limit):
-  """lm-eval's loglikelihood Instances of `demo_cloze` (the first `limit` items)."""
+def demo_requests(limit, num_fewshot=0):
+  """lm-eval's loglikelihood Instances of `demo_cloze` (the first `limit` items), with
+  `num_fewshot` examples ahead of each context."""
   from lm_eval.tasks import TaskManager  # pylint: disable=import-outside-toplevel
   from instruct_pt.evaluation import TASKS_DIR  # pylint: disable=import-outside-toplevel
   task = TaskManager(include_path=TASKS_DIR, include_defaults=False).load_task_or_group(
       ["demo_cloze"])["demo_cloze"]
+  if num_fewshot:
+    task.set_config(key="num_fewshot", value=num_fewshot)
   task.build_all_requests(limit=limit)
   return list(task.instances)
 
@@ -46,6 +50,8 @@ def main() -> None:
   parser.add_argument("--hf_dir", default=None,
                       help="its Hugging Face export (default: exported to a temp directory)")
   parser.add_argument("--limit", type=int, default=None, help="cloze items (default: all)")
+  parser.add_argument("--num_fewshot", type=int, default=0,
+                      help="examples ahead of each context (lm-eval's num_fewshot)")
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--hf_batch_sizes", default="8,16,32,64",
                       help="comma-separated batch sizes to try for hf")
@@ -60,7 +66,7 @@ def main() -> None:
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
   from instruct_pt.evaluation.lm_eval_model import InstructPTLM  # pylint: disable=import-outside-toplevel
 
-  requests = demo_requests(args.limit)
+  requests = demo_requests(args.limit, args.num_fewshot)
   settings = {k: v for k, v in (("row_len", args.row_len), ("batch_tokens", args.batch_tokens))
               if v is not None}
   ours = InstructPTLM(args.model, mesh="1:-1:1", progress=False, **settings)
