@@ -56,7 +56,8 @@ def _manual_forward(params, tokens):
   for i in range(L):
     p = jax.tree_util.tree_map(lambda a, i=i: a[i], params["layers"])
     attn, _ = Attention(TINY).apply({"params": p["attention"]},
-                                    _rms(x, p["attention_norm"]["scale"]), positions, None, None)
+                                    _rms(x, p["attention_norm"]["scale"]), positions, None, None,
+                                    None)
     x = x + attn
     n = _rms(x, p["mlp_norm"]["scale"])
     h = jax.nn.silu(n @ p["mlp"]["gate"]["kernel"]) * (n @ p["mlp"]["up"]["kernel"])
