@@ -18,11 +18,11 @@ def _row(report: str, first_cell: str) -> str:
   return rows[0][len(first_cell) + 4:]
 
 
-def _same(shown: str, expected: list[float]) -> bool:
-  """Whether the numbers of a row are `expected`, to the report's three decimals."""
+def _same(shown: str, expected: list[float], decimals: int = 3) -> bool:
+  """Whether the numbers of a row are `expected`, to the report's `decimals`."""
   numbers = [float(x) for x in NUMBER.findall(shown)]
   return len(numbers) == len(expected) and all(
-      abs(a - b) <= 5e-4 for a, b in zip(numbers, expected))
+      abs(a - b) <= 0.51 * 10**-decimals for a, b in zip(numbers, expected))
 
 
 def test_promot_quick_report_shows_the_results_file(tmp_path):
@@ -48,3 +48,65 @@ def test_promot_quick_report_shows_the_results_file(tmp_path):
     assert _same(row, [entry["value"], *entry["ci"]]), name
     assert row.endswith(f"| {'yes' if entry['within_noise'] else 'no'} |"), name
   assert set(results["seconds"]) >= {"total", "train_standard_ft", "train_promot"}
+
+
+def test_partition_quick_report_shows_the_results_file(tmp_path):
+  """Every arm's perplexity row, every paired difference (with its within-noise flag), the
+  partition's composition and its purity / router accuracy equal results.json."""
+  result = subprocess.run([sys.executable, "experiments/partition.py", "--quick", "--out",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((tmp_path / "results.json").read_text())
+  report = (tmp_path / "report.md").read_text()
+  assert (tmp_path / "partition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert (tmp_path / "partition.png").stat().st_size > 1000
+  assert "Quick run" in report
+  groups = ("prose", "code", "instructions", "overall")
+  for arm in ("dense", "cbtm_top1", "cbtm_top2", "random_top1"):
+    r = results["arms"][arm]
+    expected = [value for g in groups for value in (r[g], *r[f"{g}_ci"])]
+    assert _same(_row(report, arm), expected, 3), arm
+  for name, entry in results["differences"].items():
+    row = _row(report, name)
+    assert _same(row, [entry["value"], *entry["ci"]], 4), name
+    assert row.endswith(f"| {'yes' if entry['within_noise'] else 'no'} |"), name
+  p = results["partition"]
+  assert sum(p["sizes"]) == 3 * results["settings"]["train_per_source"]
+  for j, size in enumerate(p["sizes"]):
+    counts = [int(x) for x in _row(report, str(j)).split("|")[:4]]
+    assert counts == [size, *p["composition"][str(j)].values()]
+  assert f"Purity {p['purity']:.3f} (chance {p['chance_purity']:.3f}); router accuracy " \
+         f"{p['router_accuracy']:.3f}" in report
+  assert (tmp_path / "partition" / "centres.npy").exists()
+  assert set(results["seconds"]) >= {"total", "train_dense", "train_cbtm", "train_random"}
+
+
+def test_units_quick_report_shows_the_results_file(tmp_path):
+  result = subprocess.run([sys.executable, "experiments/units.py", "--quick", "--out",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((tmp_path / "results.json").read_text())
+  report = (tmp_path / "report.md").read_text()
+  assert "Quick run" in report
+  for name in ("e3a.png", "e3b.png", "units/language/units.png", "units/code/units.png"):
+    assert (tmp_path / name).stat().st_size > 1000, name
+  for name in ("language", "code"):
+    assert json.loads((tmp_path / "units" / name / "units.json").read_text())["units"]
+  conditions = results["e3a"]["conditions"]
+  assert len(conditions) == 1 + 2 * 4  # none; per percent: language + 3 random seeds
+  for name, r in conditions.items():
+    assert _same(_row(report, name), [r["docs_perplexity"], r["agreement"], *r["agreement_ci"],
+                                      r["addition_logprob"], *r["addition_logprob_ci"]]), name
+  for name, entry in results["e3a"]["differences"].items():
+    row = _row(report, name)
+    assert _same(row, [entry["value"], *entry["ci"]]), name
+    assert row.endswith(f"| {'yes' if entry['within_noise'] else 'no'} |"), name
+  for arm, r in results["e3b"]["finals"].items():
+    g, f = r["target_gain"], r["forgetting"]
+    row = _row(report, arm)
+    assert _same(row, [r["lr"], g["value"], *g["ci"], f["value"], *f["ci"]]), arm
+    assert f"| {r['trained_entries']} |" in row
+    assert f"| {'yes' if g['within_noise'] else 'no'} |" in row
+  assert set(results["seconds"]) >= {"total", "e3a", "e3b"}
