@@ -31,7 +31,6 @@ Writes DIR/results.json, DIR/report.md and DIR/partition.png (fresh each time).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import glob
 import json
@@ -49,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
+import common  # experiments/common.py: the script's directory is on sys.path
 from instruct_pt import parallel, run_dir
 from instruct_pt.analysis import partition as partition_lib
 from instruct_pt.data import contexts, feed, sources
@@ -456,26 +456,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   Args:
     argv: command-line arguments (default: `sys.argv[1:]`).
   """
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", required=True, help="output directory (replaced)")
-  parser.add_argument("--quick", action="store_true",
-                      help="tiny random model, a few steps: checks the pipeline in seconds")
-  parser.add_argument("--seed", type=int, default=0, help="data, split and initialisation seed")
-  args = parser.parse_args(argv)
-  out = run_dir.RunDir(args.out)
-  if out.path.exists():
-    shutil.rmtree(out.path)
-  out.create()
-  if not jax.config.jax_compilation_cache_dir:  # the arms' runs compile the same programs
-    jax.config.update("jax_compilation_cache_dir", str(out.path / "compilation_cache"))
-  results = run_arms(QUICK if args.quick else FULL, out, args.seed)
-  out.results.write_text(json.dumps(results, indent=1))
-  command = "python experiments/partition.py" + (" --quick" if args.quick else "") + \
-      (f" --seed {args.seed}" if args.seed else "") + " --out DIR"
-  write_report(results, out, command)
-  print("\n".join(out.report.read_text().splitlines()[:14]))
-  print(f"wrote {out.results}, {out.report} and partition.png")
-  return results
+  return common.run_experiment(
+      argv, __doc__.splitlines()[0], "experiments/partition.py", (FULL, QUICK), run_arms, write_report,
+      "partition.png", quick_help="tiny random model, a few steps: checks the pipeline in seconds",
+      seed_help="data, split and initialisation seed", preview_lines=14, compilation_cache=True)
 
 
 if __name__ == "__main__":

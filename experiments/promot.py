@@ -28,9 +28,7 @@ Writes DIR/results.json, DIR/report.md and DIR/promot.png (fresh each time).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -44,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
+import common  # experiments/common.py: the script's directory is on sys.path
 from instruct_pt import parallel, run_dir
 from instruct_pt.data import sources
 from instruct_pt.data import tokenizer as tokenizer_lib
@@ -450,24 +449,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   Args:
     argv: command-line arguments (default: `sys.argv[1:]`).
   """
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", required=True, help="output directory (replaced)")
-  parser.add_argument("--quick", action="store_true",
-                      help="tiny random model, a few steps: checks the pipeline in seconds")
-  parser.add_argument("--seed", type=int, default=0, help="data and initialisation seed")
-  args = parser.parse_args(argv)
-  out = run_dir.RunDir(args.out)
-  if out.path.exists():
-    shutil.rmtree(out.path)
-  out.create()
-  results = run_arms(QUICK if args.quick else FULL, out, args.seed)
-  out.results.write_text(json.dumps(results, indent=1))
-  command = "python experiments/promot.py" + (" --quick" if args.quick else "") + \
-      (f" --seed {args.seed}" if args.seed else "") + " --out DIR"
-  write_report(results, out, command)
-  print("\n".join(out.report.read_text().splitlines()[:12]))
-  print(f"wrote {out.results}, {out.report} and promot.png")
-  return results
+  return common.run_experiment(
+      argv, __doc__.splitlines()[0], "experiments/promot.py", (FULL, QUICK), run_arms, write_report,
+      "promot.png", quick_help="tiny random model, a few steps: checks the pipeline in seconds",
+      seed_help="data and initialisation seed", preview_lines=12)
 
 
 if __name__ == "__main__":

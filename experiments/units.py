@@ -30,13 +30,10 @@ DIR/units/{language,code}/ (units.json, t_values.npy, units.png) (fresh each tim
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 from typing import Any, Optional, Sequence
@@ -46,6 +43,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
+import common  # experiments/common.py: the script's directory is on sys.path
 from instruct_pt import parallel, run_dir
 from instruct_pt.analysis import stimuli
 from instruct_pt.analysis import units as analysis
@@ -576,24 +574,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   Args:
     argv: command-line arguments (default: `sys.argv[1:]`).
   """
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", required=True, help="output directory (replaced)")
-  parser.add_argument("--quick", action="store_true",
-                      help="tiny random model, a few stimuli and steps: checks the pipeline")
-  parser.add_argument("--seed", type=int, default=0, help="stimuli and data seed")
-  args = parser.parse_args(argv)
-  out = run_dir.RunDir(args.out)
-  if out.path.exists():
-    shutil.rmtree(out.path)
-  out.create()
-  results = run(QUICK if args.quick else FULL, out, args.seed)
-  out.results.write_text(json.dumps(results, indent=1))
-  command = "python experiments/units.py" + (" --quick" if args.quick else "") + \
-      (f" --seed {args.seed}" if args.seed else "") + " --out DIR"
-  write_report(results, out, command)
-  print("\n".join(out.report.read_text().splitlines()[:20]))
-  print(f"wrote {out.results}, {out.report}, e3a.png and e3b.png")
-  return results
+  return common.run_experiment(
+      argv, __doc__.splitlines()[0], "experiments/units.py", (FULL, QUICK), run, write_report,
+      "e3a.png and e3b.png", quick_help="tiny random model, a few stimuli and steps: checks the pipeline",
+      seed_help="stimuli and data seed", preview_lines=20)
 
 
 if __name__ == "__main__":
