@@ -457,8 +457,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     argv: command-line arguments (default: `sys.argv[1:]`).
   """
   return common.run_experiment(
-      argv, __doc__.splitlines()[0], "experiments/partition.py", (FULL, QUICK), run_arms, write_report,
-      "partition.png", quick_help="tiny random model, a few steps: checks the pipeline in seconds",
+      argv, __doc__.splitlines()[0], "experiments/partition.py", (FULL, QUICK), run_arms,
+      write_report,
+      "partition.png",
+      quick_help="tiny random model, a few steps: checks the pipeline in seconds",
       seed_help="data, split and initialisation seed", preview_lines=14, compilation_cache=True)
 
 

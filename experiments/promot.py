@@ -451,7 +451,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   """
   return common.run_experiment(
       argv, __doc__.splitlines()[0], "experiments/promot.py", (FULL, QUICK), run_arms, write_report,
-      "promot.png", quick_help="tiny random model, a few steps: checks the pipeline in seconds",
+      "promot.png",
+      quick_help="tiny random model, a few steps: checks the pipeline in seconds",
       seed_help="data and initialisation seed", preview_lines=12)
 
 

@@ -576,7 +576,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   """
   return common.run_experiment(
       argv, __doc__.splitlines()[0], "experiments/units.py", (FULL, QUICK), run, write_report,
-      "e3a.png and e3b.png", quick_help="tiny random model, a few stimuli and steps: checks the pipeline",
+      "e3a.png and e3b.png",
+      quick_help="tiny random model, a few stimuli and steps: checks the pipeline",
       seed_help="stimuli and data seed", preview_lines=20)
 
 
