@@ -13,7 +13,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import jax
 
-from instruct_pt import run_dir
+from instruct_pt import parallel, run_dir
+from instruct_pt.data import tokenizer as tokenizer_lib
+from instruct_pt.model import store
+from instruct_pt.model.config import get_preset
 
 
 def run_experiment(argv: Optional[Sequence[str]], description: str, script: str,
@@ -56,3 +59,22 @@ def run_experiment(argv: Optional[Sequence[str]], description: str, script: str,
   print("\n".join(out.report.read_text().splitlines()[:preview_lines]))
   print(f"wrote {out.results}, {out.report} and {outputs}")
   return results
+
+
+def load_model(name: str, seed: int) -> tuple[run_dir.LoadedModel, Any, Any]:
+  """`(model, mesh, rules)`: model `name` on a one-device mesh.
+
+  Args:
+    name: "tiny" (a random tiny model with the byte tokenizer, for quick runs) or any
+      `run_dir.load` source.
+    seed: initialisation seed of the tiny model.
+  """
+  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
+  rules = parallel.LOGICAL_AXIS_RULES
+  if name == "tiny":
+    config = get_preset("tiny")
+    model = run_dir.LoadedModel(config, store.init_params(config, mesh, rules, seed),
+                                tokenizer_lib.ByteTokenizer(), "tiny (random)")
+  else:
+    model = run_dir.load(name, mesh, rules, progress=False)
+  return model, mesh, rules

@@ -49,14 +49,11 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 import common  # experiments/common.py: the script's directory is on sys.path
-from instruct_pt import parallel, run_dir
+from instruct_pt import run_dir
 from instruct_pt.analysis import partition as partition_lib
 from instruct_pt.data import contexts, feed, sources
-from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.evaluation.routed import Router, RoutedScorer
 from instruct_pt.evaluation.scoring import Scorer
-from instruct_pt.model import store
-from instruct_pt.model.config import get_preset
 from instruct_pt.train import loop
 from instruct_pt.train.optim import OptimizerConfig
 
@@ -216,14 +213,7 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
   """Partitions the pool, trains the arms, scores them; returns the results."""
   start = time.perf_counter()
   seconds: dict[str, float] = {}
-  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
-  rules = parallel.LOGICAL_AXIS_RULES
-  if settings.model == "tiny":
-    config = get_preset("tiny")
-    model = run_dir.LoadedModel(config, store.init_params(config, mesh, rules, seed),
-                                tokenizer_lib.ByteTokenizer(), "tiny (random)")
-  else:
-    model = run_dir.load(settings.model, mesh, rules, progress=False)
+  model, mesh, rules = common.load_model(settings.model, seed)
   tokenizer, k = model.tokenizer, settings.clusters
   data = pool(settings, tokenizer, seed)
   seconds["load"] = time.perf_counter() - start

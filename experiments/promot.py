@@ -43,12 +43,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 import common  # experiments/common.py: the script's directory is on sys.path
-from instruct_pt import parallel, run_dir
+from instruct_pt import run_dir
 from instruct_pt.data import sources
-from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.evaluation.scoring import Scorer
-from instruct_pt.model import store
-from instruct_pt.model.config import get_preset
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
 from instruct_pt.train import finetune as finetune_lib
 from instruct_pt.train import loop
@@ -258,14 +255,7 @@ class Evaluator:
 def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, Any]:
   """Trains the fine-tuned arms and measures all three; returns the results."""
   start = time.perf_counter()
-  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
-  rules = parallel.LOGICAL_AXIS_RULES
-  if settings.model == "tiny":
-    config = get_preset("tiny")
-    model = run_dir.LoadedModel(config, store.init_params(config, mesh, rules, seed),
-                                tokenizer_lib.ByteTokenizer(), "tiny (random)")
-  else:
-    model = run_dir.load(settings.model, mesh, rules, progress=False)
+  model, mesh, rules = common.load_model(settings.model, seed)
   tokenizer = model.tokenizer
   docs = [ids[:settings.doc_tokens] for ids in map(tokenizer.encode, sources.demo_corpus(
       "held_out")) if len(ids) >= settings.doc_tokens][:settings.docs]

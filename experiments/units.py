@@ -48,11 +48,8 @@ from instruct_pt import parallel, run_dir
 from instruct_pt.analysis import stimuli
 from instruct_pt.analysis import units as analysis
 from instruct_pt.data import feed, sources
-from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.evaluation.scoring import Scorer
-from instruct_pt.model import store
 from instruct_pt.model import units as units_lib
-from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import loop, optim
 from instruct_pt.train import state as state_lib
@@ -394,14 +391,7 @@ def matched_forgetting(curves: dict[str, list[dict[str, float]]]) -> dict[str, A
 def run(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, Any]:
   """Loads the model, runs E3a and E3b; returns the results."""
   start = time.perf_counter()
-  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
-  rules = parallel.LOGICAL_AXIS_RULES
-  if settings.model == "tiny":
-    config = get_preset("tiny")
-    model = run_dir.LoadedModel(config, store.init_params(config, mesh, rules, seed),
-                                tokenizer_lib.ByteTokenizer(), "tiny (random)")
-  else:
-    model = run_dir.load(settings.model, mesh, rules, progress=False)
+  model, mesh, rules = common.load_model(settings.model, seed)
   seconds = {"load": time.perf_counter() - start}
   begin = time.perf_counter()
   e3a = run_e3a(model, mesh, rules, settings, out, seed)
