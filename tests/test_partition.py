@@ -246,6 +246,11 @@ def test_routed_lm_evaluates_experts_like_one_model(tmp_path, tiny_experts):
   np.testing.assert_allclose([v for v, _ in answers], [v for v, _ in expected], atol=1e-4)
   with pytest.raises(ValueError, match="1 given, but partition .* has 2 clusters"):
     RoutedLM(str(part), runs[0], mesh=mesh, progress=False)
+  # The same ensemble through the command line, on a shipped task.
+  assert cli.main(["evaluate", f"--partition={part}", f"--experts={','.join(runs)}",
+                   "--tasks=demo_cloze", "--limit=3", "--top_k=1", "--mesh=1,1,1"]) == 0
+  written = json.loads((part / "eval" / "demo_cloze-limit3-top1" / "results.json").read_text())
+  assert 0.0 <= written["results"]["demo_cloze"]["acc,none"] <= 1.0
 
 
 def _write(path, texts):

@@ -225,7 +225,8 @@ class InstructPTLM(TemplateLM):
     """What `results.json`'s `config` records about the model and this run's requests."""
     counters = self.totals or self._counters()
     return {"model_source": self.source, "model_num_parameters": self.config.num_params(),
-            "max_length": self.max_length, "soft_prompt": self.soft_prompt, "unit_mask": self.unit_mask, **counters}
+            "max_length": self.max_length, "soft_prompt": self.soft_prompt,
+            "unit_mask": self.unit_mask, **counters}
 
   # ------------------------------------------------------------------------------ multi-host
 

@@ -190,7 +190,7 @@ class RoutedLM(InstructPTLM):
       mesh = parallel.create_mesh(shape, jax.local_devices(), allow_subset=-1 not in shape)
     self.mesh, self.rules = mesh, rules or parallel.LOGICAL_AXIS_RULES
     self.source = f"{partition} ({', '.join(sources)})"
-    self.soft_prompt, self.prompt = None, None
+    self.soft_prompt, self.prompt, self.unit_mask = None, None, None  # one model's options
     self.progress = bool(progress) and jax.process_index() == 0
     described = [load_model(s, with_params=False) for s in sources]
     first = described[0]
