@@ -87,8 +87,8 @@ class Settings:
   lr_units: float = 1e-3
 
 
-FULL = Settings("smollm2", stimuli=240, percents=(1.0, 0.25), docs=32, doc_tokens=64, pairs=100,
-                sums=64, code_stimuli=64, code_tokens=64, steps=16, eval_every=8,
+FULL = Settings("smollm2", stimuli=240, percents=(1.0, 0.25), docs=32, doc_tokens=64, pairs=80,
+                sums=48, code_stimuli=64, code_tokens=64, steps=12, eval_every=6,
                 batch_size=4, seq_len=64, eval_docs=16)
 QUICK = Settings("tiny", stimuli=16, percents=(1.0, 0.25), docs=4, doc_tokens=32, pairs=8,
                  sums=8, code_stimuli=8, code_tokens=32, steps=2, eval_every=1, batch_size=4,
@@ -291,7 +291,7 @@ def run_e3b(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
   per_doc = jax.jit(lambda params, rows: _doc_losses(model.config, params, rows))
   base = {name: np.asarray(per_doc(model.params, rows)) for name, rows in eval_sets.items()}
   steps = _train_programs(model, mesh, rules, settings, seed)
-  curves, finals = {}, {}
+  curves, finals, ends = {}, {}, {}
   for arm, (freeze, table, lr) in arms.items():
     begin = time.perf_counter()
     step_fn, fresh_state = steps[lr]
@@ -308,6 +308,7 @@ def run_e3b(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
                          "forgetting": float(np.mean(now["general"] - base["general"]))})
     del state
     curves[arm] = points
+    ends[arm] = now
     finals[arm] = {"lr": lr, "trained_entries": _trained_entries(model.params, table, freeze),
                    "target_gain": difference(base["target"], now["target"]),
                    "forgetting": difference(now["general"], base["general"]),
@@ -315,8 +316,27 @@ def run_e3b(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
   return {"selected_code_units": int(chosen.sum()), "general_units": len(general.units),
           "code_units_per_layer": analysis.per_layer(code_units)["selected"],
           "base_loss": {name: float(v.mean()) for name, v in base.items()},
-          "curves": curves, "finals": finals,
+          "curves": curves, "finals": finals, "between_arms": between_arms(ends),
           "matched_gain": matched_forgetting(curves)}
+
+
+# (arm, reference) pairs compared on the same held-out documents: each arm against full
+# fine-tuning, and the selected units against as many random ones.
+ARM_PAIRS = (("units", "full"), ("random_units", "full"), ("freeze_general", "full"),
+             ("units", "random_units"))
+
+
+def between_arms(ends: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+  """Paired differences between arms' final per-document losses: `"A - B"` -> target gain of
+  A minus that of B, and forgetting of A minus that of B (bootstrap 95% CI over documents).
+
+  Args:
+    ends: arm -> {"target": per-document code losses, "general": per-document prose losses}
+      after training.
+  """
+  return {f"{a} - {b}": {"target_gain": difference(ends[b]["target"], ends[a]["target"]),
+                         "forgetting": difference(ends[a]["general"], ends[b]["general"])}
+          for a, b in ARM_PAIRS if a in ends and b in ends}
 
 
 def _train_programs(model, mesh, rules, settings: Settings, seed: int) -> dict[float, Any]:
@@ -436,13 +456,19 @@ def reading(results: dict[str, Any]) -> list[str]:
     lines.append(f"E3b, {arm}: target gain {g['value']:+.3f} nats/token "
                  f"({'within noise' if g['within_noise'] else 'outside noise'}), forgetting "
                  f"{f['value']:+.3f} ({'within noise' if f['within_noise'] else 'outside noise'}).")
+  for name, r in results["e3b"]["between_arms"].items():
+    g, f = r["target_gain"], r["forgetting"]
+    lines.append(f"E3b, {name}: target gain {g['value']:+.3f} "
+                 f"({'within noise' if g['within_noise'] else 'outside noise'}), forgetting "
+                 f"{f['value']:+.3f} ({'within noise' if f['within_noise'] else 'outside noise'}).")
   matched = results["e3b"]["matched_gain"]
   if matched["gain"] is None:
     lines.append("E3b: some arm gained nothing on the target, so no matched-gain comparison.")
   else:
     lines.append(f"E3b at the common target gain {matched['gain']:.3f}: forgetting " + ", ".join(
         f"{arm} {value:+.3f}" for arm, value in matched["forgetting"].items())
-                 + " (interpolated along each curve; no interval).")
+                 + " (interpolated along each curve; no interval: the paired differences "
+                 "above are the tested comparison).")
   return lines
 
 
@@ -496,6 +522,15 @@ def write_report(results: dict[str, Any], out: run_dir.RunDir, command: str) -> 
     g, f = r["target_gain"], r["forgetting"]
     lines.append(f"| {arm} | {r['lr']} | {r['trained_entries']} | {_cell(g['value'], g['ci'])} "
                  f"| {_noise(g)} | {_cell(f['value'], f['ci'])} | {_noise(f)} |")
+  lines += ["", "Between arms, paired over the same held-out documents (A - B; target gain: "
+            "positive when A gained more; forgetting: positive when A forgot more; bootstrap "
+            "95% CI):", "",
+            "| A - B | target gain difference [95% CI] | within noise | forgetting difference "
+            "[95% CI] | within noise |", "|---|---|---|---|---|"]
+  for name, r in e3b["between_arms"].items():
+    g, f = r["target_gain"], r["forgetting"]
+    lines.append(f"| {name} | {_cell(g['value'], g['ci'])} | {_noise(g)} | "
+                 f"{_cell(f['value'], f['ci'])} | {_noise(f)} |")
   lines += ["", "Curves (step: target gain / forgetting):", ""]
   for arm, points in e3b["curves"].items():
     lines.append(f"* {arm}: " + "; ".join(

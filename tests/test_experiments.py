@@ -109,4 +109,13 @@ def test_units_quick_report_shows_the_results_file(tmp_path):
     assert _same(row, [r["lr"], g["value"], *g["ci"], f["value"], *f["ci"]]), arm
     assert f"| {r['trained_entries']} |" in row
     assert f"| {'yes' if g['within_noise'] else 'no'} |" in row
+  assert set(results["e3b"]["between_arms"]) == {
+      "units - full", "random_units - full", "freeze_general - full", "units - random_units"}
+  for name, r in results["e3b"]["between_arms"].items():
+    g, f = r["target_gain"], r["forgetting"]
+    row = _row(report, name)
+    assert _same(row, [g["value"], *g["ci"], f["value"], *f["ci"]]), name
+    assert row == (f" {g['value']:.3f} [{g['ci'][0]:.3f}, {g['ci'][1]:.3f}] | "
+                   f"{'yes' if g['within_noise'] else 'no'} | {f['value']:.3f} [{f['ci'][0]:.3f}, "
+                   f"{f['ci'][1]:.3f}] | {'yes' if f['within_noise'] else 'no'} |"), name
   assert set(results["seconds"]) >= {"total", "e3a", "e3b"}
