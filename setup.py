@@ -39,8 +39,9 @@ EXTRAS = {
     "eval": EVAL,
     # torch 2.13.0 is the CPU build available offline here; a newer or unpinned torch pulls a
     # multi-GB CUDA build. transformers + accelerate are the parity references.
-    # nbclient + ipykernel execute notebooks/quickstart.ipynb headless.
-    "test": ["pytest>=8", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0",
+    # nbclient + ipykernel execute notebooks/quickstart.ipynb headless; pytest-xdist runs the
+    # suite on every core (`make test`).
+    "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0",
              "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"] + DATA + EVAL,
     "gpu": ["jax[cuda12]" + JAX],  # CUDA 12 drivers; jax >= 0.11 also has cuda13
     "tpu": ["jax[tpu]" + JAX],

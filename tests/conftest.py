@@ -1,13 +1,25 @@
-"""Test set-up: 8 forced CPU devices, so sharding tests can build a (2, 2, 2) mesh.
+"""Test set-up: 8 forced CPU devices, so sharding tests can build a (2, 2, 2) mesh, and a
+persistent XLA compilation cache for the session.
 
 Must run before JAX initialises its backend (pytest imports conftest first).
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Many tests build the same tiny models and compile the same programs: each test process
+# (each pytest-xdist worker; the subprocesses its tests start inherit it) compiles each program
+# once into a fresh cache, deleted at exit. A cache directory the user set is used as it is.
+if os.environ.get("JAX_COMPILATION_CACHE_DIR", "") == os.environ.get("INSTRUCT_PT_TEST_CACHE", ""):
+  _CACHE = tempfile.mkdtemp(prefix="instruct_pt_xla_")
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["INSTRUCT_PT_TEST_CACHE"] = _CACHE
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 
 import pytest  # pylint: disable=wrong-import-position
 
@@ -53,26 +65,3 @@ def prepend_tokenizer():
   wrapped = tokenizer_lib.HFTokenizer(raw, {"bos_token": "<s>", "eos_token": "</s>",
                                            "pad_token": None})
   return wrapped, raw
-
-
-@pytest.fixture(scope="session")
-def quick_demo(tmp_path_factory):
-  """`instruct-pt demo --quick` run once (a subprocess on one CPU device, as a user runs it):
-  `(run directory, CompletedProcess)`. Tests may re-run stages there, not change results."""
-  pytest.importorskip("lm_eval")
-  pytest.importorskip("seqio")
-  run_dir = tmp_path_factory.mktemp("quick_demo")
-  result = run_demo(run_dir)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return run_dir, result
-
-
-def run_demo(run_dir, quick=True):
-  """Runs (or resumes) `instruct-pt demo [--quick] --run_dir=run_dir` in a subprocess."""
-  import subprocess  # pylint: disable=import-outside-toplevel
-  import sys  # pylint: disable=import-outside-toplevel
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", "demo",
-                         *(["--quick"] if quick else []), f"--run_dir={run_dir}"], cwd=os.path.dirname(os.path.dirname(
-                             os.path.abspath(__file__))), capture_output=True, text=True,
-                        timeout=1200, check=False, env=env)

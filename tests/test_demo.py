@@ -1,15 +1,45 @@
 """`instruct-pt demo --quick`: every stage of the paper's experiment at toy size, its report,
-its plots, and resuming by re-running."""
+its plots, resuming by re-running, and notebooks/quickstart.ipynb headless (nbclient).
+
+One quick demo runs per session (the `quick_demo` fixture, a subprocess on one CPU device, as a
+user runs it). The notebook runs in its directory, so its stage cells find their work done and
+skip it, as a re-run does; the work itself is what the fixture ran fresh, through the same
+`demo` and `commands` functions. (One file, so a parallel run keeps them on one worker.)
+"""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
-from conftest import run_demo
 
 from instruct_pt import demo
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK = os.path.join(REPO, "notebooks", "quickstart.ipynb")
 PLOTS = ("compare.png", "loss.png", "categories.png")
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+  """`instruct-pt demo --quick` run once (a subprocess on one CPU device, as a user runs it):
+  `(run directory, CompletedProcess)`. Tests may re-run stages there, not change results."""
+  pytest.importorskip("lm_eval")
+  pytest.importorskip("seqio")
+  run_dir = tmp_path_factory.mktemp("quick_demo")
+  result = run_demo(run_dir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return run_dir, result
+
+
+def run_demo(run_dir, quick=True):
+  """Runs (or resumes) `instruct-pt demo [--quick] --run_dir=run_dir` in a subprocess."""
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", "demo",
+                         *(["--quick"] if quick else []), f"--run_dir={run_dir}"], cwd=REPO,
+                        capture_output=True, text=True, timeout=1200, check=False, env=env)
 
 
 def _table(markdown: str) -> tuple[list[str], list[list[str]]]:
@@ -102,3 +132,22 @@ def test_the_full_demo_refuses_a_quick_demos_directory(quick_demo):
   assert result.stderr.strip().splitlines()[-1] == (
       f"instruct-pt demo: error: {run_dir} holds a quick demo; run the full one in another "
       f"--run_dir")
+
+
+def test_notebook_runs_every_cell_and_shows_the_plots(quick_demo):
+  nbformat = pytest.importorskip("nbformat")
+  nbclient = pytest.importorskip("nbclient")
+  run_dir, _ = quick_demo
+  notebook = nbformat.read(NOTEBOOK, as_version=4)
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device, as Colab
+  env["INSTRUCT_PT_NOTEBOOK_RUN_DIR"] = str(run_dir)
+  client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                   resources={"metadata": {"path": REPO}})
+  client.execute(env=env)  # raises CellExecutionError naming the cell on any error
+  outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+  printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+  assert printed.count("done earlier") == 7, printed
+  images = [o for o in outputs if "image/png" in o.get("data", {})]
+  assert len(images) == 3
+  assert any("Instruct PT − Vanilla PT" in o.get("data", {}).get("text/markdown", "")
+             for o in outputs)

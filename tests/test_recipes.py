@@ -35,7 +35,6 @@ from typing import Any, Optional
 import jax
 import numpy as np
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 from instruct_pt import cli, config, parallel, run_dir
 from instruct_pt.data import sources
@@ -576,8 +575,8 @@ def tiny_recipes(tmp_path_factory):
   """Runs every train, convert and synthesize step at test size, in order, in one local
   bucket; returns each step's outcome (its words, and its error line if it failed) by number.
 
-  XLA programs go through a persistent compilation cache in a temporary folder (steps with
-  the same model and optimizer compile once). The log line's packing measurement, which
+  Steps with the same model and optimizer compile once (the session's compilation cache,
+  conftest.py). The log line's packing measurement, which
   reads four batches through a second SeqIO pipeline before training, is skipped.
   """
   pytest.importorskip("seqio")  # the data extra: every recipe trains through SeqIO
@@ -585,29 +584,19 @@ def tiny_recipes(tmp_path_factory):
   root = tmp_path_factory.mktemp("recipes")
   local = _Local(root / "bucket", root / "models")
   _write_inputs(root / "bucket", root / "models")
-  saved = {name: getattr(jax.config, name) for name in (
-      "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")}
-  jax.config.update("jax_compilation_cache_dir", str(root / "xla_cache"))
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  compilation_cache.reset_cache()
   outcomes = {}
-  try:
-    with pytest.MonkeyPatch.context() as patch:
-      patch.setattr(seqio_feed.SeqIOFeed, "packing_efficiency", lambda self, *_: math.nan)
-      for number, _, step in numbered_steps():
-        words = tiny_words(step, local)
-        outcomes[number] = outcome = _Outcome(words)
-        if words[0] == "evaluate":
-          continue
-        stderr = io.StringIO()
-        with contextlib.redirect_stderr(stderr):
-          status = cli.main(words)
-        if status:
-          outcome.error = stderr.getvalue().strip().splitlines()[-1]
-  finally:
-    for name, value in saved.items():
-      jax.config.update(name, value)
-    compilation_cache.reset_cache()
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(seqio_feed.SeqIOFeed, "packing_efficiency", lambda self, *_: math.nan)
+    for number, _, step in numbered_steps():
+      words = tiny_words(step, local)
+      outcomes[number] = outcome = _Outcome(words)
+      if words[0] == "evaluate":
+        continue
+      stderr = io.StringIO()
+      with contextlib.redirect_stderr(stderr):
+        status = cli.main(words)
+      if status:
+        outcome.error = stderr.getvalue().strip().splitlines()[-1]
   return outcomes
 
 
