@@ -80,7 +80,7 @@ class Settings:
   learning_rate: float = 2e-4
 
 
-FULL = Settings("smollm2", clusters=3, expert_steps=12, batch_size=4, seq_len=96,
+FULL = Settings("smollm2", clusters=3, expert_steps=6, batch_size=4, seq_len=96,
                 train_per_source=64, held_out_per_source=20, prefix_tokens=32, score_tokens=64)
 QUICK = Settings("tiny", clusters=3, expert_steps=2, batch_size=2, seq_len=64,
                  train_per_source=16, held_out_per_source=6, prefix_tokens=16, score_tokens=24,

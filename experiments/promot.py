@@ -90,7 +90,7 @@ class Settings:
   prompt_learning_rate: float = 3e-2
 
 
-FULL = Settings("smollm2", steps=30, prompt_length=20, batch_size=8, seq_len=48,
+FULL = Settings("smollm2", steps=20, prompt_length=20, batch_size=8, seq_len=48,
                 train_examples=512, eval_examples=100, heldout_per_task=40, docs=32,
                 doc_tokens=64, new_tokens=5)
 QUICK = Settings("tiny", steps=3, prompt_length=4, batch_size=8, seq_len=128,
