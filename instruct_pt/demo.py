@@ -82,8 +82,8 @@ class DemoSize:
     return self.pretrain_steps * self.pretrain_batch * self.pretrain_seq_len
 
 
-FULL = DemoSize("full", synthesizer_steps=12, synthesizer_batch=2, synthesizer_seq_len=512,
-                documents=24, documents_per_shard=8, new_tokens=64, pretrain_steps=16,
+FULL = DemoSize("full", synthesizer_steps=10, synthesizer_batch=2, synthesizer_seq_len=512,
+                documents=24, documents_per_shard=8, new_tokens=64, pretrain_steps=14,
                 pretrain_batch=4, pretrain_seq_len=256, eval_limit=None)
 QUICK = DemoSize("quick", synthesizer_steps=2, synthesizer_batch=1, synthesizer_seq_len=256,
                  documents=4, documents_per_shard=4, new_tokens=24, pretrain_steps=2,
@@ -132,7 +132,7 @@ def synthesizer_run(layout: DemoLayout, size: DemoSize) -> config.TrainRun:
     size: the demo's size.
   """
   run = config.train_run(str(layout.synthesizer), [SYNTHESIZER_CONFIG])
-  # A higher learning rate than the config's: a dozen steps teach the format on a CPU.
+  # A higher learning rate than the config's: ten steps teach the format on a CPU.
   return dataclasses.replace(
       run, model=dataclasses.replace(run.model, init_from=str(layout.base)),
       train=dataclasses.replace(run.train, num_steps=size.synthesizer_steps,
