@@ -23,7 +23,7 @@ clusters nearest to its prefix. This script measures that on a CPU, compute-matc
   intervals over documents; paired bootstrap intervals of the differences in mean per-token
   negative log-likelihood; cluster purity (and its chance level) and router accuracy.
 
-  python experiments/partition.py --out runs/e2            # SmolLM2-135M, ~10 min CPU
+  python experiments/partition.py --out runs/e2            # SmolLM2-135M, 8 min on 2 CPU cores
   python experiments/partition.py --quick --out /tmp/e2    # tiny random model, a smoke run
 
 Writes DIR/results.json, DIR/report.md and DIR/partition.png (fresh each time).

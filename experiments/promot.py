@@ -20,7 +20,7 @@ prompt, not the weights, absorbs the format. This script measures that on a CPU:
   intervals (Wilson for shares, normal for means) and paired bootstrap intervals for the
   differences between the two fine-tuned arms, which say plainly when an effect is noise.
 
-  python experiments/promot.py --out runs/e1            # SmolLM2-135M-Instruct, ~10 min CPU
+  python experiments/promot.py --out runs/e1            # SmolLM2-135M-Instruct, 8 min on 2 CPU cores
   python experiments/promot.py --quick --out /tmp/e1    # tiny random model, a smoke run
 
 Writes DIR/results.json, DIR/report.md and DIR/promot.png (fresh each time).

@@ -21,7 +21,7 @@ trade-off between learning a target domain and forgetting general text.
   lr 1e-4). Every few steps: held-out code loss (target gain) and held-out prose loss
   (forgetting), plotted against each other.
 
-  python experiments/units.py --out runs/e3            # SmolLM2-135M, ~10 min on 2 CPU cores
+  python experiments/units.py --out runs/e3            # SmolLM2-135M, 9 min on 2 CPU cores
   python experiments/units.py --quick --out /tmp/e3    # tiny random model, a smoke run
 
 Writes DIR/results.json, DIR/report.md, DIR/e3a.png, DIR/e3b.png and the units files
