@@ -86,8 +86,8 @@ FULL = DemoSize("full", synthesizer_steps=10, synthesizer_batch=2, synthesizer_s
                 documents=24, documents_per_shard=8, new_tokens=64, pretrain_steps=14,
                 pretrain_batch=4, pretrain_seq_len=256, eval_limit=None)
 QUICK = DemoSize("quick", synthesizer_steps=2, synthesizer_batch=1, synthesizer_seq_len=256,
-                 documents=4, documents_per_shard=4, new_tokens=24, pretrain_steps=2,
-                 pretrain_batch=1, pretrain_seq_len=256, eval_limit=4)
+                 documents=4, documents_per_shard=4, new_tokens=16, pretrain_steps=2,
+                 pretrain_batch=1, pretrain_seq_len=256, eval_limit=3)
 
 
 @dataclasses.dataclass(frozen=True)
