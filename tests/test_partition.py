@@ -225,6 +225,9 @@ def test_routed_lm_evaluates_experts_like_one_model(tmp_path, tiny_experts):
   model_config, mesh, experts, _ = tiny_experts
   runs = []
   for index, params in enumerate(experts):
+    if index:  # a random tiny model's greedy text repeats its last token, whatever its seed:
+      # negated logits make this expert's text differ, so routing shows in generation
+      params = {**params, "final_norm": {"scale": -params["final_norm"]["scale"]}}
     run = run_dir.RunDir(tmp_path / f"expert{index}").create()
     store.save_params(run.params, params)
     run.write_model_config(model_config)
@@ -238,12 +241,19 @@ def test_routed_lm_evaluates_experts_like_one_model(tmp_path, tiny_experts):
   routed = RoutedLM(str(part), "|".join(runs), top_k=1, mesh=mesh, progress=False)
   answers = routed.loglikelihood(requests)
   chosen = routed.router([routed.tok_encode(t[:40]) for t in texts]).argmax(axis=1)
-  singles = [InstructPTLM(run, mesh=mesh, progress=False).loglikelihood(requests)
-             for run in runs]
+  single_lms = [InstructPTLM(run, mesh=mesh, progress=False) for run in runs]
+  singles = [lm.loglikelihood(requests) for lm in single_lms]
   assert len(set(chosen)) == 2  # both experts serve some requests
   expected = [singles[c][i] for i, c in enumerate(chosen)]  # packed with other requests:
   assert [flag for _, flag in answers] == [flag for _, flag in expected]  # float32 rounding
   np.testing.assert_allclose([v for v, _ in answers], [v for v, _ in expected], atol=1e-4)
+  # Generation: each request's text is its top-1 expert's (greedy).
+  generations = [Instance("generate_until", {}, (t[:40], {"until": ["\n"], "max_gen_toks": 5}),
+                          i) for i, t in enumerate(texts)]
+  alone = [lm.generate_until(generations, disable_tqdm=True) for lm in single_lms]
+  assert all(a != b for a, b in zip(*alone))  # the experts write different texts
+  assert routed.generate_until(generations, disable_tqdm=True) == [
+      alone[c][i] for i, c in enumerate(chosen)]
   with pytest.raises(ValueError, match="1 given, but partition .* has 2 clusters"):
     RoutedLM(str(part), runs[0], mesh=mesh, progress=False)
   # The same ensemble through the command line, on a shipped task.
