@@ -436,6 +436,23 @@ def _noise(entry: dict[str, Any]) -> str:
   return "yes" if entry["within_noise"] else "no"
 
 
+def _verdict(entry: dict[str, Any]) -> str:
+  return "within noise" if entry["within_noise"] else "outside noise"
+
+
+def _gain_cells(r: dict[str, Any]) -> str:
+  """A table row's target-gain and forgetting cells: value [CI] | within noise, for each."""
+  g, f = r["target_gain"], r["forgetting"]
+  return f"{_cell(g['value'], g['ci'])} | {_noise(g)} | {_cell(f['value'], f['ci'])} | {_noise(f)} |"
+
+
+def _gain_words(r: dict[str, Any], unit: str = "") -> str:
+  """The same as a sentence: target gain +x (verdict), forgetting +y (verdict)."""
+  g, f = r["target_gain"], r["forgetting"]
+  return (f"target gain {g['value']:+.3f}{unit} ({_verdict(g)}), forgetting "
+          f"{f['value']:+.3f} ({_verdict(f)})")
+
+
 def reading(results: dict[str, Any]) -> list[str]:
   """Plain sentences on what the numbers show, noise included."""
   lines = []
@@ -447,20 +464,13 @@ def reading(results: dict[str, Any]) -> list[str]:
       vs_random = d[f"{label}: language {percent}% - random {percent}%"]
       lines.append(
           f"E3a, {label}, ablating the top {percent}% language units: "
-          f"{vs_none['value']:+.3f} vs no ablation ({'within noise' if vs_none['within_noise'] else 'outside noise'}), "
-          f"{vs_random['value']:+.3f} vs random units ({'within noise' if vs_random['within_noise'] else 'outside noise'}; "
+          f"{vs_none['value']:+.3f} vs no ablation ({_verdict(vs_none)}), "
+          f"{vs_random['value']:+.3f} vs random units ({_verdict(vs_random)}; "
           f"the paper's claim needs this {worse} and outside noise).")
-  finals = results["e3b"]["finals"]
-  for arm, r in finals.items():
-    g, f = r["target_gain"], r["forgetting"]
-    lines.append(f"E3b, {arm}: target gain {g['value']:+.3f} nats/token "
-                 f"({'within noise' if g['within_noise'] else 'outside noise'}), forgetting "
-                 f"{f['value']:+.3f} ({'within noise' if f['within_noise'] else 'outside noise'}).")
+  for arm, r in results["e3b"]["finals"].items():
+    lines.append(f"E3b, {arm}: {_gain_words(r, ' nats/token')}.")
   for name, r in results["e3b"]["between_arms"].items():
-    g, f = r["target_gain"], r["forgetting"]
-    lines.append(f"E3b, {name}: target gain {g['value']:+.3f} "
-                 f"({'within noise' if g['within_noise'] else 'outside noise'}), forgetting "
-                 f"{f['value']:+.3f} ({'within noise' if f['within_noise'] else 'outside noise'}).")
+    lines.append(f"E3b, {name}: {_gain_words(r)}.")
   matched = results["e3b"]["matched_gain"]
   if matched["gain"] is None:
     lines.append("E3b: some arm gained nothing on the target, so no matched-gain comparison.")
@@ -519,18 +529,14 @@ def write_report(results: dict[str, Any], out: run_dir.RunDir, command: str) -> 
             "| arm | lr | trained entries | target gain [95% CI] | within noise | forgetting "
             "[95% CI] | within noise |", "|---|---|---|---|---|---|---|"]
   for arm, r in e3b["finals"].items():
-    g, f = r["target_gain"], r["forgetting"]
-    lines.append(f"| {arm} | {r['lr']} | {r['trained_entries']} | {_cell(g['value'], g['ci'])} "
-                 f"| {_noise(g)} | {_cell(f['value'], f['ci'])} | {_noise(f)} |")
+    lines.append(f"| {arm} | {r['lr']} | {r['trained_entries']} | {_gain_cells(r)}")
   lines += ["", "Between arms, paired over the same held-out documents (A - B; target gain: "
             "positive when A gained more; forgetting: positive when A forgot more; bootstrap "
             "95% CI):", "",
             "| A - B | target gain difference [95% CI] | within noise | forgetting difference "
             "[95% CI] | within noise |", "|---|---|---|---|---|"]
   for name, r in e3b["between_arms"].items():
-    g, f = r["target_gain"], r["forgetting"]
-    lines.append(f"| {name} | {_cell(g['value'], g['ci'])} | {_noise(g)} | "
-                 f"{_cell(f['value'], f['ci'])} | {_noise(f)} |")
+    lines.append(f"| {name} | {_gain_cells(r)}")
   lines += ["", "Curves (step: target gain / forgetting):", ""]
   for arm, points in e3b["curves"].items():
     lines.append(f"* {arm}: " + "; ".join(
