@@ -29,10 +29,10 @@ $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# One pytest-xdist worker per core (at most 4), whole files per worker so module fixtures run
+# One pytest-xdist worker per logical CPU (at most 4), whole files per worker so module fixtures run
 # once; the slowest tests are listed at the end.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadfile --durations=30 tests
+	$(BIN)/python -m pytest -q -n logical --maxprocesses=4 --dist loadfile --durations=30 tests
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/instruct-pt demo --run_dir=runs/demo
