@@ -25,16 +25,20 @@ def _same(shown: str, expected: list[float], decimals: int = 3) -> bool:
       abs(a - b) <= 0.51 * 10**-decimals for a, b in zip(numbers, expected))
 
 
+def _run_quick(script: str, out) -> tuple[dict, str]:
+  """Runs `experiments/<script>.py --quick --out OUT`; returns its results.json and report.md."""
+  result = subprocess.run([sys.executable, f"experiments/{script}.py", "--quick", "--out",
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=900,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return json.loads((out / "results.json").read_text()), (out / "report.md").read_text()
+
+
 def test_promot_quick_report_shows_the_results_file(tmp_path):
   """`experiments/promot.py --quick` writes results.json, report.md and the PNG; every arm's
   row and every paired difference in the report equals the results file (to the report's
   three decimals), with the right within-noise flag."""
-  result = subprocess.run([sys.executable, "experiments/promot.py", "--quick", "--out",
-                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  results = json.loads((tmp_path / "results.json").read_text())
-  report = (tmp_path / "report.md").read_text()
+  results, report = _run_quick("promot", tmp_path)
   assert (tmp_path / "promot.png").stat().st_size > 1000
   assert "Quick run" in report
   for arm in ("base", "standard_ft", "promot"):
@@ -53,12 +57,7 @@ def test_promot_quick_report_shows_the_results_file(tmp_path):
 def test_partition_quick_report_shows_the_results_file(tmp_path):
   """Every arm's perplexity row, every paired difference (with its within-noise flag), the
   partition's composition and its purity / router accuracy equal results.json."""
-  result = subprocess.run([sys.executable, "experiments/partition.py", "--quick", "--out",
-                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  results = json.loads((tmp_path / "results.json").read_text())
-  report = (tmp_path / "report.md").read_text()
+  results, report = _run_quick("partition", tmp_path)
   assert (tmp_path / "partition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert (tmp_path / "partition.png").stat().st_size > 1000
   assert "Quick run" in report
@@ -83,12 +82,7 @@ def test_partition_quick_report_shows_the_results_file(tmp_path):
 
 
 def test_units_quick_report_shows_the_results_file(tmp_path):
-  result = subprocess.run([sys.executable, "experiments/units.py", "--quick", "--out",
-                           str(tmp_path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  results = json.loads((tmp_path / "results.json").read_text())
-  report = (tmp_path / "report.md").read_text()
+  results, report = _run_quick("units", tmp_path)
   assert "Quick run" in report
   for name in ("e3a.png", "e3b.png", "units/language/units.png", "units/code/units.png"):
     assert (tmp_path / name).stat().st_size > 1000, name
