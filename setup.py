@@ -32,6 +32,11 @@ DATA = ["seqio>=0.0.19", "tensorflow>=2.16", "tensorflow-datasets>=4.9", "pyarro
 # index and YAML loader, which changed within 0.4) and matplotlib for comparison charts.
 EVAL = ["lm-eval>=0.4.13,<0.5", "matplotlib>=3.7"]
 
+# jax's own tpu extra pins the libtpu built with that jax (jax 0.10.2: libtpu 0.0.42.*). It runs
+# TPU VMs, and on any host `instruct-pt compile` uses its compiler; elsewhere the package keeps
+# JAX on the CPU (instruct_pt.hardware).
+TPU = ["jax[tpu]" + JAX]
+
 EXTRAS = {
     # SeqIO tasks and mixtures (instruct_pt/data/tasks.py); the core runs without them.
     "data": DATA,
@@ -41,10 +46,11 @@ EXTRAS = {
     # multi-GB CUDA build. transformers + accelerate are the parity references.
     # nbclient + ipykernel execute notebooks/quickstart.ipynb headless; pytest-xdist runs the
     # suite on every core (`make test`).
+    # jax[tpu] (libtpu) compiles for TPU slices on this CPU host (tests/test_aot.py).
     "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0",
-             "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"] + DATA + EVAL,
+             "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"] + DATA + EVAL + TPU,
     "gpu": ["jax[cuda12]" + JAX],  # CUDA 12 drivers; jax >= 0.11 also has cuda13
-    "tpu": ["jax[tpu]" + JAX],
+    "tpu": TPU,
 }
 
 setup(

@@ -7,9 +7,9 @@ model FLOPs per token from `ModelConfig.flops_per_token`:
 
 (forward + backward of every weight matmul, plus the attention score/value products; PaLM,
 appendix B). Rematerialisation is not counted, so MFU measures useful work. Peaks are the
-dense bfloat16 figures of the vendor data sheets; on a device kind not in the table (e.g.
-CPUs) the peak is measured once with a large float32 matmul, so CPU MFU is relative to what
-XLA reaches on this machine.
+dense bfloat16 figures of the vendor data sheets (`instruct_pt.hardware.CHIPS`); on a device
+kind not in the table (e.g. CPUs) the peak is measured once with a large float32 matmul, so
+CPU MFU is relative to what XLA reaches on this machine.
 """
 
 from __future__ import annotations
@@ -23,21 +23,7 @@ import jax
 import jax.numpy as jnp
 from etils import epath
 
-# Dense bfloat16 peak FLOP/s per device (chip for TPUs), from vendor data sheets.
-_PEAK_FLOPS = (
-    ("TPU v6", 918e12),   # v6e (Trillium)
-    ("TPU v5 lite", 197e12),  # v5e
-    ("TPU v5e", 197e12),
-    ("TPU v5", 459e12),   # v5p
-    ("TPU v4", 275e12),
-    ("TPU v3", 123e12),
-    ("H200", 989e12),
-    ("H100 PCIe", 756e12),
-    ("H100", 989e12),     # SXM
-    ("A100", 312e12),
-    ("L4", 121e12),
-    ("A10G", 70e12),
-)
+from instruct_pt import hardware
 
 _measured_peak: dict[str, float] = {}
 
@@ -50,9 +36,9 @@ def device_peak_flops(device: Optional[jax.Device] = None) -> float:
   """
   device = device or jax.devices()[0]
   kind = device.device_kind
-  for name, flops in _PEAK_FLOPS:
-    if name.lower() in kind.lower():
-      return flops
+  chip = hardware.chip_of(kind)
+  if chip is not None:
+    return chip.peak_flops
   if kind not in _measured_peak:
     _measured_peak[kind] = _measure_matmul_flops(device)
   return _measured_peak[kind]
