@@ -555,6 +555,25 @@ def test_bfloat16_compute_close_to_float32(params, data):
   assert attention.init_cache(cfg16, 1, 8)["key"].dtype == jnp.bfloat16
 
 
+def test_bfloat16_attention_logits_close_to_float32_softmax(params, data):
+  """attention_logits="compute" with bfloat16 compute takes the scores and softmax to
+  bfloat16 too: still within 0.1 of the float32 model, not identical to bfloat16 compute with
+  float32 scores; with float32 compute (CPU's "auto") it changes nothing."""
+  cfg16 = CFG.replace(dtype="bfloat16")
+  ref, _ = forward(CFG, params, *_packed(data))
+  f32_scores, _ = forward(cfg16, params, *_packed(data))
+  bf16_scores, _ = forward(cfg16.replace(attention_logits="compute"), params, *_packed(data))
+  real = data["segments"] != 0
+  diff = np.abs(np.asarray(bf16_scores) - np.asarray(ref))[real]
+  assert diff.max() < 0.1, diff.max()
+  assert np.abs(np.asarray(bf16_scores) - np.asarray(f32_scores))[real].max() > 0
+  same, _ = forward(CFG.replace(attention_logits="compute"), params, *_packed(data))
+  np.testing.assert_array_equal(np.asarray(same), np.asarray(ref))
+  assert cfg16.replace(attention_logits="compute").logits_dtype == "bfloat16"
+  with pytest.raises(ValueError, match="attention_logits='half'"):
+    CFG.replace(attention_logits="half")
+
+
 # 9. Presets and validation ---------------------------------------------------------------------
 
 def _abstract_params(cfg):

@@ -123,13 +123,13 @@ def attention_mask(q_positions: jnp.ndarray, kv_positions: jnp.ndarray,
   return mask
 
 
-def _xla_attention(q, k, v, mask):
-  """Einsum attention with a float32 softmax; supports grouped-query attention."""
+def _xla_attention(q, k, v, mask, logits_dtype=jnp.float32):
+  """Einsum attention with the softmax in `logits_dtype`; supports grouped-query attention."""
   batch, q_len, num_heads, head_dim = q.shape
   num_kv_heads = k.shape[2]
   groups = num_heads // num_kv_heads
   q = q.reshape(batch, q_len, num_kv_heads, groups, head_dim)
-  logits = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32)
+  logits = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=logits_dtype)
   logits = logits / math.sqrt(head_dim)
   logits = jnp.where(mask[:, None, None, :, :], logits, _MASK_VALUE)
   weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
@@ -138,7 +138,8 @@ def _xla_attention(q, k, v, mask):
 
 
 def dot_product_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: jnp.ndarray,
-                          impl: str = "xla", causal_only: bool = False) -> jnp.ndarray:
+                          impl: str = "xla", causal_only: bool = False,
+                          logits_dtype=jnp.float32) -> jnp.ndarray:
   """Attention of `q` over `k`/`v` under a boolean `mask`.
 
   Args:
@@ -150,12 +151,14 @@ def dot_product_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: 
       "cudnn" (its cuDNN flash kernel; GPU, bfloat16/float16 only).
     causal_only: promise that `mask` is plain causal attention of a sequence over itself,
       which lets the cuDNN kernel skip the masked blocks instead of reading a mask.
+    logits_dtype: dtype of the scores and softmax of the "xla" implementation
+      (`ModelConfig.logits_dtype`); the others choose their own.
 
   Returns:
     `[batch, q_len, heads, head_dim]` in the dtype of `v`.
   """
   if impl == "xla":
-    return _xla_attention(q, k, v, mask)
+    return _xla_attention(q, k, v, mask, logits_dtype)
   implementation = "cudnn" if impl == "cudnn" else None
   if causal_only:
     return jax.nn.dot_product_attention(q, k, v, is_causal=True, implementation=implementation)
@@ -165,7 +168,8 @@ def dot_product_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: 
 
 def cached_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, cache_key: jnp.ndarray,
                      cache_value: jnp.ndarray, positions: jnp.ndarray,
-                     sliding_window: Optional[int] = None) -> jnp.ndarray:
+                     sliding_window: Optional[int] = None,
+                     logits_dtype=jnp.float32) -> jnp.ndarray:
   """Attention of new tokens over one layer's cache plus themselves (incremental decoding).
 
   Row b's queries see the cache entries at positions before `positions[b, 0]` (the row's
@@ -179,6 +183,7 @@ def cached_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, cache_key: 
     cache_value: cached values, like `cache_key`.
     positions: int `[batch, new_len]`, absolute positions of the new tokens (increasing).
     sliding_window: keys at least this many positions back are hidden; None for no window.
+    logits_dtype: dtype of the scores and softmax (`ModelConfig.logits_dtype`).
 
   Returns:
     `[batch, new_len, heads, head_dim]` in the dtype of `v`.
@@ -188,8 +193,8 @@ def cached_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, cache_key: 
   q = q.reshape(batch, new_len, num_kv_heads, num_heads // num_kv_heads, head_dim)
   scale = 1 / math.sqrt(head_dim)
   old = jnp.einsum("btkgh,bksh->bkgts", q, cache_key.astype(q.dtype),
-                   preferred_element_type=jnp.float32) * scale
-  new = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=jnp.float32) * scale
+                   preferred_element_type=logits_dtype) * scale
+  new = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=logits_dtype) * scale
   cache_positions = jnp.arange(cache_len)[None, None, :]
   old_mask = cache_positions < positions[:, :1, None]
   if sliding_window is not None:

@@ -54,13 +54,24 @@ class ModelConfig:
       float32 on CPU. See `compute_dtype`.
     attention_impl: "xla" (einsum + softmax), "dot_product" (`jax.nn.dot_product_attention`,
       XLA backend) or "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU).
-    remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs) or
-      "dots_no_batch" (save matmul outputs without a batch dimension: weights' products).
+    attention_logits: the dtype of the "xla" attention's scores and softmax (and of every
+      decode step's): "float32" (default) or "compute" (the compute dtype, bfloat16 on
+      accelerators, as MaxText's dot-product attention by default). On TPU "compute" halves
+      the memory traffic of the scores, the largest cost of long rows (README, "Will it fit?").
+    remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs,
+      the attention scores included) or "dots_no_batch" (save the matmul outputs without a
+      batch dimension: the weight projections, not the attention scores, whose memory grows
+      with the sequence).
     decode_layers: how the generation engine's decode steps run the blocks: "scan" (one
       compiled block looping over the stacked `layers` axis, as in training and prefill),
       "unrolled" (one block per layer over per-layer slices that `transformer.split_layers`
       makes once per decode call, as MaxText decodes with `scan_layers=False`) or "auto"
       (default: unrolled on GPU, scan elsewhere). See `decode_unrolled`.
+    scan_layers: True (default) runs the blocks as one compiled block looping over the
+      stacked `layers` axis (`nn.scan`); False unrolls that loop (and a train step's loop
+      over micro-batches) into the program: the same parameters and results, a program that
+      grows with the layers. XLA's cost analysis counts a loop's body once, so only the
+      unrolled program's FLOPs and cost-model time are the whole step's (`instruct_pt.aot`).
     init_std: standard deviation of the normal initialiser.
   """
 
@@ -80,8 +91,10 @@ class ModelConfig:
   param_dtype: str = "float32"
   dtype: str = "auto"
   attention_impl: str = "xla"
+  attention_logits: str = "float32"
   remat_policy: str = "none"
   decode_layers: str = "auto"
+  scan_layers: bool = True
   init_std: float = 0.02
 
   def __post_init__(self):
@@ -95,6 +108,9 @@ class ModelConfig:
     if self.attention_impl not in ATTENTION_IMPLS:
       raise ValueError(f"ModelConfig.attention_impl={self.attention_impl!r}; "
                        f"choose one of {ATTENTION_IMPLS}")
+    if self.attention_logits not in ATTENTION_LOGITS:
+      raise ValueError(f"ModelConfig.attention_logits={self.attention_logits!r}; "
+                       f"choose one of {ATTENTION_LOGITS}")
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f"ModelConfig.remat_policy={self.remat_policy!r}; "
                        f"choose one of {REMAT_POLICIES}")
@@ -143,9 +159,28 @@ class ModelConfig:
   @property
   def compute_dtype(self) -> str:
     """The matmul dtype: `dtype`, with "auto" resolved by the default JAX backend."""
-    if self.dtype != "auto":
-      return self.dtype
-    return "float32" if jax.default_backend() == "cpu" else "bfloat16"
+    return self.for_backend(jax.default_backend()).dtype
+
+  def for_backend(self, backend: str) -> "ModelConfig":
+    """This config with its "auto" settings (`dtype`, `decode_layers`) resolved for a backend.
+
+    Compiling for a TPU on a CPU host (`instruct_pt.aot`) needs the TPU's choices, not the
+    host's.
+
+    Args:
+      backend: "cpu", "gpu" or "tpu" (`jax.default_backend()` names the running one).
+    """
+    resolved = {}
+    if self.dtype == "auto":
+      resolved["dtype"] = "float32" if backend == "cpu" else "bfloat16"
+    if self.decode_layers == "auto":
+      resolved["decode_layers"] = "unrolled" if backend == "gpu" else "scan"
+    return self.replace(**resolved) if resolved else self
+
+  @property
+  def logits_dtype(self) -> str:
+    """The dtype of attention scores: `attention_logits`, "compute" resolved."""
+    return "float32" if self.attention_logits == "float32" else self.compute_dtype
 
   @property
   def decode_unrolled(self) -> bool:
@@ -158,9 +193,7 @@ class ModelConfig:
     measured faster (README, Design), so "auto" unrolls on GPU only, where decode is bound by
     memory bandwidth.
     """
-    if self.decode_layers != "auto":
-      return self.decode_layers == "unrolled"
-    return jax.default_backend() == "gpu"
+    return self.for_backend(jax.default_backend()).decode_layers == "unrolled"
 
   def num_params(self, include_embeddings: bool = True) -> int:
     """Number of parameters of the model this config builds."""
@@ -176,20 +209,33 @@ class ModelConfig:
   def flops_per_token(self, seq_len: int) -> float:
     """Training FLOPs per token: 6 * (matmul params) + 12 * layers * heads * head_dim * seq_len.
 
-    The first term counts forward (2 FLOPs per multiply-add) and backward (twice the forward)
-    for every weight matmul, including the output projection but not the embedding lookup.
-    The second is the attention score and value products, which grow with the sequence
-    (PaLM paper, appendix B). Causal masking is not subtracted, as in PaLM and MaxText.
+    Forward (`forward_flops_per_token`) and backward (twice the forward): every weight matmul,
+    including the output projection but not the embedding lookup, and the attention score and
+    value products, which grow with the sequence (PaLM paper, appendix B). Causal masking is
+    not subtracted, as in PaLM and MaxText.
 
     Args:
       seq_len: tokens per training row.
     """
-    matmul_params = self.num_params(include_embeddings=False) + self.vocab_size * self.embed_dim
-    attention = 12 * self.num_layers * self.num_heads * self.head_dim * seq_len
-    return 6.0 * matmul_params + attention
+    return 3.0 * self.forward_flops_per_token(seq_len)
+
+  def forward_flops_per_token(self, context_len: int, output_head: bool = True) -> float:
+    """Forward FLOPs per token: 2 * (matmul params) + 4 * layers * heads * head_dim * context.
+
+    Args:
+      context_len: keys each token's attention reads (the row or cache length).
+      output_head: count the vocabulary projection (False for tokens whose logits are not
+        computed, as a prefill skips them).
+    """
+    matmul_params = self.num_params(include_embeddings=False)
+    if output_head:
+      matmul_params += self.vocab_size * self.embed_dim
+    attention = 4.0 * self.num_layers * self.num_heads * self.head_dim * context_len
+    return 2.0 * matmul_params + attention
 
 
 ATTENTION_IMPLS = ("xla", "dot_product", "cudnn")
+ATTENTION_LOGITS = ("float32", "compute")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
 DECODE_LAYERS = ("auto", "scan", "unrolled")
 DTYPES = ("float32", "bfloat16", "float16")

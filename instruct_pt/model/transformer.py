@@ -2,7 +2,8 @@
 
 Token embedding (tied or untied) -> N x [RMSNorm -> GQA attention with RoPE -> residual ->
 RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> LM head. The blocks are stacked with
-`nn.scan`, so parameters have a leading `layers` axis and the block compiles once.
+`nn.scan`, so parameters have a leading `layers` axis and the block compiles once (or, with
+`ModelConfig.scan_layers=False`, once per layer, unrolled over the same stacked parameters).
 
 Every parameter is created with logical axis names (`nn.with_logical_partitioning`) and every
 large activation is constrained with `nn.with_logical_constraint`; `instruct_pt.parallel` maps
@@ -119,10 +120,12 @@ class Attention(nn.Module):
       mask = attention.attention_mask(positions, positions, segment_ids, segment_ids,
                                       cfg.sliding_window, self.shared_prefix, context_ids)
       causal_only = segment_ids is None and cfg.sliding_window is None
-      out = attention.dot_product_attention(q, k, v, mask, cfg.attention_impl, causal_only)
+      out = attention.dot_product_attention(q, k, v, mask, cfg.attention_impl, causal_only,
+                                            jnp.dtype(cfg.logits_dtype))
     else:
       out = attention.cached_attention(q, k, v, layer_cache["key"], layer_cache["value"],
-                                       positions, cfg.sliding_window)
+                                       positions, cfg.sliding_window,
+                                       jnp.dtype(cfg.logits_dtype))
     out = nn.with_logical_constraint(
         out, ("activation_batch", "activation_length", "activation_heads", "head_dim"))
     out = _dense(cfg.embed_dim, ("heads", "head_dim", "embed"), cfg, "out", contract=2)(out)
@@ -325,6 +328,7 @@ class Decoder(nn.Module):
       layers = nn.scan(
           block, variable_axes={"params": 0, "intermediates": 0}, split_rngs={"params": True},
           in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, 0), length=cfg.num_layers,
+          unroll=1 if cfg.scan_layers else cfg.num_layers,
           metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, bool(prefix),
                                                          name="layers")
       # The cache enters the scan read-only (one layer's slice per step) and only when
