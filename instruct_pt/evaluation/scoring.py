@@ -47,6 +47,29 @@ ROW_LEN = 256
 BATCH_TOKENS = 4096
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoringConfig:
+  """How evaluation scores (gin: `evaluate.*`; `instruct-pt evaluate`'s flags of the same
+  names win over it).
+
+  Attributes:
+    max_length: the most tokens the model reads per request (None: the model's
+      max_seq_len, less a soft prompt's length).
+    row_len: tokens per packed row.
+    batch_tokens: tokens per device call (rows x row length).
+  """
+
+  max_length: Optional[int] = None
+  row_len: int = ROW_LEN
+  batch_tokens: int = BATCH_TOKENS
+
+  def __post_init__(self):
+    for name in ("max_length", "row_len", "batch_tokens"):
+      value = getattr(self, name)
+      if value is not None and value <= 0:
+        raise ValueError(f"evaluate.{name}={value} must be positive")
+
+
 @dataclasses.dataclass
 class ScoringStats:
   """Counters over every `Scorer.score` call.
@@ -94,6 +117,13 @@ def _score_rows(model: Decoder, params, prompt, unit_keep, rows):
 
 def _next_power_of_two(n: int) -> int:
   return 1 << max(0, n - 1).bit_length()
+
+
+def _row_shapes(num_rows: int, row_len: int, num_picks: int) -> dict[str, tuple[int, int]]:
+  """Shapes of the `rows` a device call takes (`_score_rows`)."""
+  shape, picks = (num_rows, row_len), (num_rows, num_picks)
+  return {"tokens": shape, "positions": shape, "segments": shape, "contexts": shape,
+          "logits_at": picks, "targets": picks}
 
 
 class Scorer:
@@ -190,6 +220,33 @@ class Scorer:
             progress(sum(tree.requests for row in members for tree in row))
     return list(zip(logprobs, greedy))
 
+  def largest_call(self) -> tuple[int, int, int]:
+    """`(rows, row length, picks)` of the largest device call `score` can make: rows of the
+    longest bucket, as many as one call takes, every position scored (a rolling
+    log-likelihood scores every token)."""
+    row_len = self.buckets[-1]
+    per_call = max(1, self.batch_tokens // row_len)
+    return (-(-per_call // self.row_multiple) * self.row_multiple, row_len,
+            _next_power_of_two(row_len))
+
+  def lower(self, num_rows: int, row_len: int, num_picks: int) -> jax.stages.Lowered:
+    """The program of one device call of that shape, lowered but not compiled. Only shapes
+    are needed: the parameters may be `jax.ShapeDtypeStruct`s and the mesh a TPU topology's
+    (`instruct_pt.aot`).
+
+    Args:
+      num_rows: rows per call.
+      row_len: tokens per row.
+      num_picks: scored positions per row.
+    """
+    rows = {name: jax.ShapeDtypeStruct(shape, jnp.int32, sharding=self._sharding)
+            for name, shape in _row_shapes(num_rows, row_len, num_picks).items()}
+    replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+    prompt = None if self.prompt is None else jax.ShapeDtypeStruct(
+        self.prompt.shape, self.prompt.dtype, sharding=replicated)
+    with parallel.sharding_context(self.mesh, self.rules):
+      return self._run.lower(self.params, prompt, self.unit_keep, rows)
+
   def _trees(self, requests: Sequence[Request]) -> list[_Tree]:
     """The trees to run: requests grouped by their (left-truncated) context tokens, each
     distinct continuation once, split where a tree would outgrow the longest row."""
@@ -231,11 +288,8 @@ class Scorer:
     """Runs `rows` (padded to `num_rows`); returns log-probs, greedy flags and the
     `((row, column), pick)` of every pick."""
     num_picks = _next_power_of_two(max(sum(len(t.picks) for t in row) for row in rows))
-    shape = (num_rows, row_len)
-    arrays = {"tokens": np.zeros(shape, np.int32), "positions": np.zeros(shape, np.int32),
-              "segments": np.zeros(shape, np.int32), "contexts": np.zeros(shape, np.int32),
-              "logits_at": np.zeros((num_rows, num_picks), np.int32),
-              "targets": np.zeros((num_rows, num_picks), np.int32)}
+    arrays = {name: np.zeros(shape, np.int32)
+              for name, shape in _row_shapes(num_rows, row_len, num_picks).items()}
     where = []
     for r, row in enumerate(rows):
       offset, column, first_segment = 0, 0, 0

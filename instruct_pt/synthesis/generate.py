@@ -322,12 +322,18 @@ class Engine:
 
   # -------------------------------------------------------------------------------- host code
 
-  def _check_prompts(self, prompts, sampling):
+  def _prompt_room(self, sampling: SamplingConfig) -> int:
+    """The longest prompt the cache holds with `sampling.max_new_tokens` (and the soft
+    prompt); raises a ValueError when there is no room at all."""
     limit = self.max_len - sampling.max_new_tokens - self.prompt_length
     if limit <= 0:
       soft = f" after the soft prompt's {self.prompt_length}" if self.prompt_length else ""
       raise ValueError(f"max_new_tokens={sampling.max_new_tokens} leaves no room for a prompt "
                        f"in the engine's cache of {self.max_len} tokens (max_len){soft}")
+    return limit
+
+  def _check_prompts(self, prompts, sampling):
+    limit = self._prompt_room(sampling)
     for index, prompt in enumerate(prompts):
       if not prompt:
         raise ValueError(f"prompt {index} is empty")
@@ -399,27 +405,88 @@ class Engine:
 
     `.compile().as_text()` is the optimised HLO of the decode loop (e.g. to see which buffers
     a step copies: `benchmarks/hlo_copies.py`); `.compile().memory_analysis()` its memory.
+    Only shapes are needed: the parameters may be `jax.ShapeDtypeStruct`s
+    (`store.abstract_params`), and the mesh's devices those of a TPU topology
+    (`instruct_pt.aot`).
 
     Args:
       sampling: decoding settings (the program is specialised on them).
     """
-    cache = jax.ShapeDtypeStruct(self.cache_shape, jnp.dtype(self.config.compute_dtype),
-                                 sharding=self.cache_sharding)
     with parallel.sharding_context(self.mesh, self.rules):
-      return self._decode.lower(sampling, self.params, {"key": cache, "value": cache},
-                                self._initial_state(sampling), self.decode_chunk)
+      return self._decode.lower(sampling, self.params, self._abstract_cache(),
+                                self._abstract_state(sampling), self.decode_chunk)
 
-  def _initial_state(self, sampling: SamplingConfig) -> dict[str, jax.Array]:
+  def largest_prefill(self, sampling: SamplingConfig = SamplingConfig()) -> PrefillPlan:
+    """The prefill with the most tokens `generate` can run: every slot admitted at once, each
+    with a prompt of the longest length `sampling` leaves room for (one row each)."""
+    limit = self._prompt_room(sampling)
+    return plan_prefill([limit] * self.num_slots, prompt_buckets(limit), self.prefill_row_len,
+                        parallel.data_parallel_size(self.mesh, self.rules))
+
+  def lower_prefill(self, plan: PrefillPlan,
+                    sampling: SamplingConfig = SamplingConfig()) -> jax.stages.Lowered:
+    """The prefill program that `generate` runs for prompts placed as `plan` says, lowered
+    but not compiled (from shapes alone, as `lower_decode`).
+
+    Args:
+      plan: where the prompts go (`largest_prefill` gives the largest).
+      sampling: decoding settings (the program is specialised on them).
+    """
+    rows, slots = self._prefill_shapes(plan)
+    replicated = NamedSharding(self.mesh, PartitionSpec())
+    abstract = lambda shapes: {  # pylint: disable=unnecessary-lambda-assignment
+        name: jax.ShapeDtypeStruct(shape, np.int32, sharding=replicated)
+        for name, shape in shapes.items()}
+    root = jax.eval_shape(lambda: jax.random.key(0))
+    prompt = None if self.prompt is None else jax.ShapeDtypeStruct(
+        self.prompt.shape, self.prompt.dtype, sharding=replicated)
+    with parallel.sharding_context(self.mesh, self.rules):
+      return self._prefill.lower(sampling, self.params, prompt, self._abstract_cache(),
+                                 self._abstract_state(sampling), abstract(rows), abstract(slots),
+                                 jax.ShapeDtypeStruct(root.shape, root.dtype,
+                                                      sharding=replicated))
+
+  def _prefill_shapes(self, plan: PrefillPlan) -> tuple[dict[str, tuple[int, ...]],
+                                                       dict[str, tuple[int, ...]]]:
+    """Shapes of the prefill's `rows` and per-slot inputs (`_prefill`) for `plan`."""
+    shape = (plan.num_rows, plan.row_len)
+    # Prompts per row, rounded up to a power of two to bound the compiled shapes.
+    picks = 1 << (plan.max_prompts_per_row - 1).bit_length()
+    rows = {"tokens": shape, "positions": shape, "segments": shape, "cache_rows": shape,
+            "logits_at": (plan.num_rows, picks)}
+    return rows, {name: (self.num_slots,) for name in ("request", "length", "pick")}
+
+  def _state_arrays(self, sampling: SamplingConfig) -> dict[str, np.ndarray]:
+    """The decode state of idle slots as host arrays, less `key` (`_slot_keys`)."""
     n = self.num_slots
-    state = {
+    return {
         "token": np.zeros(n, np.int32), "position": np.zeros(n, np.int32),
         "count": np.zeros(n, np.int32), "limit": np.zeros(n, np.int32),
         "done": np.ones(n, bool), "out": np.full((n, sampling.max_new_tokens), -1, np.int32),
     }
-    state = {k: jax.device_put(v, NamedSharding(self.mesh, PartitionSpec(
-        *self.slot_sharding.spec, *([None] * (v.ndim - 1))))) for k, v in state.items()}
-    state["key"] = jax.device_put(jax.random.split(jax.random.key(0), n), self.slot_sharding)
-    return state
+
+  def _slot_keys(self) -> jax.Array:
+    """The state's `key`: one typed PRNG key per slot."""
+    return jax.random.split(jax.random.key(0), self.num_slots)
+
+  def _state_sharding(self, ndim: int) -> NamedSharding:
+    """Slot-sharded leading dimension, the rest replicated."""
+    return NamedSharding(self.mesh, PartitionSpec(*self.slot_sharding.spec,
+                                                  *([None] * (ndim - 1))))
+
+  def _initial_state(self, sampling: SamplingConfig) -> dict[str, jax.Array]:
+    state = dict(self._state_arrays(sampling), key=self._slot_keys())
+    return {k: jax.device_put(v, self._state_sharding(v.ndim)) for k, v in state.items()}
+
+  def _abstract_state(self, sampling: SamplingConfig) -> dict[str, jax.ShapeDtypeStruct]:
+    state = dict(self._state_arrays(sampling), key=jax.eval_shape(self._slot_keys))
+    return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=self._state_sharding(v.ndim))
+            for k, v in state.items()}
+
+  def _abstract_cache(self) -> dict[str, jax.ShapeDtypeStruct]:
+    cache = jax.ShapeDtypeStruct(self.cache_shape, jnp.dtype(self.config.compute_dtype),
+                                 sharding=self.cache_sharding)
+    return {"key": cache, "value": cache}
 
   def _admit(self, cache, state, requests, slots, prompts, sampling, root, buckets):
     """Prefills `requests` into `slots` and samples their first tokens."""
@@ -428,16 +495,11 @@ class Engine:
     plan = plan_prefill(lengths, buckets, self.prefill_row_len, row_multiple)
     self.stats.compiled_prefill_lengths.add(plan.row_len)
     self.stats.prompt_tokens += sum(lengths)
-    shape = (plan.num_rows, plan.row_len)
-    rows = {"tokens": np.zeros(shape, np.int32), "positions": np.zeros(shape, np.int32),
-            "segments": np.zeros(shape, np.int32),
-            "cache_rows": np.full(shape, self.num_slots, np.int32),
-            # Prompts per row, rounded up to a power of two to bound the compiled shapes.
-            "logits_at": np.zeros((plan.num_rows, 1 << (plan.max_prompts_per_row - 1)
-                                   .bit_length()), np.int32)}
-    per_slot = {"request": np.full(self.num_slots, -1, np.int32),
-                "length": np.zeros(self.num_slots, np.int32),
-                "pick": np.zeros(self.num_slots, np.int32)}
+    row_shapes, slot_shapes = self._prefill_shapes(plan)
+    fill = {"cache_rows": self.num_slots, "request": -1}  # padding goes nowhere; no request
+    rows, per_slot = ({name: np.full(shape, fill.get(name, 0), np.int32)
+                       for name, shape in shapes.items()}
+                      for shapes in (row_shapes, slot_shapes))
     in_row = [0] * plan.num_rows
     for request, slot, length, (row, offset) in zip(requests, slots, lengths, plan.placements):
       span = slice(offset, offset + length)

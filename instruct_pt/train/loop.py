@@ -34,6 +34,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from instruct_pt import parallel, run_dir
+from instruct_pt.data import packing
 from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import ModelConfig
 from instruct_pt.model.transformer import Decoder
@@ -177,7 +178,8 @@ def make_train_step(model: Decoder, tx: optax.GradientTransformation,
 
       zeros = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
                jax.tree_util.tree_map(jnp.zeros_like, getattr(state, trainable)))
-      (total, weight, grads), _ = jax.lax.scan(body, zeros, micro)
+      unroll = 1 if model.config.scan_layers else accum  # unrolled programs unroll this too
+      (total, weight, grads), _ = jax.lax.scan(body, zeros, micro, unroll=unroll)
     weight = jnp.maximum(weight, 1.0)
     grads = jax.tree_util.tree_map(lambda g: g / weight, grads)
     trained = getattr(state, trainable)
@@ -188,6 +190,40 @@ def make_train_step(model: Decoder, tx: optax.GradientTransformation,
                          **{trainable: optax.apply_updates(trained, updates)}), metrics
 
   return train_step
+
+
+def jit_train_step(model: Decoder, tx: optax.GradientTransformation, schedule: optax.Schedule,
+                   config: TrainConfig, state_shardings: Any, batch_sharding: Any,
+                   trainable: str = "params") -> Callable:
+  """`make_train_step` jitted as `train` runs it: the state and batch in their shardings, the
+  state donated. `instruct_pt.aot` lowers the same program from abstract arguments
+  (`abstract_batch`, `state.abstract_train_state`). Trace it inside
+  `parallel.sharding_context`.
+
+  Args:
+    model: the decoder.
+    tx: the optimizer of the trained part.
+    schedule: learning-rate schedule.
+    config: training settings.
+    state_shardings: the train state's shardings (a `TrainState` of them).
+    batch_sharding: the sharding of every batch feature.
+    trainable: "params" or "prompt".
+  """
+  return jax.jit(make_train_step(model, tx, schedule, config, trainable),
+                 in_shardings=(state_shardings, batch_sharding),
+                 out_shardings=(state_shardings, None), donate_argnums=(0,))
+
+
+def abstract_batch(config: TrainConfig, sharding: Any) -> dict[str, jax.ShapeDtypeStruct]:
+  """Shapes, dtypes and sharding of one global batch of packed decoder features.
+
+  Args:
+    config: training settings (`batch_size` rows of `seq_len` tokens).
+    sharding: the batch sharding (`parallel.batch_sharding`).
+  """
+  shape = (config.batch_size, config.seq_len)
+  return {name: jax.ShapeDtypeStruct(shape, jnp.int32, sharding=sharding)
+          for name in packing.FEATURES}
 
 
 def make_eval_step(model: Decoder) -> Callable:
@@ -359,9 +395,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
 
   batch_sharding = parallel.batch_sharding(mesh, rules)
   with parallel.sharding_context(mesh, rules):
-    train_step = jax.jit(make_train_step(model, tx, schedule, config, trainable),
-                         in_shardings=(shardings, batch_sharding),
-                         out_shardings=(shardings, None), donate_argnums=(0,))
+    train_step = jit_train_step(model, tx, schedule, config, shardings, batch_sharding,
+                                trainable)
     eval_step = jax.jit(make_eval_step(model), in_shardings=(shardings.params,
                                                              shardings.prompt, batch_sharding))
 
