@@ -113,16 +113,19 @@ def data_command(args: argparse.Namespace) -> int:
 
 
 def _mesh_config(args: argparse.Namespace):
-  """The MeshConfig of `--mesh=data,fsdp,tensor` and `--gin_param` mesh bindings."""
-  import dataclasses  # pylint: disable=import-outside-toplevel
+  """The MeshConfig of `--mesh=data,fsdp,tensor` and the mesh bindings of `--gin_param` (and
+  `--gin_file`, where the command has it); without `--mesh`, the bindings' shape."""
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  bound = config.mesh_config(args.gin_param, getattr(args, "gin_file", ()))
+  if args.mesh is None:
+    return bound
   try:
     shape = tuple(int(size) for size in args.mesh.split(","))
   except ValueError:
     shape = ()
   if len(shape) != 3:
     raise ValueError(f"--mesh={args.mesh!r}: expected data,fsdp,tensor sizes, e.g. 1,-1,1")
-  return dataclasses.replace(config.mesh_config(args.gin_param), shape=shape)
+  return dataclasses.replace(bound, shape=shape)
 
 
 def convert_command(args: argparse.Namespace) -> int:
@@ -164,6 +167,28 @@ def synthesize_command(args: argparse.Namespace) -> int:
   return 0
 
 
+def compile_command(args: argparse.Namespace) -> int:
+  """Compiles a recipe's programs for a TPU slice; exit status 1 when one does not fit."""
+  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  from instruct_pt.aot import programs, report  # pylint: disable=import-outside-toplevel
+  run = config.compile_run(args.run_dir, args.gin_file, args.gin_param)
+  chosen = {"topology": args.topology, "num_slices": args.num_slices,
+            "min_headroom": args.min_headroom,
+            "programs": None if args.program is None else (
+                programs.PROGRAMS if args.program == "all" else (args.program,)),
+            "cost_model": False if args.no_cost_model else None}
+  run = dataclasses.replace(run, compile=dataclasses.replace(
+      run.compile, **{k: v for k, v in chosen.items() if v is not None}))
+  result = commands.compile(run, save=args.save)
+  print(report.table(result))
+  if args.run_dir:
+    print(f"compile: wrote {args.run_dir}/compile/<command>-{result.tpu.label}.json"
+          + (" and the serialized executables" if args.save else ""))
+  for line in report.does_not_fit(result):
+    print(f"instruct-pt compile: {line}", file=sys.stderr)
+  return 0 if result.fits else 1
+
+
 def tokenizer_command(args: argparse.Namespace) -> int:
   """Trains a SentencePiece tokenizer on a corpus (for from-scratch pre-training)."""
   from instruct_pt import commands  # pylint: disable=import-outside-toplevel
@@ -192,11 +217,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
   if not args.tasks:
     raise ValueError("--tasks is required with --run_dir (e.g. --tasks=demo)")
+  scoring = config.scoring_config(args.gin_file, args.gin_param)  # flags win over evaluate.*
   run = config.EvaluateRun(
       model=args.run_dir, tasks=tuple(t.strip() for t in args.tasks.split(",")),
       num_fewshot=args.num_fewshot, limit=args.limit, include_path=tuple(args.include_path),
-      output_dir=args.output_dir, name=args.name, max_length=args.max_length,
-      row_len=args.row_len, batch_tokens=args.batch_tokens, soft_prompt=args.soft_prompt,
+      output_dir=args.output_dir, name=args.name,
+      max_length=scoring.max_length if args.max_length is None else args.max_length,
+      row_len=args.row_len or scoring.row_len,
+      batch_tokens=args.batch_tokens or scoring.batch_tokens, soft_prompt=args.soft_prompt,
       unit_mask=args.unit_mask, mesh=_mesh_config(args), temperature=args.temperature,
       top_k=args.top_k or None,
       experts=tuple(e.strip() for e in (args.experts or "").split(",") if e.strip()))
@@ -320,6 +348,37 @@ def build_parser() -> argparse.ArgumentParser:
       "synthesize", help="instruction-augment a corpus with a synthesizer model")
   _add_gin_flags(synthesize)
   synthesize.set_defaults(func=synthesize_command)
+  compile_parser = commands.add_parser(
+      "compile", help="compile a recipe's programs for a TPU slice, on any host: memory per "
+      "chip, collectives, FLOPs, the cost model's step time and MFU",
+      description=textwrap.fill(
+          "Compiles the programs a recipe runs (train: the train step; synthesize: prefill "
+          "and a decode step; evaluate: the largest scoring call) for a TPU slice from shapes "
+          "alone, with libtpu's compiler (the tpu extra), on any host. Prints per program the "
+          "memory per chip against HBM and whether it fits, the collectives per run by mesh "
+          "axis, the program's FLOPs against the model's, and XLA's cost-model step time and "
+          "MFU (an estimate, not a measurement). Exits with status 1 when a program does not "
+          "fit.", 90))
+  _add_gin_flags(compile_parser, run_dir=False)
+  compile_parser.add_argument("--run_dir", default=None,
+                              help="write RUN/compile/<command>-<slice>.json here")
+  compile_parser.add_argument("--topology", default=None,
+                              help="the TPU slice as gcloud names it (v4-8, v5p-32, "
+                              "v5litepod-16, v6e-8, ...) or a topology (v5p:2x2x4); default: "
+                              "the recipe's compile.topology")
+  compile_parser.add_argument("--num_slices", type=int, default=None,
+                              help="slices of that type joined over DCN (default 1)")
+  compile_parser.add_argument("--program", default=None,
+                              choices=("train", "synthesize", "evaluate", "all"),
+                              help="which command's programs (default: the recipe's "
+                              "compile.programs, else train)")
+  compile_parser.add_argument("--min_headroom", type=float, default=None,
+                              help="share of HBM that must stay free (default 0.10)")
+  compile_parser.add_argument("--no_cost_model", action="store_true",
+                              help="skip the cost model's two extra compiles per program")
+  compile_parser.add_argument("--save", action="store_true",
+                              help="also serialize each compiled program into RUN/compile/")
+  compile_parser.set_defaults(func=compile_command)
   tokenizer = commands.add_parser("tokenizer", help="train a SentencePiece tokenizer")
   tokenizer.add_argument("--corpus", required=True,
                          help='"demo", or a glob of .txt (blank-line separated) / .jsonl files')
@@ -357,9 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--max_length", type=int, default=None,
                         help="tokens read per request (default: the model's max_seq_len)")
   evaluate.add_argument("--row_len", type=int, default=None,
-                        help="tokens per packed row (default: scoring.ROW_LEN)")
+                        help="tokens per packed row (default: evaluate.row_len, 256)")
   evaluate.add_argument("--batch_tokens", type=int, default=None,
-                        help="tokens per scoring call (default: scoring.BATCH_TOKENS)")
+                        help="tokens per scoring call (default: evaluate.batch_tokens, 4096)")
   evaluate.add_argument("--soft_prompt", default=None,
                         help="read this soft prompt ahead of every request: a ProMoT "
                         "fine-tuning run (its prompt.npy) or a .npy file; for the fine-tuned "
@@ -379,10 +438,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ablate these units (zero them in every forward pass): a units "
                         "file of analyze-units (units.json or its directory); log-likelihood "
                         "tasks only (results go to RUN/eval/<name>-unit_mask/)")
-  evaluate.add_argument("--mesh", default="1,-1,1",
-                        help="data,fsdp,tensor mesh of each host's devices")
+  evaluate.add_argument("--mesh", default=None,
+                        help="data,fsdp,tensor mesh of each host's devices (default: the gin "
+                        "files' mesh.shape, else 1,-1,1)")
+  evaluate.add_argument("--gin_file", action="append", default=[],
+                        help="an evaluation recipe (repeatable): evaluate.* scoring settings "
+                        "and mesh.*, e.g. configs/evaluation/llama3_8b.gin")
   evaluate.add_argument("--gin_param", action="append", default=[],
-                        help='mesh settings, e.g. --gin_param="mesh.rule_overrides=(...)"')
+                        help='evaluate.* and mesh settings, e.g. '
+                        '--gin_param="evaluate.batch_tokens=65536"')
   evaluate.set_defaults(func=evaluate_command)
   partition = commands.add_parser(
       "partition", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,

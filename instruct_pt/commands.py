@@ -24,8 +24,7 @@ from instruct_pt.train import loop
 
 def _mesh(mesh_config: parallel.MeshConfig, devices=None):
   """(mesh, rules) of a MeshConfig, over `devices` (default: all)."""
-  mesh = parallel.create_mesh(mesh_config.shape, devices, allow_subset=devices is not None)
-  return mesh, mesh_config.rules()
+  return mesh_config.create(devices, allow_subset=devices is not None), mesh_config.rules()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +246,46 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
   out.config_gin.write_text(config.to_gin(run))
   converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
   return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)
+
+
+def compile(run: config.CompileRun, save: bool = False) -> Any:  # pylint: disable=redefined-builtin
+  """Compiles a recipe's programs for a TPU slice ahead of time, on any host (`instruct_pt.aot`):
+  memory per chip against HBM, collectives per step, FLOPs against the model's, and the cost
+  model's step time and MFU. With a run directory, writes `compile/<command>-<slice>.json` per
+  command (`run_dir.RunDir.compile_report`).
+
+  Args:
+    run: the recipe's settings and the slice.
+    save: also serialize each compiled program (`RunDir.compiled_executable`), as MaxText's
+      `compiled_trainstep_file`: a TPU VM with the same jax and libtpu could load it instead
+      of compiling (not tried here: no TPU has run one).
+
+  Returns:
+    The `aot.compiler.SliceResult` (its `fits` says whether every program fits).
+
+  Raises:
+    ValueError: no or an unknown slice, libtpu missing or mismatched, a batch the mesh cannot
+      split, `save` without a run directory; one line naming it.
+  """
+  import pickle  # pylint: disable=import-outside-toplevel
+  from jax.experimental import serialize_executable  # pylint: disable=import-outside-toplevel
+  from instruct_pt.aot import compiler, report  # pylint: disable=import-outside-toplevel
+  if save and run.run_dir is None:
+    raise ValueError("--save needs --run_dir to write the executables to")
+  out = None if run.run_dir is None else run_dir.RunDir(run.run_dir).create()
+  result = compiler.compile_for_slice(run.model.resolve(), run.compile, run.mesh, run.train,
+                                      run.optimizer, run.synthesis, run.scoring,
+                                      progress=logging.info)
+  if out is None:
+    return result
+  for command, programs in result.programs.items():
+    path = out.compile_report(command, result.tpu.label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report.report(result, command), indent=1))
+    for compiled in (p for p in programs if save and p.executable is not None):
+      out.compiled_executable(compiled.report["program"], result.tpu.label).write_bytes(
+          pickle.dumps(serialize_executable.serialize(compiled.executable)))
+  return result
 
 
 def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[dict[str, Any]]:

@@ -9,6 +9,8 @@ Every gin name is a frozen dataclass; the deep code receives them as plain value
   data.*        `DataConfig`       (instruct_pt.data.registry)
   synthesize.*  `SynthesisConfig`  (instruct_pt.synthesis.pipeline)
   finetune.*    `FinetuneConfig`   (instruct_pt.train.finetune)
+  evaluate.*    `ScoringConfig`    (instruct_pt.evaluation.scoring)
+  compile.*     `CompileConfig`    (instruct_pt.aot.compiler)
 
 `EvaluateRun` and `AnalyzeUnitsRun` take no gin: their commands build them from flags.
 
@@ -33,8 +35,10 @@ import gin
 
 from instruct_pt import run_dir
 from instruct_pt.analysis import units as analysis_units
+from instruct_pt.aot.compiler import CompileConfig
 from instruct_pt.data import contexts
 from instruct_pt.data.registry import DataConfig
+from instruct_pt.evaluation.scoring import ScoringConfig
 from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
@@ -353,10 +357,38 @@ class AnalyzeUnitsRun:
         raise ValueError(f"--{flag}={getattr(self, flag)} must be positive")
 
 
+@dataclasses.dataclass(frozen=True)
+class CompileRun:
+  """Everything `commands.compile` needs: a recipe's settings, read from the same gin files
+  the recipe's own command reads, and where to compile it for.
+
+  Attributes:
+    run_dir: where the reports go (`RUN/compile/`); None prints them only.
+    model: the model (its preset, or a source whose config is read; `init_from` is not read:
+      no weights are needed).
+    train: the training step's settings (the train program).
+    optimizer: the optimizer (its state is part of the train step's memory).
+    mesh: the mesh and sharding rules (over the slice for training, over one host's chips
+      for synthesis and evaluation, as those commands build it).
+    synthesis: the synthesis engine's settings (the synthesize programs).
+    scoring: evaluation's scoring settings (the evaluate program).
+    compile: the slice and the programs.
+  """
+
+  run_dir: Optional[str] = None
+  model: ModelSpec = ModelSpec()
+  train: TrainConfig = TrainConfig()
+  optimizer: OptimizerConfig = OptimizerConfig()
+  mesh: MeshConfig = MeshConfig()
+  synthesis: SynthesisConfig = SynthesisConfig()
+  scoring: ScoringConfig = ScoringConfig()
+  compile: CompileConfig = CompileConfig()
+
+
 # Gin name of each configurable dataclass; `to_gin` renders run configs with these names.
 GIN_NAMES = {ModelSpec: "model", TrainConfig: "train", OptimizerConfig: "optimizer",
              MeshConfig: "mesh", DataConfig: "data", SynthesisConfig: "synthesize",
-             FinetuneConfig: "finetune"}
+             FinetuneConfig: "finetune", ScoringConfig: "evaluate", CompileConfig: "compile"}
 _CONFIGURABLES = {cls: gin.external_configurable(cls, name) for cls, name in GIN_NAMES.items()}
 
 
@@ -476,15 +508,34 @@ def _run_from_gin(run_class: type, run_dir_path: str, gin_files: Sequence[str],
       if type(field.default) in GIN_NAMES})
 
 
+def compile_run(run_dir_path: Optional[str], gin_files: Sequence[str] = (),
+                gin_params: Sequence[str] = ()) -> CompileRun:
+  """A `CompileRun` from gin files and bindings (see `parse`).
+
+  Args:
+    run_dir_path: where the reports go, or None.
+    gin_files: gin file paths (a recipe's).
+    gin_params: bindings, applied after the files.
+  """
+  return _run_from_gin(CompileRun, run_dir_path, gin_files, gin_params)
+
+
+def scoring_config(gin_files: Sequence[str] = (),
+                   gin_params: Sequence[str] = ()) -> ScoringConfig:
+  """The `evaluate.*` settings of gin files and bindings (see `parse`)."""
+  parse(gin_files, gin_params)
+  return gin_configured(ScoringConfig)
+
+
 def data_config(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> DataConfig:
   """The `data.*` declarations of gin files and bindings (see `parse`)."""
   parse(gin_files, gin_params)
   return gin_configured(DataConfig)
 
 
-def mesh_config(gin_params: Sequence[str] = ()) -> MeshConfig:
-  """The `mesh.*` settings of gin bindings (see `parse`)."""
-  parse((), gin_params)
+def mesh_config(gin_params: Sequence[str] = (), gin_files: Sequence[str] = ()) -> MeshConfig:
+  """The `mesh.*` settings of gin files and bindings (see `parse`)."""
+  parse(gin_files, gin_params)
   return gin_configured(MeshConfig)
 
 

@@ -65,18 +65,34 @@ class MeshConfig:
   """How to lay the devices out and shard the model.
 
   Attributes:
-    shape: sizes of the (data, fsdp, tensor) axes; one entry may be -1 to take all devices
-      not used by the others.
+    shape: sizes of the (data, fsdp, tensor) axes within one slice (all the devices, unless
+      a multi-slice TPU job spans several); one entry may be -1 to take all devices not used
+      by the others.
     rule_overrides: (logical name, mesh axes) pairs replacing entries of `LOGICAL_AXIS_RULES`,
       e.g. `(("embed", None),)` to stop sharding parameters over fsdp.
+    dcn_shape: how the axes extend across the slices of a multi-slice TPU job, which talk over
+      the data-center network (DCN), not the chips' interconnect: each axis of the mesh is
+      `shape` times `dcn_shape` long. The default, `(-1, 1, 1)`, puts the slices on the data
+      axis, so only the data-parallel gradient reduction crosses slices. Unused on one slice.
   """
 
   shape: tuple[int, int, int] = (1, -1, 1)
   rule_overrides: tuple[tuple[str, MeshAxes], ...] = ()
+  dcn_shape: tuple[int, int, int] = (-1, 1, 1)
 
   def rules(self) -> tuple[tuple[str, MeshAxes], ...]:
     """The rule table with `rule_overrides` applied."""
     return merge_rules(LOGICAL_AXIS_RULES, self.rule_overrides)
+
+  def create(self, devices: Optional[Sequence[Any]] = None, allow_subset: bool = False) -> Mesh:
+    """The mesh over `devices` (`create_mesh`).
+
+    Args:
+      devices: the devices (default: every process's), e.g. `jax.local_devices()` or a TPU
+        topology's (`instruct_pt.aot`).
+      allow_subset: a shape without -1 may use only the first of them (one host's mesh).
+    """
+    return create_mesh(self.shape, devices, allow_subset, self.dcn_shape)
 
 
 def merge_rules(rules: Rules, overrides: Rules) -> tuple[tuple[str, MeshAxes], ...]:
@@ -163,20 +179,45 @@ def resolve_mesh_shape(shape: Sequence[int], num_devices: int) -> tuple[int, int
   return shape
 
 
+def slice_of(device: Any) -> int:
+  """The TPU slice a device belongs to (0 on one slice and off TPUs)."""
+  return getattr(device, "slice_index", None) or 0
+
+
 def create_mesh(shape: Sequence[int] = (1, -1, 1),
-                devices: Optional[Sequence[Any]] = None, allow_subset: bool = False) -> Mesh:
+                devices: Optional[Sequence[Any]] = None, allow_subset: bool = False,
+                dcn_shape: Sequence[int] = (-1, 1, 1)) -> Mesh:
   """Builds the (data, fsdp, tensor) mesh over all (or the given) devices.
 
   Uses `mesh_utils.create_device_mesh` so that on TPU the tensor axis follows the fastest
-  interconnect links.
+  interconnect links. Devices of several TPU slices get a hybrid mesh
+  (`mesh_utils.create_hybrid_device_mesh`): `shape` within each slice, `dcn_shape` across
+  them.
 
   Args:
-    shape: (data, fsdp, tensor) sizes; one may be -1.
+    shape: (data, fsdp, tensor) sizes (within one slice); one may be -1.
     devices: devices to use; defaults to `jax.devices()` (all hosts).
     allow_subset: when `shape` has no -1, use only the first `prod(shape)` devices instead
       of requiring it to use them all (e.g. one-device generation on a multi-device host).
+    dcn_shape: (data, fsdp, tensor) sizes across slices; one may be -1 (`MeshConfig`).
+
+  Raises:
+    ValueError: a shape that does not use the devices (naming both), or slices of unequal
+      sizes.
   """
   devices = list(devices if devices is not None else jax.devices())
+  slices = sorted({slice_of(d) for d in devices})
+  if len(slices) > 1:
+    per_slice = len(devices) // len(slices)
+    if any(sum(slice_of(d) == s for d in devices) != per_slice for s in slices):
+      raise ValueError(f"the devices span {len(slices)} slices of unequal sizes")
+    try:
+      ici = resolve_mesh_shape(shape, per_slice)
+    except ValueError as e:
+      raise ValueError(f"{e} (in each of {len(slices)} slices)") from e
+    dcn = resolve_mesh_shape(dcn_shape, len(slices))
+    device_array = mesh_utils.create_hybrid_device_mesh(ici, dcn, devices)
+    return Mesh(device_array, MESH_AXES)
   if allow_subset and -1 not in shape:
     devices = devices[:math.prod(shape)]
   resolved = resolve_mesh_shape(shape, len(devices))

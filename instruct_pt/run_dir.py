@@ -16,6 +16,9 @@ Everything one run made lives in its directory (local or `gs://`), at these path
   shard-NNNNN.jsonl         synthesis output (with `.tfrecord` and `.done.json` siblings)
   stats.json                synthesis statistics
   eval/<name>/              evaluation results (lm-eval's `results.json`, a markdown table)
+  compile/<command>-<slice>.json   what the TPU compiler says of a command's programs on a
+                            slice (`instruct-pt compile`), with `<program>-<slice>.executable`
+                            (a serialized compiled program) when asked for
   report.md                 a demo or experiment report, with its PNG plots
   results.json              an experiment's measured figures (the report's source)
 
@@ -149,6 +152,15 @@ class RunDir:
     """The names of the evaluations this run holds (its `eval/<name>/` directories)."""
     evals = self.path / "eval"
     return sorted(p.name for p in evals.iterdir() if p.is_dir()) if evals.is_dir() else []
+
+  def compile_report(self, command: str, slice_label: str) -> epath.Path:
+    """The compiler's report on `command`'s programs on a TPU slice (e.g. "v5p-32")."""
+    return self.path / "compile" / f"{command}-{slice_label}.json"
+
+  def compiled_executable(self, program: str, slice_label: str) -> epath.Path:
+    """A serialized compiled program for a TPU slice (`jax.experimental.serialize_executable`
+    output, pickled)."""
+    return self.path / "compile" / f"{program}-{slice_label}.executable"
 
   def sub(self, name: str) -> "RunDir":
     """A run directory nested in this one (e.g. one stage of a multi-stage run)."""
