@@ -167,22 +167,48 @@ def test_device_groups_of_every_format(attributes, groups):
   assert collectives.device_groups(attributes + ", channel_id=1", num_devices=8) == groups
 
 
-def test_census_names_the_mesh_axes_and_the_slices_crossed():
-  # Mesh (data 2, fsdp 2, tensor 2): device d sits at (d // 4, d // 2 % 2, d % 2); devices
-  # 0-3 are slice 0, 4-7 slice 1.
+def test_census_names_the_mesh_axes():
+  # Mesh (data 2, fsdp 2, tensor 2): device d sits at (d // 4, d // 2 % 2, d % 2).
   found = [collectives.Collective("all-gather", 3, 10, [[0, 1], [2, 3], [4, 5], [6, 7]]),
            collectives.Collective("reduce-scatter", 1, 4, [[0, 2], [1, 3], [4, 6], [5, 7]]),
            collectives.Collective("all-reduce", 2, 100, [[0, 4], [1, 5], [2, 6], [3, 7]]),
            collectives.Collective("all-gather", 1, 7, [[0, 1, 2, 3], [4, 5, 6, 7]])]
-  rows = collectives.census(found, {"data": 2, "fsdp": 2, "tensor": 2}, [0] * 4 + [1] * 4)
+  rows = collectives.census(found, {"data": 2, "fsdp": 2, "tensor": 2}, [0] * 8)
   assert rows == [
-      {"kind": "all-reduce", "axes": ["data"], "crosses_slices": True, "count": 2, "bytes": 200},
+      {"kind": "all-reduce", "axes": ["data"], "crosses_slices": False, "count": 2,
+       "bytes": 200},
       {"kind": "all-gather", "axes": ["tensor"], "crosses_slices": False, "count": 3,
        "bytes": 30},
       {"kind": "all-gather", "axes": ["fsdp", "tensor"], "crosses_slices": False, "count": 1,
        "bytes": 7},
       {"kind": "reduce-scatter", "axes": ["fsdp"], "crosses_slices": False, "count": 1,
        "bytes": 4}]
+
+
+def test_census_of_two_slices_counts_the_network_transfers_on_the_slice_axes():
+  """Two slices of 4 chips on the data axis (devices 0-3 slice 0, 4-7 slice 1): the program is
+  one slice's, its groups number that slice's chips (0-3 = data 0), and a Megascale transfer
+  spans the data axis, across slices."""
+  text = """
+HloModule two_slices
+
+ENTRY %main (x: f32[4,8]) -> f32[4,8] {
+  %x = f32[4,8]{1,0} parameter(0)
+  %r = f32[4,8]{1,0} all-reduce(%x), channel_id=1, replica_groups={{0,2},{1,3}}, to_apply=%add
+  %token = token[] after-all()
+  %send = (f32[4,8]{1,0}, u32[], token[]) send(%r, %token), channel_id=2, is_host_transfer=true, frontend_attributes={_xla_megascale_transfer_type="ALL_REDUCE"}
+  %done = token[] send-done(%send), channel_id=2
+  %recv = (f32[4,8]{1,0}, u32[], token[]) recv(%token), channel_id=3, is_host_transfer=true, frontend_attributes={_xla_megascale_transfer_type="ALL_REDUCE"}
+  ROOT %y = f32[4,8]{1,0} get-tuple-element(%recv), index=0
+}
+"""
+  found = collectives.collectives(hlo.parse(text), num_devices=4)
+  rows = collectives.census(found, {"data": 2, "fsdp": 2, "tensor": 2}, [0] * 4 + [1] * 4)
+  assert rows == [
+      {"kind": "all-reduce", "axes": ["fsdp"], "crosses_slices": False, "count": 1,
+       "bytes": 128},
+      {"kind": "all-reduce", "axes": ["data"], "crosses_slices": True, "count": 1,
+       "bytes": 128}]
 
 
 def test_async_collectives_count_their_result_once():

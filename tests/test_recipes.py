@@ -48,8 +48,8 @@ BUCKET = "gs://YOUR_BUCKET"
 # Every step runs on the TPU VM through this prefix; the commands block sets NAME and ZONE.
 LAUNCH = "launch/tpu_vm.sh run $NAME --zone $ZONE --"
 PREAMBLE = (
-    "NAME=my-tpu ZONE=us-central2-b",
-    "launch/tpu_vm.sh create $NAME --zone $ZONE --accelerator v4-32",
+    "NAME=my-tpu ZONE=us-east5-a",
+    "launch/tpu_vm.sh create $NAME --zone $ZONE --accelerator v5p-64",
     "launch/tpu_vm.sh setup $NAME --zone $ZONE --extras tpu,eval",
     "launch/tpu_vm.sh run $NAME --zone $ZONE -- pip install torch --index-url "
     "https://download.pytorch.org/whl/cpu",

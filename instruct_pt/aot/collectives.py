@@ -6,6 +6,12 @@ collective-permute of a parsed program (`hlo.parse`), weighted by how often one 
 it (`hlo.execution_counts`), with its device groups read from any of XLA's formats
 (`device_groups`). `census` sums them by kind and by the mesh axes their groups span, and says
 which cross TPU slices.
+
+A job of several slices compiles to one program per slice: its collectives stay inside the
+slice (their device numbers count that slice's chips), and what crosses the data-center network
+is a host transfer to the Megascale runtime (`send` with `_xla_megascale_transfer_type`, e.g.
+ALL_REDUCE), which reduces the same chip of every slice: it spans the mesh axes that span the
+slices.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 from instruct_pt.aot.hlo import Module, execution_counts, until_closing
 
 COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all", "collective-permute")
+_MEGASCALE = re.compile(r'_xla_megascale_transfer_type="(\w+)"')
 
 
 @dataclasses.dataclass
@@ -33,12 +40,15 @@ class Collective:
       scattered piece of a reduce-scatter), per execution.
     groups: the device groups that communicate, as indices into the program's devices;
       for a collective-permute, each source-target pair.
+    across_slices: a transfer over the data-center network (Megascale), between the same
+      chip of every slice (`groups` is empty).
   """
 
   kind: str
   count: int
   nbytes: int
   groups: list[list[int]]
+  across_slices: bool = False
 
 
 def collectives(module: Module, num_devices: int,
@@ -54,6 +64,11 @@ def collectives(module: Module, num_devices: int,
   found = []
   for name, repeat in counts.items():
     for instruction in module.computations.get(name, []):
+      network = _MEGASCALE.search(instruction.attributes)
+      if instruction.opcode == "send" and network:
+        found.append(Collective(network.group(1).lower().replace("_", "-"), repeat,
+                                instruction.nbytes(0), [], across_slices=True))
+        continue
       kind = instruction.opcode.removesuffix("-start")
       if kind not in COLLECTIVES or instruction.opcode.endswith("-done"):
         continue
@@ -154,30 +169,32 @@ def census(found: Sequence[Collective], mesh_shape: dict[str, int],
   """Collectives summed by kind and by the mesh axes their groups span.
 
   Args:
-    found: `collectives(...)`.
+    found: `collectives(...)` of the program of one slice (of the only one, on one slice).
     mesh_shape: the mesh's axis sizes, in order (devices numbered as `mesh.devices.flat`).
-    slice_of_device: the slice of each device (all 0 on one slice).
+    slice_of_device: the slice of each device of the mesh, in that order.
 
   Returns:
     Rows `{"kind", "axes", "crosses_slices", "count", "bytes"}`, `axes` the mesh axes whose
     coordinate varies inside a group (e.g. ["fsdp"]), `bytes` per device over all
     executions; sorted by bytes, largest first.
   """
-  coordinates = device_axes(mesh_shape)
   names = list(mesh_shape)
   slices = np.asarray(slice_of_device)
+  # The program's device p is the p-th device of the first slice, in mesh order.
+  coordinates = device_axes(mesh_shape)[slices == slices.min()]
+  layout = slices.reshape(tuple(mesh_shape.values()))
+  network_axes = [name for axis, name in enumerate(names)
+                  if np.any(np.diff(layout, axis=axis) != 0)]
   rows: dict[tuple, dict[str, Any]] = {}
   for collective in found:
-    varying: set[str] = set()
-    crosses = False
+    varying = set(network_axes) if collective.across_slices else set()
     for group in collective.groups:
-      members = np.asarray(group)
-      spread = coordinates[members].max(axis=0) != coordinates[members].min(axis=0)
+      members = coordinates[np.asarray(group)]
+      spread = members.max(axis=0) != members.min(axis=0)
       varying.update(name for name, moves in zip(names, spread) if moves)
-      crosses |= len(set(slices[members].tolist())) > 1
-    key = (collective.kind, tuple(n for n in names if n in varying), crosses)
-    row = rows.setdefault(key, {"kind": key[0], "axes": list(key[1]), "crosses_slices": crosses,
-                                "count": 0, "bytes": 0})
+    key = (collective.kind, tuple(n for n in names if n in varying), collective.across_slices)
+    row = rows.setdefault(key, {"kind": key[0], "axes": list(key[1]),
+                                "crosses_slices": key[2], "count": 0, "bytes": 0})
     row["count"] += collective.count
     row["bytes"] += collective.count * collective.nbytes
   return sorted(rows.values(), key=lambda r: (-r["bytes"], r["kind"]))

@@ -226,7 +226,8 @@ def compile_program(program: Program, chip: hardware.Chip, hbm: int, min_headroo
   report["memory"] = _memory(compiled.memory_analysis(), hbm, min_headroom)
   module = hlo.parse(compiled.as_text())
   counts = hlo.execution_counts(module)
-  report["collectives"] = collectives.census(collectives.collectives(module, mesh.size, counts),
+  per_slice = mesh.size // len(set(slice_of_device))  # one program per slice
+  report["collectives"] = collectives.census(collectives.collectives(module, per_slice, counts),
                                              dict(mesh.shape), slice_of_device)
   report["hlo_flops"] = hlo.flops(module, counts) * mesh.size
   report["flops_ratio"] = report["hlo_flops"] / program.model_flops
