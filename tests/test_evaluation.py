@@ -207,6 +207,23 @@ def test_smollm2_matches_hf_per_request_and_in_acc(smollm2_run, smollm2_hf):
 
 # ---- The commands as a user types them.
 
+def test_evaluation_recipe_settings_and_the_flags_that_win(monkeypatch):
+  """`evaluate --gin_file=configs/evaluation/llama3_8b.gin` scores as the recipe says
+  (evaluate.* and mesh.*); a flag wins over its binding."""
+  from instruct_pt import cli, commands  # pylint: disable=import-outside-toplevel
+  runs = []
+  monkeypatch.setattr(commands, "evaluate", lambda run, **_: runs.append(run))
+  recipe = "--gin_file=configs/evaluation/llama3_8b.gin"
+  assert cli.main(["evaluate", recipe, "--run_dir=RUN", "--tasks=demo"]) == 0
+  assert cli.main(["evaluate", recipe, "--run_dir=RUN", "--tasks=demo", "--row_len=512",
+                   "--mesh=1,1,-1", "--gin_param=evaluate.batch_tokens=8192"]) == 0
+  first, second = runs
+  assert (first.max_length, first.row_len, first.batch_tokens) == (4096, 4096, 32768)
+  assert first.mesh.shape == (1, -1, 1)
+  assert (second.max_length, second.row_len, second.batch_tokens) == (4096, 512, 8192)
+  assert second.mesh.shape == (1, 1, -1)
+
+
 def test_evaluate_and_compare_commands(tiny_hf, tmp_path):
   """Acceptance, second half, on the tiny model (SmolLM2 runs in the parity test above):
   `instruct-pt evaluate --run_dir=RUN --tasks=demo` writes RUN/eval/<name>/results.json

@@ -9,7 +9,7 @@ the section and fails, printing the rendering, when they differ from the tables 
 Every step then runs as a user types it, shrunk: `gs://YOUR_BUCKET` becomes a local folder
 holding tiny stand-ins of the inputs, `/models/...` Hugging Face checkpoints become tiny random
 ones, and the command's own gin settings are overridden only in size (`tiny` model, 2 steps of
-8 rows of 64 tokens, one small synthesis shard). Steps run in order, so each reads what the
+16 rows of 64 tokens, one small synthesis shard). Steps run in order, so each reads what the
 ones before it wrote (the synthesizer a fine-tuning step made, the shards synthesis wrote), as
 the full recipe does. Evaluation steps cannot download lm-eval's datasets here: they check
 that their model and tasks resolve offline. Each launch line runs with DRY_RUN=1 and stub
@@ -199,8 +199,9 @@ INPUTS = (
           "WizardLM converted; plain text, no chat template)"),
 )
 
-# The sizes every train and synthesize step is shrunk to.
-TINY_TRAIN = {"num_steps": 2, "batch_size": 8, "seq_len": 64, "log_every": 1}
+# The sizes every train and synthesize step is shrunk to (16 rows: the recipes that take two
+# micro-batches still give each of the 8 forced CPU devices a row of each).
+TINY_TRAIN = {"num_steps": 2, "batch_size": 16, "seq_len": 64, "log_every": 1}
 TINY_SLOTS = 8  # prompts per synthesis round; a multiple of the 8 forced CPU devices
 TINY_VOCAB = 400  # the stand-in SentencePiece tokenizer (<= the tiny preset's 512)
 

@@ -42,7 +42,7 @@ from instruct_pt.train.optim import OptimizerConfig
 
 # Compiler options of the loop-free builds the cost model reads (libtpu flags): collective
 # matmuls ("windowed einsums") otherwise become loops whose bodies it counts once, and sliced
-# prefetches (`slice-start`) ops it cannot cost (it answers -1 for each).
+# prefetches (`slice-start`) ops it cannot cost (it answers -1 for each of them).
 COST_MODEL_OPTIONS = {"xla_tpu_enable_windowed_einsum_for_all_gather": "false",
                       "xla_tpu_enable_windowed_einsum_for_reduce_scatter": "false",
                       "xla_tpu_sliced_prefetch_max_slices": "0"}
