@@ -117,6 +117,27 @@ def test_streaming_welch_t_equals_a_two_pass_computation():
                              rtol=1e-10)
 
 
+def test_the_recorded_statistic_is_on_absolute_activations():
+  """Welch t on |pooled units|, as the source computes it (`ttest_ind(abs(a), abs(b),
+  equal_var=False)`): task units of large magnitude and either sign against small control
+  ones give a large t, where signed values (means near 0) would give about none."""
+  scipy_stats = pytest.importorskip("scipy.stats")
+  rng = np.random.default_rng(1)
+  signs = rng.choice([-1.0, 1.0], (40, L, D))
+  task = signs * rng.uniform(4.0, 6.0, (40, L, D))
+  control = rng.normal(0.0, 1.0, (30, L, D))
+  recorder = analysis.Recorder(TINY, None, "residual", "last", max_tokens=4, batch_size=8)
+  # Stimulus [c, i] stands for row i of the task (c = 1) or control (c = 2) activations.
+  recorder.pooled = lambda stimuli: (task if stimuli[0][0] == 1 else control)[
+      [index for _, index in stimuli]]
+  t = analysis.welch_t(recorder.stats([[1, i] for i in range(40)]),
+                       recorder.stats([[2, i] for i in range(30)]))
+  expected = scipy_stats.ttest_ind(np.abs(task), np.abs(control), equal_var=False).statistic
+  np.testing.assert_allclose(t, expected, rtol=1e-9)
+  signed = scipy_stats.ttest_ind(task, control, equal_var=False).statistic
+  assert t.min() > 10 and np.abs(signed).mean() < 3
+
+
 def test_top_percent_selects_the_count_in_descending_order_nan_last():
   t = np.arange(40, dtype=np.float64).reshape(4, 10)[::-1].copy()
   t[3, 9] = np.nan

@@ -202,10 +202,11 @@ class Recorder:
                                           pooling=pooling))
 
   def stats(self, stimuli: Sequence[Sequence[int]]) -> WelchStats:
-    """The streaming statistics of the stimuli's pooled units (token id lists)."""
+    """The streaming statistics of the absolute values of the stimuli's pooled units (token
+    id lists): the statistic is Welch's t on |activation| (`STATISTIC`)."""
     stats = WelchStats()
     for start in range(0, len(stimuli), self.batch_size):
-      stats.add(self.pooled(stimuli[start:start + self.batch_size]))
+      stats.add(np.abs(self.pooled(stimuli[start:start + self.batch_size])))
     return stats
 
   def pooled(self, stimuli: Sequence[Sequence[int]]) -> np.ndarray:
