@@ -95,7 +95,10 @@ def difference_verdicts(labels: Sequence[str], rows: Sequence[Row], first: str,
                    f"standard error for this metric, so no noise verdict.")
       continue
     se = math.hypot(se_x, se_y)
-    z = difference / se if se > 0 else math.inf * (1 if difference else 0)
+    if se > 0:
+      z = difference / se
+    else:  # no noise at all: any difference is beyond it, none is within it
+      z = math.inf if difference else 0.0
     verdict = ("within noise" if abs(z) < NOISE_Z else
                f"beyond noise ({'better' if _better(row, difference) else 'worse'})")
     lines.append(f"- {name}: {second} − {first} = {difference:+.4f} ± {se:.4f} "
