@@ -22,6 +22,7 @@ The text format is XLA's: `%name = shape opcode(operands), attributes`, computat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from typing import Optional
@@ -99,13 +100,12 @@ class Module:
 
   def instruction(self, computation: str, name: str) -> Optional[Instruction]:
     """The instruction `name` of `computation`, or None."""
-    return self._index().get((computation, name))
+    return self._by_name.get((computation, name))
 
-  def _index(self) -> dict[tuple[str, str], Instruction]:
-    if not hasattr(self, "_by_name"):
-      self._by_name = {(c, i.name): i for c, instructions in self.computations.items()
-                       for i in instructions}
-    return self._by_name
+  @functools.cached_property
+  def _by_name(self) -> dict[tuple[str, str], Instruction]:
+    return {(c, i.name): i for c, instructions in self.computations.items()
+            for i in instructions}
 
   @property
   def unknown_loops(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""The paper's benchmark suites (Cheng et al. 2024, section 6 of ../shared/PAPER.md) as lm-eval
+"""The paper's benchmark suites (Cheng et al. 2024, section 6) as lm-eval
 groups: `paper_general`, `paper_biomed`, `paper_finance`.
 
 `PAPER_SUITES` is the one table: each paper task maps to an lm-eval task and the metric the
