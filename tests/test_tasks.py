@@ -305,6 +305,20 @@ def test_shipped_demo_files():
   assert all(r["prompt"] and r["response"] for r in instructions)
 
 
+def test_general_instructions_carry_no_domain_text():
+  """The demo's general instructions (mixed into Instruct PT only) say nothing about the demo
+  domain: no mention of Python or code, and no run of five words from the demo corpus."""
+  corpus_words = [" ".join(p.lower().split()) for p in sources.demo_corpus("train")]
+  corpus_text = "\n".join(corpus_words)
+  for record in _demo_records("instructions.jsonl"):
+    text = " ".join((record["prompt"] + " " + record["response"]).lower().split())
+    assert not any(word in text for word in ("python", "def ", "function", "tuple", "sql")), record
+    words = text.split()
+    shared = [" ".join(words[i:i + 5]) for i in range(len(words) - 4)
+              if " ".join(words[i:i + 5]) in corpus_text]
+    assert not shared, (record["id"], shared)
+
+
 def test_demo_tasks_and_inspect():
   """register_demo_tasks registers the four tasks and two mixtures (twice without error);
   inspect shows decoded examples with the mask marker, per-task counts for every task of the
