@@ -58,7 +58,7 @@ setup(
     version="0.1.0",
     description=__doc__,
     packages=find_packages(include=["instruct_pt", "instruct_pt.*"]),
-    package_data={"instruct_pt.data": ["demo_data/*.jsonl"],
+    package_data={"instruct_pt.data": ["demo_data/*.jsonl", "snapshots/*"],
                   # The offline lm-eval tasks: YAML, their data and the data-path module.
                   "instruct_pt.evaluation.tasks": ["demo/*.yaml", "demo/*.jsonl", "demo/*.json",
                                                    "demo/*.py", "paper/*.yaml"]},

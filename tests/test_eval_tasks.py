@@ -1,6 +1,5 @@
 """The shipped offline lm-eval tasks: the demo generator and the paper suites."""
 
-import filecmp
 import json
 import os
 
@@ -23,23 +22,10 @@ def shipped_manifest():
     return json.load(f)
 
 
-def test_generator_is_deterministic_and_the_shipped_files_are_its_output(tmp_path,
-                                                                         shipped_manifest):
-  """Two builds are byte-identical; on the corpus the shipped files were built from, so are
-  the shipped files (another Python's pydoc_data gives other paragraphs)."""
-  first, second = demo.build(str(tmp_path / "a")), demo.build(str(tmp_path / "b"))
-  assert first == second
-  names = [demo.CLOZE_FILE, demo.PERPLEXITY_FILE, demo.MANIFEST_FILE]
-  assert filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)[0] == names
-  if first["held_out_sha256"] != shipped_manifest["held_out_sha256"]:
-    pytest.skip(f"this Python's held-out corpus differs from the one the shipped files were "
-                f"built from (Python {shipped_manifest['python']})")
-  assert filecmp.cmpfiles(tmp_path / "a", demo.DEMO_DIR, names, shallow=False)[0] == names
-
-
-def test_nothing_comes_from_the_training_split(shipped_manifest):
-  """No cloze sentence, context + answer or perplexity paragraph occurs in the training
-  split; every item is well formed and its sizes are those the manifest documents."""
+def test_items_are_well_formed_and_nothing_comes_from_the_training_split(shipped_manifest):
+  """No item sentence, cloze context + answer or passage occurs in the training split (the
+  near-duplicate check is tests/test_heldout.py's); every item is well formed and the sizes
+  are those the manifest documents."""
   train = "\n".join(" ".join(p.split()) for p in sources.demo_corpus("train"))
   items = _read(demo.DEMO_DIR, demo.CLOZE_FILE)
   docs = _read(demo.DEMO_DIR, demo.PERPLEXITY_FILE)
@@ -53,6 +39,33 @@ def test_nothing_comes_from_the_training_split(shipped_manifest):
   assert (len(items), len(docs)) == (shipped_manifest["cloze_items"],
                                      shipped_manifest["perplexity_docs"])
   assert sum(shipped_manifest["cloze_kinds"].values()) == len(items)
+
+
+def test_reading_comprehension_items(shipped_manifest):
+  """Open-book, one-shot and closed-book prompts ask the same question; the passage holds
+  the gold term and no distractor; the one-shot example is another passage's item, solved;
+  the wording is none of the synthesis template pool's."""
+  from instruct_pt.synthesis import template_pools  # pylint: disable=import-outside-toplevel
+  items = _read(demo.DEMO_DIR, demo.RC_FILE)
+  passages = {d["paragraph"]: d["text"] for d in _read(demo.DEMO_DIR, demo.PERPLEXITY_FILE)}
+  assert len(items) == shipped_manifest["rc_items"] >= 30
+  assert len({i["paragraph"] for i in items}) == shipped_manifest["rc_passages"]
+  for item in items:
+    passage = passages[item["paragraph"]]
+    gold = item["choices"][item["label"]].strip()
+    assert item["term"] == gold and gold in " ".join(passage.split())
+    assert not any(c.strip() in " ".join(passage.split())
+                   for i, c in enumerate(item["choices"]) if i != item["label"])
+    assert item["open_book"] == demo.RC_PASSAGE.format(passage=passage) + item["closed_book"]
+    assert item["closed_book"] == demo.RC_QUESTION.format(
+        gapped=item["sentence"].replace(gold, demo.RC_GAP))
+    shot, question = item["one_shot"].split("\n\n" + demo.RC_PASSAGE.split("{")[0], 1)
+    assert demo.RC_PASSAGE.split("{")[0] + question == item["open_book"]
+    assert shot.endswith(".") and item["open_book"] not in shot
+  pool_text = "\n".join(str(value) for name, value in vars(template_pools).items()
+                        if name.isupper())
+  for phrase in ("One term was removed", "The removed term is", "From the Python reference"):
+    assert phrase not in pool_text
 
 
 def test_paper_suite_files_are_rendered_from_the_table(tmp_path):

@@ -1,8 +1,8 @@
 """Raw corpus readers.
 
 * `demo_corpus`: the embedded demo corpus, the paragraphs of CPython's own documentation
-  (`pydoc_data.topics`), which every Python installation ships, so the demo and the tests need
-  no download.
+  (`pydoc_data.topics`) in one shipped snapshot (`instruct_pt.data.demo_corpus`), so the demo
+  and the tests need no download and read the same text on every Python.
 * `SourceSpec` says where a corpus is and how to read it; `iter_records` streams its documents
   as `{"text", "id", **extra_fields}` dicts, sharded over hosts, with bad input raised as one
   clear error naming the file and line (or row), or skipped and counted in a `SourceStats`.
@@ -64,17 +64,13 @@ import json
 import logging
 import os
 import random
-import zlib
 from typing import Any, Iterator, Mapping, Optional, Union
 
-# Paragraphs shorter than this are mostly headings and code fragments.
-_MIN_PARAGRAPH_CHARS = 64
-# One paragraph in this many goes to the held-out split (by a stable hash of its text).
-_HELD_OUT_ONE_IN = 20
+from instruct_pt.data import demo_corpus as demo_corpus_snapshot
+
 # Parquet rows converted to Python at a time.
 _PARQUET_BATCH_ROWS = 1024
 
-DEMO_SPLITS = ("train", "held_out")
 # `SourceSpec.pattern` values that read the demo corpus, and the split each reads.
 DEMO_PATTERNS = {"demo": "train", "demo_held_out": "held_out"}
 FORMATS = ("auto", "text", "jsonl", "parquet", "tfrecord", "tfds")
@@ -95,10 +91,8 @@ CORPUS_LAYOUTS: dict[str, dict[str, Any]] = {
 
 
 def demo_corpus(split: str = "train") -> list[str]:
-  """Paragraphs of CPython's documentation topics, with a fixed train / held-out split.
-
-  The split is decided by a CRC32 of each paragraph, so it does not move when the Python
-  version adds or removes paragraphs elsewhere.
+  """Paragraphs of one split of the demo corpus, the shipped snapshot of CPython's
+  documentation topics (`instruct_pt.data.demo_corpus`): the same text on every Python.
 
   Args:
     split: "train" (about 95%) or "held_out" (about 5%).
@@ -119,20 +113,7 @@ def demo_topics(split: str = "train") -> list[tuple[str, str]]:
   Raises:
     ValueError: for an unknown split.
   """
-  if split not in DEMO_SPLITS:
-    raise ValueError(f"Unknown demo corpus split {split!r}; choose one of {DEMO_SPLITS}")
-  from pydoc_data import topics  # pylint: disable=import-outside-toplevel
-
-  paragraphs = []
-  for key in sorted(topics.topics):
-    for paragraph in topics.topics[key].split("\n\n"):
-      paragraph = paragraph.strip()
-      if len(paragraph) < _MIN_PARAGRAPH_CHARS:
-        continue
-      held_out = zlib.crc32(paragraph.encode("utf-8")) % _HELD_OUT_ONE_IN == 0
-      if held_out == (split == "held_out"):
-        paragraphs.append((key, paragraph))
-  return paragraphs
+  return demo_corpus_snapshot.topics(split)
 
 
 @dataclasses.dataclass(frozen=True)

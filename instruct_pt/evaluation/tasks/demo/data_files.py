@@ -10,3 +10,4 @@ import os
 _HERE = os.path.dirname(os.path.abspath(__file__))
 CLOZE = os.path.join(_HERE, "cloze.jsonl")
 PERPLEXITY = os.path.join(_HERE, "perplexity.jsonl")
+RC = os.path.join(_HERE, "rc.jsonl")
