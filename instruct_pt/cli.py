@@ -210,8 +210,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
     args.run_dir = args.partition
   if (args.run_dir is None) == (args.compare is None):
     raise ValueError("give either --run_dir (evaluate a model) or --compare RUN_A RUN_B ...")
+  if args.cluster_field is not None and args.compare is None:
+    raise ValueError("--cluster_field applies to --compare only")
   if args.compare is not None:
-    comparison = commands.compare(args.compare, args.name, args.output_dir)
+    comparison = commands.compare(args.compare, args.name, args.output_dir,
+                                  cluster_field=args.cluster_field)
     print(comparison.table)
     print(f"evaluate --compare: wrote {comparison.table_path} and {comparison.chart_path}")
     return 0
@@ -413,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where results (or the comparison) go instead")
   evaluate.add_argument("--compare", nargs="+", metavar="RUN",
                         help="set these runs' (or results.json files') results side by side")
+  evaluate.add_argument("--cluster_field", default=None,
+                        help="with --compare: the doc field clustering multiple-choice items "
+                        "made from one source in the paired tests (e.g. paragraph for the "
+                        "demo's reading comprehension)")
   evaluate.add_argument("--max_length", type=int, default=None,
                         help="tokens read per request (default: the model's max_seq_len)")
   evaluate.add_argument("--row_len", type=int, default=None,

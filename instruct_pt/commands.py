@@ -400,20 +400,25 @@ def _labelled_documents(corpus: str, text_field: str, label_field: Optional[str]
 
 
 def compare(sources: Sequence[str], name: Optional[str] = None,
-            output_dir: Optional[str] = None, labels: Optional[Sequence[str]] = None) -> Any:
-  """Sets several runs' evaluation results side by side: each metric per run, the
-  difference to the first run, lm-eval's stderr; writes `compare.md` and `compare.png`.
+            output_dir: Optional[str] = None, labels: Optional[Sequence[str]] = None,
+            cluster_field: Optional[str] = None) -> Any:
+  """Sets several runs' evaluation results side by side: each metric per run with lm-eval's
+  stderr, and each run's paired differences to the first (from the per-item samples);
+  writes `compare.md` and `compare.png`.
 
   Args:
     sources: run directories (their `eval/<name>/results.json`) or results.json files.
     name: which evaluation of each run (default: its only one).
     output_dir: where the table and chart go (default: the first run's results directory).
     labels: the runs' names (default: their directories' names).
+    cluster_field: the doc field that clusters multiple-choice items made from one source
+      (e.g. "paragraph" for the demo's reading comprehension); None: items are independent.
 
   Returns:
     The `compare.Comparison`.
   """
-  return _evaluation_module("compare").compare(sources, name, output_dir, labels)
+  return _evaluation_module("compare").compare(sources, name, output_dir, labels,
+                                               cluster_field)
 
 
 def _evaluation_module(name: str) -> Any:

@@ -1,21 +1,30 @@
 """The paper's experiment in miniature, on embedded defaults: what `make demo` runs.
 
-Domain-adaptive continual pre-training (PAPER.md section 5) on a CPU, nothing downloaded:
+Domain-adaptive continual pre-training (the paper's section 5) on a CPU, nothing downloaded:
 
 1. **import** the bundled SmolLM2-135M-Instruct (GGUF) into a run directory (`base/`);
 2. **fine-tune a synthesizer**: SmolLM2 learns the `<QUE> ... <ANS> ... </END>` format on the
    `demo_synthesizer_sft` task (`configs/synthesizer/smollm2_cpu.gin`; untuned, it yields no
    parsable pairs);
-3. **synthesize** instruction-response pairs for the first documents of the demo domain's
-   training split (CPython's documentation), multi-round, official post-processing;
-4. **two continual pre-training runs** from `base/`, same token budget, seed and steps
-   (`configs/pretrain/smollm2_demo_cpt.gin`), differing only in data: **Vanilla PT** on the
-   raw texts of the synthesized documents, **Instruct PT** on their instruction-augmented
-   texts mixed 1:1 with general instructions (the paper's domain recipe);
-5. **evaluate** the starting model and both runs on the held-out demo tasks
-   (`instruct_pt/evaluation/tasks/demo`, built from the held-out split only);
-6. **report**: `report.md` with the side-by-side table and whether the difference is within
-   noise, and `compare.png`, `loss.png`, `categories.png` (`instruct_pt.demo_report`).
+3. **sample the documents**: `DemoSize.documents` paragraphs of the corpus snapshot's training
+   split, drawn (seeded) round-robin across its 79 pydoc topics (`documents.jsonl`);
+4. **synthesize** instruction-response pairs for the first `DemoSize.synthesized` of them,
+   multi-round, official post-processing;
+5. **three continual pre-training runs** from `base/`, same settings and token budget
+   (`configs/pretrain/smollm2_demo_cpt.gin`), differing only in data (`ARMS`): **Vanilla PT**
+   on the raw documents; **Instruct PT** on the instruction-augmented texts mixed 1:1 with
+   general instructions (the paper's domain recipe); and **Vanilla PT again with data seed 1**,
+   the A/A run that sizes training noise. The sizes let each arm read its texts about once;
+   the report gives each arm's passes and loss-bearing tokens;
+6. **evaluate** the three runs and the starting model on the held-out demo tasks
+   (`instruct_pt/evaluation/tasks/demo`): reading comprehension open-book (zero- and one-shot)
+   and closed-book, and perplexity;
+7. **report**: `report.md`, whose first table is the declared primary comparison (the paired
+   gold-option margin on open-book reading comprehension, Instruct PT minus Vanilla PT) with
+   its controls (closed-book, open minus closed, the A/A run), paired tests from lm-eval's
+   per-item samples (`instruct_pt.evaluation.paired`); `differences.png` (paired differences
+   with 95% intervals against zero), `compare.md` / `compare.png` (every metric of every
+   model), `loss.png`, `categories.png` (`instruct_pt.demo_report`).
 
 `DemoSize` sets every stage's size: `FULL` (`make demo`) and `QUICK` (`--quick`, toy sizes,
 every stage and artifact). The `*_run` functions build the typed configs that `run` hands to
@@ -27,23 +36,58 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import json
+import os
+import random
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 
 from instruct_pt import commands, config, demo_report, run_dir
 from instruct_pt.data import sources
+from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.data.registry import DataConfig
+from instruct_pt.evaluation import paired
+from instruct_pt.evaluation.tasks import demo as demo_tasks
 
 SYNTHESIZER_CONFIG = "configs/synthesizer/smollm2_cpu.gin"
 SYNTHESIS_CONFIG = "configs/synthesis/smollm2_cpu.gin"
 PRETRAIN_CONFIG = "configs/pretrain/smollm2_demo_cpt.gin"
-EVAL_TASKS = ("demo",)
-ARMS = ("vanilla", "instruct")
-ARM_LABELS = {"vanilla": "Vanilla PT", "instruct": "Instruct PT"}
+# The held-out tasks: reading comprehension (open-book zero- and one-shot, closed-book) and
+# perplexity. Reading-comprehension items share passages: their `paragraph` field clusters them.
+EVAL_TASKS = ("demo_reading", "demo_perplexity")
+CLUSTER_FIELD = "paragraph"
+OPEN_BOOK, ONE_SHOT, CLOSED_BOOK, PERPLEXITY = (
+    "demo_rc", "demo_rc_one_shot", "demo_rc_closed", "demo_perplexity")
+START_LABEL = "SmolLM2 (start)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """One continual pre-training run of the comparison.
+
+  Attributes:
+    label: its name in the report.
+    data: "raw" (the sampled documents) or "instruct" (their instruction-augmented texts
+      mixed 1:1 with general instructions).
+    seed: the data-order seed (the parameters all start from the imported model).
+  """
+
+  label: str
+  data: str
+  seed: int
+
+
+ARMS = {
+    "vanilla": Arm("Vanilla PT", "raw", 0),
+    "instruct": Arm("Instruct PT", "instruct", 0),
+    "vanilla_reseeded": Arm("Vanilla PT (data seed 1)", "raw", 1),
+}
+ARM_LABELS = {name: arm.label for name, arm in ARMS.items()}
+# The paired comparisons of the report: (label, minuend arm, subtrahend arm).
+COMPARISONS = (("Instruct PT − Vanilla PT", "instruct", "vanilla"),
+               ("A/A: Vanilla PT (data seed 1) − Vanilla PT", "vanilla_reseeded", "vanilla"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +99,17 @@ class DemoSize:
     synthesizer_steps: synthesizer fine-tuning steps.
     synthesizer_batch: its rows per step.
     synthesizer_seq_len: its tokens per row.
-    documents: training-split documents synthesized (and the Vanilla PT corpus).
+    documents: training-split documents sampled (Vanilla PT's corpus).
+    synthesized: the first this many of them are synthesized (Instruct PT's corpus); fewer
+      than `documents`, since an augmented text is longer than its raw text and half of
+      Instruct PT's examples are general instructions.
     documents_per_shard: synthesis documents per shard.
     new_tokens: tokens generated per synthesis prompt.
     pretrain_steps: steps of each continual pre-training run.
     pretrain_batch: their rows per step.
     pretrain_seq_len: their tokens per row.
     eval_limit: documents per evaluation task (None: all).
+    seed: the seed of the document sample.
   """
 
   name: str
@@ -69,12 +117,14 @@ class DemoSize:
   synthesizer_batch: int
   synthesizer_seq_len: int
   documents: int
+  synthesized: int
   documents_per_shard: int
   new_tokens: int
   pretrain_steps: int
   pretrain_batch: int
   pretrain_seq_len: int
   eval_limit: Optional[int]
+  seed: int = 0
 
   @property
   def pretrain_tokens(self) -> int:
@@ -83,11 +133,11 @@ class DemoSize:
 
 
 FULL = DemoSize("full", synthesizer_steps=10, synthesizer_batch=2, synthesizer_seq_len=512,
-                documents=24, documents_per_shard=8, new_tokens=64, pretrain_steps=14,
-                pretrain_batch=4, pretrain_seq_len=256, eval_limit=None)
+                documents=90, synthesized=32, documents_per_shard=8, new_tokens=64,
+                pretrain_steps=6, pretrain_batch=4, pretrain_seq_len=256, eval_limit=None)
 QUICK = DemoSize("quick", synthesizer_steps=2, synthesizer_batch=1, synthesizer_seq_len=256,
-                 documents=4, documents_per_shard=4, new_tokens=16, pretrain_steps=2,
-                 pretrain_batch=1, pretrain_seq_len=256, eval_limit=3)
+                 documents=6, synthesized=4, documents_per_shard=4, new_tokens=16,
+                 pretrain_steps=2, pretrain_batch=1, pretrain_seq_len=256, eval_limit=6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +158,8 @@ class DemoLayout:
   synthesizer = property(lambda self: self.root.sub("synthesizer"),
                          doc="The fine-tuned synthesizer.")
   synthesis = property(lambda self: self.root.sub("synthesis"), doc="The synthesized shards.")
-  raw_corpus = property(lambda self: self.root.path / "raw_documents.jsonl",
-                        doc="The synthesized documents' raw texts (Vanilla PT's data).")
+  documents = property(lambda self: self.root.path / "documents.jsonl",
+                       doc="The sampled documents' raw texts (Vanilla PT's data).")
   timings = property(lambda self: self.root.path / "timings.json",
                      doc="Seconds spent in each stage (summed over re-runs).")
   size = property(lambda self: self.root.path / "demo_size.json",
@@ -118,10 +168,69 @@ class DemoLayout:
                                doc="JAX's persistent compilation cache, unless one is set.")
 
   def arm(self, name: str) -> run_dir.RunDir:
-    """The run directory of continual pre-training arm `name` ("vanilla" or "instruct")."""
+    """The run directory of continual pre-training arm `name` (a key of `ARMS`)."""
     if name not in ARMS:
-      raise ValueError(f"unknown demo arm {name!r}; choose one of {ARMS}")
+      raise ValueError(f"unknown demo arm {name!r}; choose one of {tuple(ARMS)}")
     return self.root.sub(f"{name}_pt")
+
+
+def sample_documents(count: int, seed: int) -> list[dict[str, str]]:
+  """`count` training-split paragraphs of the corpus snapshot, round-robin across its topics:
+  topics in a seeded order, each topic's paragraphs in a seeded order, one from each topic
+  in turn until `count` (a topic that runs out drops out).
+
+  Args:
+    count: documents to draw.
+    seed: the draw's seed.
+
+  Returns:
+    `{"id": "<topic>/<index in the topic>", "text"}` records, in the order drawn.
+
+  Raises:
+    ValueError: `count` is more than the split holds.
+  """
+  by_topic: dict[str, list[tuple[int, str]]] = {}
+  for topic, paragraph in sources.demo_topics("train"):
+    by_topic.setdefault(topic, []).append((len(by_topic.get(topic, [])), paragraph))
+  total = sum(map(len, by_topic.values()))
+  if not 0 < count <= total:
+    raise ValueError(f"cannot sample {count} documents from the {total} of the training split")
+  rng = random.Random(seed)
+  queues = {}
+  for topic in rng.sample(sorted(by_topic), len(by_topic)):
+    queues[topic] = rng.sample(by_topic[topic], len(by_topic[topic]))
+  drawn: list[dict[str, str]] = []
+  while len(drawn) < count:
+    for topic, queue in queues.items():
+      if queue and len(drawn) < count:
+        index, text = queue.pop()
+        drawn.append({"id": f"{topic}/{index}", "text": text})
+  return drawn
+
+
+def write_documents(layout: DemoLayout, size: DemoSize) -> str:
+  """Writes the sampled documents as JSONL (atomically); returns the file.
+
+  Args:
+    layout: the demo's directories.
+    size: the demo's size.
+  """
+  text = "".join(json.dumps(d, ensure_ascii=False) + "\n"
+                 for d in sample_documents(size.documents, size.seed))
+  layout.root.create()
+  partial = layout.documents.parent / (layout.documents.name + ".partial")
+  partial.write_text(text)
+  partial.rename(layout.documents)
+  return str(layout.documents)
+
+
+def read_documents(layout: DemoLayout) -> list[dict[str, str]]:
+  """The sampled documents (`write_documents`), in order.
+
+  Args:
+    layout: the demo's directories.
+  """
+  return [json.loads(line) for line in layout.documents.read_text().splitlines()]
 
 
 def synthesizer_run(layout: DemoLayout, size: DemoSize) -> config.TrainRun:
@@ -144,7 +253,8 @@ def synthesizer_run(layout: DemoLayout, size: DemoSize) -> config.TrainRun:
 
 
 def synthesis_run(layout: DemoLayout, size: DemoSize) -> config.SynthesizeRun:
-  """Synthesis with the fine-tuned synthesizer over the training split's first documents.
+  """Synthesis with the fine-tuned synthesizer over the first `size.synthesized` sampled
+  documents.
 
   Args:
     layout: the demo's directories.
@@ -152,51 +262,24 @@ def synthesis_run(layout: DemoLayout, size: DemoSize) -> config.SynthesizeRun:
   """
   run = config.synthesize_run(str(layout.synthesis), [SYNTHESIS_CONFIG])
   return dataclasses.replace(run, synthesis=dataclasses.replace(
-      run.synthesis, model=str(layout.synthesizer), max_documents=size.documents,
+      run.synthesis, model=str(layout.synthesizer), input_pattern=str(layout.documents),
+      input_format="jsonl", max_documents=size.synthesized,
       documents_per_shard=size.documents_per_shard, max_new_tokens=size.new_tokens,
       post_processing="official"))
 
 
-def synthesized_documents(layout: DemoLayout, size: DemoSize) -> list[dict[str, str]]:
-  """The documents synthesis reads (`text`, `id`), in its order.
-
-  Args:
-    layout: the demo's directories.
-    size: the demo's size.
-  """
-  spec = synthesis_run(layout, size).synthesis.source_spec()
-  return [{"id": r["id"], "text": r["text"]}
-          for r in itertools.islice(sources.iter_records(spec), size.documents)]
-
-
-def write_raw_corpus(layout: DemoLayout, size: DemoSize) -> str:
-  """Writes the synthesized documents' raw texts as JSONL (Vanilla PT's corpus); returns it.
-
-  Args:
-    layout: the demo's directories.
-    size: the demo's size.
-  """
-  text = "".join(json.dumps(d, ensure_ascii=False) + "\n"
-                 for d in synthesized_documents(layout, size))
-  layout.root.create()
-  partial = layout.raw_corpus.parent / (layout.raw_corpus.name + ".partial")
-  partial.write_text(text)
-  partial.rename(layout.raw_corpus)
-  return str(layout.raw_corpus)
-
-
 def pretrain_data(layout: DemoLayout, arm: str) -> DataConfig:
-  """The data of one arm: raw texts (vanilla), or instruction-augmented texts mixed 1:1
-  with general instructions (instruct, the paper's domain recipe).
+  """The data of one arm: the raw documents, or their instruction-augmented texts mixed 1:1
+  with general instructions (the paper's domain recipe).
 
   Args:
     layout: the demo's directories.
-    arm: "vanilla" or "instruct".
+    arm: a key of `ARMS`.
   """
   layout.arm(arm)  # checks the name
-  if arm == "vanilla":
+  if ARMS[arm].data == "raw":
     return DataConfig(mixture="demo_vanilla_pt", tasks={
-        "demo_vanilla_pt": {"kind": "raw_lm", "pattern": str(layout.raw_corpus)}})
+        "demo_vanilla_pt": {"kind": "raw_lm", "pattern": str(layout.documents)}})
   return DataConfig(
       mixture="demo_instruct_pt_cpt",
       tasks={"demo_synthesized": {"kind": "instruct_augmented_lm",
@@ -206,19 +289,20 @@ def pretrain_data(layout: DemoLayout, arm: str) -> DataConfig:
 
 
 def pretrain_run(layout: DemoLayout, size: DemoSize, arm: str) -> config.TrainRun:
-  """One continual pre-training arm from the imported SmolLM2 (both arms: same settings).
+  """One continual pre-training arm from the imported SmolLM2 (every arm: the same settings
+  but its data and data-order seed).
 
   Args:
     layout: the demo's directories.
     size: the demo's size.
-    arm: "vanilla" or "instruct".
+    arm: a key of `ARMS`.
   """
   run = config.train_run(str(layout.arm(arm)), [PRETRAIN_CONFIG])
   return dataclasses.replace(
       run, model=dataclasses.replace(run.model, init_from=str(layout.base)),
       train=dataclasses.replace(run.train, num_steps=size.pretrain_steps,
                                 batch_size=size.pretrain_batch, seq_len=size.pretrain_seq_len,
-                                checkpoint_every=size.pretrain_steps),
+                                checkpoint_every=size.pretrain_steps, seed=ARMS[arm].seed),
       optimizer=dataclasses.replace(run.optimizer,
                                     warmup_steps=min(run.optimizer.warmup_steps,
                                                      size.pretrain_steps)),
@@ -238,8 +322,8 @@ def evaluation_run(model: run_dir.RunDir, size: DemoSize) -> config.EvaluateRun:
 def evaluated_models(layout: DemoLayout) -> dict[str, run_dir.RunDir]:
   """The compared models by label, in the comparison's order (differences are to the
   first: Vanilla PT)."""
-  return {ARM_LABELS["vanilla"]: layout.arm("vanilla"),
-          ARM_LABELS["instruct"]: layout.arm("instruct"), "SmolLM2 (start)": layout.base}
+  return {**{arm.label: layout.arm(name) for name, arm in ARMS.items()},
+          START_LABEL: layout.base}
 
 
 def trained(run: config.TrainRun) -> bool:
@@ -280,6 +364,9 @@ class Stages:
     self.layout.timings.write_text(json.dumps(self.timings, indent=2))
 
 
+STAGE_COUNT = 5 + len(ARMS)
+
+
 def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> str:
   """Runs (or resumes) every stage of the demo and writes its report.
 
@@ -292,32 +379,37 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
     The path of `report.md`.
 
   Raises:
-    ValueError: the directory holds a demo of the other size.
+    ValueError: the directory holds a demo of another size, or the evaluation files were
+      built from another corpus snapshot than training reads.
   """
   size = QUICK if quick else FULL
+  demo_tasks.check_snapshot()
   layout = DemoLayout.at(run_dir_path)
   layout.root.create()
   if layout.size.exists():
-    started = json.loads(layout.size.read_text())["name"]
-    if started != size.name:
-      raise ValueError(f"{layout.root} holds a {started} demo; run the {size.name} one in "
-                       f"another --run_dir")
+    started = json.loads(layout.size.read_text())
+    if started.get("name") != size.name:
+      raise ValueError(f"{layout.root} holds a {started.get('name')} demo; run the "
+                       f"{size.name} one in another --run_dir")
+    if started != dataclasses.asdict(size):
+      raise ValueError(f"{layout.root} holds a {size.name} demo of other sizes (an earlier "
+                       f"version's); run this one in another --run_dir")
   else:
     layout.size.write_text(json.dumps(dataclasses.asdict(size)))
   if not jax.config.jax_compilation_cache_dir:
-    # Both arms and the three evaluations compile the same programs: compile each once.
+    # The arms and the evaluations compile the same programs: compile each once.
     jax.config.update("jax_compilation_cache_dir", str(layout.compilation_cache))
-  stage = Stages(layout, 7)
+  stage = Stages(layout, STAGE_COUNT)
   stage("import SmolLM2-135M-Instruct", layout.base.has_model,
         lambda: commands.convert(config.ConvertRun(source="smollm2", run_dir=str(layout.base))))
   tuning = synthesizer_run(layout, size)
   stage("fine-tune the synthesizer", lambda: trained(tuning),
         lambda: commands.train(tuning, show_progress))
+  stage("sample the documents", layout.documents.exists,
+        lambda: write_documents(layout, size))
   synthesis = synthesis_run(layout, size)
   stage("synthesize", layout.synthesis.stats.exists,
         lambda: commands.synthesize(synthesis, show_progress))
-  stage("write the raw corpus", layout.raw_corpus.exists,
-        lambda: write_raw_corpus(layout, size))
   for arm in ARMS:
     training = pretrain_run(layout, size, arm)
     stage(f"continual pre-training: {ARM_LABELS[arm]}", functools.partial(trained, training),
@@ -336,23 +428,172 @@ class Report:
 
   Attributes:
     path: `report.md`.
-    summary: its result section (the side-by-side table and the verdicts).
-    comparison: the side-by-side numbers (`instruct_pt.evaluation.compare.Comparison`).
+    summary: its result section (the declared primary comparison, its controls, the verdict).
+    estimates: comparison label -> the paired estimates of `MEASURES`, in that order.
+    comparison: every metric of every model (`instruct_pt.evaluation.compare.Comparison`).
   """
 
   path: str
   summary: str
+  estimates: dict[str, list[paired.Estimate]]
   comparison: Any
 
 
-def _losses(run: run_dir.RunDir) -> list[tuple[int, float]]:
-  records = [json.loads(line) for line in run.metrics.read_text().splitlines() if line.strip()]
-  return [(r["step"], r["loss"]) for r in records if "loss" in r]
+# The report's measures, in its order (the first is the declared primary one): name, task,
+# and what the row measures.
+MEASURES = (
+    ("open-book, zero-shot (primary)", OPEN_BOOK, "gold-option margin"),
+    ("open-book, one-shot", ONE_SHOT, "gold-option margin"),
+    ("closed-book (control)", CLOSED_BOOK, "gold-option margin"),
+    ("open − closed (reading)", f"{OPEN_BOOK} − {CLOSED_BOOK}", "gold-option margin"),
+    ("held-out perplexity", PERPLEXITY, "bits per byte"),
+)
+
+
+def paired_estimates(results_a: dict[str, Any], results_b: dict[str, Any],
+                     resamples: int = 2000) -> list[paired.Estimate]:
+  """The paired estimates (b − a) of `MEASURES`, in order: the per-item gold-option margin
+  on each reading-comprehension task (a paired t clustered by passage), its open-minus-closed
+  difference per item, and bits per byte (a paired bootstrap over documents).
+
+  Args:
+    results_a: lm-eval results (with samples) of the run subtracted.
+    results_b: those of the run compared.
+    resamples: bootstrap resamples for bits per byte.
+
+  Raises:
+    ValueError: the runs scored different items, or a task is missing.
+  """
+  margins = {}
+  for task in (OPEN_BOOK, ONE_SHOT, CLOSED_BOOK):
+    a = paired.choice_items(results_a, task, CLUSTER_FIELD)
+    b = paired.choice_items(results_b, task, CLUSTER_FIELD)
+    ids = paired.paired_ids(a, b, task)
+    margins[task] = ({i: b[i].margin - a[i].margin for i in ids},
+                     {i: a[i].cluster for i in ids})
+  estimates = [paired.paired_t(list(margins[task][0].values()), list(margins[task][1].values()),
+                               task=task, metric=paired.MARGIN)
+               for task in (OPEN_BOOK, ONE_SHOT, CLOSED_BOOK)]
+  (open_d, clusters), (closed_d, _) = margins[OPEN_BOOK], margins[CLOSED_BOOK]
+  paired.paired_ids(open_d, closed_d, f"{OPEN_BOOK} and {CLOSED_BOOK}")
+  estimates.append(paired.paired_t([open_d[i] - closed_d[i] for i in open_d],
+                                   [clusters[i] for i in open_d],
+                                   task=MEASURES[3][1], metric=paired.MARGIN))
+  a, b = (paired.rolling_documents(r, PERPLEXITY) for r in (results_a, results_b))
+  ids = paired.paired_ids(a, b, PERPLEXITY)
+  estimates.append(paired.paired_bootstrap_bits_per_byte([a[i] for i in ids], [b[i] for i in ids],
+                                                         resamples, task=PERPLEXITY))
+  return estimates
+
+
+def primary_table(estimates: dict[str, list[paired.Estimate]]) -> str:
+  """Markdown: one row per measure of `MEASURES`, one column pair per comparison (difference
+  [95% CI] and p), and the verdict of the first comparison.
+
+  Args:
+    estimates: comparison label -> `paired_estimates`.
+  """
+  labels = list(estimates)
+  header = ["measure", "unit"]
+  for label in labels:
+    header += [f"{label} [95% CI]", "p"]
+  header.append(f"{labels[0]}: verdict")
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for row, (name, _, unit) in enumerate(MEASURES):
+    cells = [name, unit]
+    for label in labels:
+      e = estimates[label][row]
+      cells += [f"{e.difference:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]", f"{e.p:.3f}"]
+    cells.append(paired.verdict(estimates[labels[0]][row]))
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def verdict_lines(estimates: dict[str, list[paired.Estimate]]) -> str:
+  """The verdict in words: the primary measure's paired test, and the A/A run on it.
+
+  Args:
+    estimates: comparison label -> `paired_estimates` (the first: Instruct − Vanilla; the
+      second: the A/A run).
+  """
+  (label, primary), (_, aa) = [(k, v[0]) for k, v in list(estimates.items())[:2]]
+  first = (f"**Primary measure, {label}: {primary.difference:+.3f} nats "
+           f"[{primary.ci_low:+.3f}, {primary.ci_high:+.3f}], p = {primary.p:.3f} "
+           f"({primary.method}, {primary.n_items} items from {primary.n_clusters} passages): "
+           f"{paired.verdict(primary)}.**")
+  second = (f"The A/A run differs from Vanilla PT by {aa.difference:+.3f} "
+            f"[{aa.ci_low:+.3f}, {aa.ci_high:+.3f}] on the same items "
+            f"({paired.verdict(aa)}): ")
+  second += ("training noise (the data order alone) moves the primary measure beyond the "
+             "test's interval, so a difference of this size between arms is not evidence of "
+             "an effect." if paired.verdict(aa) != "within noise" else
+             "the data order alone does not move the primary measure beyond the test's "
+             "interval.")
+  return first + "\n\n" + second
+
+
+def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:
+  """Markdown: per arm, its corpus (texts, tokens), the tokens it read (rows x length), the
+  loss-bearing ones among them (from its metrics), and the passes over its corpus.
+
+  Passes: Vanilla PT's are its loss-bearing tokens over its corpus tokens (every token of a
+  raw text bears loss). Instruct PT draws augmented texts and general instructions 1:1 by
+  example, so each source gets about the share of the row tokens that its mean example
+  length has of the two means together; its passes are estimates (≈).
+
+  Args:
+    layout: the demo's directories.
+    size: the demo's size.
+  """
+  from instruct_pt.data.tasks import INSTRUCTION_SEPARATOR  # pylint: disable=import-outside-toplevel
+  tokenizer = tokenizer_lib.load_tokenizer(layout.base.tokenizer)
+
+  def tokens(texts: Sequence[str]) -> list[int]:
+    return [len(ids) + 1 for ids in tokenizer.encode_batch(list(texts))]  # + EOS
+
+  raw = tokens([d["text"] for d in read_documents(layout)])
+  augmented = tokens([json.loads(line)["text"] for shard in layout.synthesis.shards()
+                      for line in shard.read_text().splitlines() if line.strip()])
+  instructions = tokens([r["prompt"] + INSTRUCTION_SEPARATOR + r["response"]
+                         for r in _general_instructions()])
+  rows = size.pretrain_tokens
+  lines = ["| arm | data | texts | corpus tokens | tokens read (rows) | loss-bearing tokens read "
+           "| passes over its corpus |", "|---|---|---|---|---|---|---|"]
+  for name, arm in ARMS.items():
+    loss_tokens = sum(r.get("loss_tokens", 0) for r in _metrics(layout.arm(name)))
+    if arm.data == "raw":
+      data, texts, corpus = "raw documents", f"{len(raw)}", f"{sum(raw):,}"
+      passes = f"{loss_tokens / max(sum(raw), 1):.2f}"
+    else:
+      mean_a = sum(augmented) / max(len(augmented), 1)
+      mean_i = sum(instructions) / len(instructions)
+      share = mean_a / (mean_a + mean_i)
+      data = "augmented texts + general instructions (1:1 by example)"
+      texts = f"{len(augmented)} + {len(instructions)}"
+      corpus = f"{sum(augmented):,} + {sum(instructions):,}"
+      passes = (f"≈ {rows * share / max(sum(augmented), 1):.2f} + "
+                f"≈ {rows * (1 - share) / sum(instructions):.1f}")
+    lines.append(f"| {arm.label} | {data}, data seed {arm.seed} | {texts} | {corpus} | "
+                 f"{rows:,} | {loss_tokens:,.0f} | {passes} |")
+  return "\n".join(lines)
+
+
+def _general_instructions() -> list[dict[str, str]]:
+  """The general instructions Instruct PT mixes in (SeqIO's task module, imported here only)."""
+  from instruct_pt.data.tasks import (  # pylint: disable=import-outside-toplevel
+      DEMO_DATA_DIR, DEMO_STAND_IN_FILES)
+  path = os.path.join(DEMO_DATA_DIR, DEMO_STAND_IN_FILES["demo_instructions"])
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _metrics(run: run_dir.RunDir) -> list[dict[str, Any]]:
+  return [json.loads(line) for line in run.metrics.read_text().splitlines() if line.strip()]
 
 
 def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) -> Report:
-  """Writes `report.md` and its plots (`compare.png`, `loss.png`, `categories.png`) from the
-  finished stages' outputs.
+  """Writes `report.md` and its plots (`differences.png`, `compare.png`, `loss.png`,
+  `categories.png`) from the finished stages' outputs.
 
   Args:
     layout: the demo's directories.
@@ -360,13 +601,18 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
     timings: seconds per stage.
   """
   models = evaluated_models(layout)
-  labels = list(models)
-  comparison = commands.compare([str(m) for m in models.values()],
-                                name=evaluation_run(layout.base, size).results_name(),
-                                output_dir=str(layout.root), labels=labels)
-  verdicts = demo_report.difference_verdicts(comparison.labels, comparison.rows,
-                                             ARM_LABELS["vanilla"], ARM_LABELS["instruct"])
-  curves = {ARM_LABELS[arm]: _losses(layout.arm(arm)) for arm in ARMS}
+  name = evaluation_run(layout.base, size).results_name()
+  comparison = commands.compare([str(m) for m in models.values()], name=name,
+                                output_dir=str(layout.root), labels=list(models),
+                                cluster_field=CLUSTER_FIELD)
+  results = {arm: json.loads((layout.arm(arm).eval_dir(name) / "results.json").read_text())
+             for arm in ARMS}
+  estimates = {label: paired_estimates(results[subtrahend], results[minuend])
+               for label, minuend, subtrahend in COMPARISONS}
+  demo_report.difference_chart(estimates, str(layout.root.path / "differences.png"),
+                               "paired differences to Vanilla PT, 95% intervals")
+  curves = {arm.label: [(r["step"], r["loss"]) for r in _metrics(layout.arm(key))
+                        if "loss" in r] for key, arm in ARMS.items()}
   demo_report.loss_chart(curves, str(layout.root.path / "loss.png"),
                          f"continual pre-training, {size.pretrain_tokens:,} tokens each")
   stats = json.loads(layout.synthesis.stats.read_text())
@@ -374,18 +620,35 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
                              "task categories of the synthesized pairs")
   records = [json.loads(line) for shard in layout.synthesis.shards()
              for line in shard.read_text().splitlines() if line.strip()]
-  documents = {d["id"]: d["text"] for d in map(json.loads,
-                                                layout.raw_corpus.read_text().splitlines())}
-  summary = (comparison.table + "\nInstruct PT against Vanilla PT (differences to the first "
-             "column):\n\n" + "\n".join(verdicts) + "\n")
+  documents = {d["id"]: d["text"] for d in read_documents(layout)}
+  summary = primary_table(estimates) + "\n\n" + verdict_lines(estimates) + "\n"
   text = _REPORT.format(
       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=demo_report.machine(),
       size=size.name, total=sum(timings.values()), stages=_stages_table(layout, size, timings),
-      summary=summary, final_losses=", ".join(
+      design=_design(size), summary=summary, tokens=arm_tokens(layout, size),
+      levels=comparison.table, final_losses=", ".join(
           f"{label} {points[-1][1]:.3f}" for label, points in curves.items() if points),
       synthesis=_synthesis_line(stats), samples=demo_report.sample_pairs(records, documents, 3))
   layout.root.report.write_text(text)
-  return Report(str(layout.root.report), summary, comparison)
+  return Report(str(layout.root.report), summary, estimates, comparison)
+
+
+def _design(size: DemoSize) -> str:
+  return (f"Declared before the numbers: the primary measure is the per-item **gold-option "
+          f"margin** (log-likelihood of the right term minus the best wrong one, in nats) on "
+          f"**open-book reading comprehension, zero-shot** (`{OPEN_BOOK}`): a held-out "
+          f"passage, then which term was cut from one of its sentences, four terms to choose "
+          f"from. The question's wording is not in the synthesis template pool. Compared: "
+          f"Instruct PT − Vanilla PT, item by item, with a paired t clustered by passage "
+          f"(several items share one); verdict: beyond noise when the 95% interval excludes "
+          f"0. Controls: the same questions **closed-book** (`{CLOSED_BOOK}`, no passage: "
+          f"knowledge, not reading) and their open − closed difference; the **A/A run** "
+          f"(Vanilla PT with another data-order seed) on the same items, to size training "
+          f"noise. Secondary: one-shot (`{ONE_SHOT}`), bits per byte on the held-out "
+          f"passages (paired bootstrap over documents), accuracy (McNemar, in the full "
+          f"table below). Not run: \"Vanilla PT + general instructions\", which would "
+          f"separate augmentation from mixing instructions in. Size `{size.name}`; the "
+          f"numbers come from one run of this design.")
 
 
 def _synthesis_line(stats: dict[str, Any]) -> str:
@@ -400,24 +663,26 @@ def _synthesis_line(stats: dict[str, Any]) -> str:
 def _stages_table(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) -> str:
   """Markdown: each stage, its settings (read from the typed configs it ran) and seconds."""
   tuning, synthesis = synthesizer_run(layout, size), synthesis_run(layout, size).synthesis
-  arm = pretrain_run(layout, size, "vanilla")
+  limit = "all items" if size.eval_limit is None else f"limit {size.eval_limit}"
   rows = [
       ("import SmolLM2-135M-Instruct", "the bundled GGUF (Q4_1), dequantized to float32"),
       ("fine-tune the synthesizer",
        f"{_train_settings(tuning)}; task {tuning.data.mixture} (loss on the pairs only)"),
+      ("sample the documents",
+       f"{size.documents} training-split paragraphs, round-robin across pydoc topics, "
+       f"seed {size.seed}"),
       ("synthesize",
-       f"{size.documents} training-split documents, {synthesis.num_rounds} rounds, "
+       f"the first {size.synthesized} documents, {synthesis.num_rounds} rounds, "
        f"{synthesis.max_new_tokens} new tokens per prompt, temperature "
        f"{synthesis.temperature}, {synthesis.post_processing} post-processing"),
-      ("write the raw corpus", "the synthesized documents' raw texts (Vanilla PT's data)"),
-      (f"continual pre-training: {ARM_LABELS['vanilla']}",
-       f"{_train_settings(arm)}; the raw texts"),
-      (f"continual pre-training: {ARM_LABELS['instruct']}",
-       f"{_train_settings(arm)}; instruction-augmented texts + general instructions, 1:1"),
-      ("evaluate", f"tasks {', '.join(EVAL_TASKS)} (held-out split), "
-                   f"{'all documents' if size.eval_limit is None else f'limit {size.eval_limit}'}"
-                   f", 3 models"),
   ]
+  for key, arm in ARMS.items():
+    data = ("the raw documents" if arm.data == "raw" else
+            "instruction-augmented texts + general instructions, 1:1")
+    rows.append((f"continual pre-training: {arm.label}",
+                 f"{_train_settings(pretrain_run(layout, size, key))}; {data}"))
+  rows.append(("evaluate", f"tasks {', '.join(EVAL_TASKS)} (held-out passages), {limit}, "
+                           f"{len(ARMS) + 1} models"))
   lines = ["| stage | settings | seconds |", "|---|---|---|"]
   lines += [f"| {name} | {settings} | {timings.get(name, 0.0):.0f} |" for name, settings in rows]
   return "\n".join(lines)
@@ -427,7 +692,7 @@ def _train_settings(run: config.TrainRun) -> str:
   t, o = run.train, run.optimizer
   return (f"{t.num_steps} steps x {t.batch_size} rows x {t.seq_len} tokens = "
           f"{t.num_steps * t.batch_size * t.seq_len:,} tokens, AdamW lr {o.learning_rate:g} "
-          f"({o.schedule}, {o.warmup_steps} warm-up steps), seed {t.seed}")
+          f"({o.schedule}, {o.warmup_steps} warm-up steps), data seed {t.seed}")
 
 
 _REPORT = """\
@@ -435,23 +700,42 @@ _REPORT = """\
 
 Domain-adaptive continual pre-training of SmolLM2-135M-Instruct on CPython's documentation
 (the paper's section 5 in miniature), run {date} on {machine}; size `{size}`, {total:.0f} s in
-all. Both runs start from the same model with the same seed, steps and token budget and differ
-only in data. Evaluation uses held-out paragraphs only (`instruct_pt/evaluation/tasks/demo`).
+all. The arms start from the same model with the same settings and token budget and differ
+only in data (and, for the A/A run, data order). Evaluation uses held-out passages only
+(`instruct_pt/evaluation/tasks/demo`).
+
+## Design
+
+{design}
+
+## Result
+
+{summary}
+![paired differences](differences.png)
+
+## What each arm read
+
+{tokens}
 
 ## What ran
 
 {stages}
 
-## Result
+## Every metric of every model
 
-{summary}
-![evaluation](compare.png)
+lm-eval's aggregates (± its standard error), then every paired difference to Vanilla PT
+(margins clustered by passage, accuracy by McNemar's exact test, bits per byte by a paired
+bootstrap):
+
+{levels}
+
+![every metric](compare.png)
 
 ## Training loss
 
-Final losses: {final_losses}. The two runs read different text (the instruct run's includes
-the pairs and instructions), so their losses are not comparable with each other; the curves
-show that both trained.
+Final losses: {final_losses}. The arms read different text (the instruct run's includes the
+pairs and instructions), so their losses are not comparable with each other; the curves show
+that each trained.
 
 ![loss](loss.png)
 

@@ -6,15 +6,15 @@ these with its own numbers.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
-from instruct_pt.evaluation.compare import Row
+from instruct_pt.evaluation import paired
 
-# |difference| / standard error of the difference below which a difference is called noise.
-NOISE_Z = 2.0
+# The x axis of each metric's panel in `difference_chart`.
+_AXIS_NAMES = {paired.MARGIN: "gold-option margin (nats)", paired.ACC: "accuracy",
+               paired.BITS_PER_BYTE: "bits per byte"}
 
 
 def machine() -> str:
@@ -66,48 +66,50 @@ def category_chart(counts: dict[str, int], path: str, title: str) -> None:
   figure.savefig(path, dpi=100)
 
 
-def difference_verdicts(labels: Sequence[str], rows: Sequence[Row], first: str,
-                        second: str) -> list[str]:
-  """One markdown bullet per metric: `second − first`, its standard error and whether it is
-  within noise.
-
-  The standard error of the difference is sqrt(se1² + se2²) from lm-eval's per-run
-  stderrs: it treats the runs as independent samples, which overstates the noise of runs
-  scored on the same items (a paired test would be sharper).
+def difference_chart(differences: Mapping[str, Sequence[paired.Estimate]], path: str,
+                     title: str) -> None:
+  """A forest plot of paired differences: each as a point with its 95% CI against a zero
+  line, one panel per metric (their units differ), a colour per comparison.
 
   Args:
-    labels: the comparison's run labels.
-    rows: its metrics.
-    first: the label subtracted.
-    second: the label compared.
+    differences: a comparison's label (e.g. "Instruct PT − Vanilla PT") -> its estimates
+      (`paired.compare_runs`).
+    path: the PNG to write.
+    title: the chart's title.
+
+  Raises:
+    ValueError: no estimates.
   """
-  a, b = labels.index(first), labels.index(second)
-  lines = []
-  for row in rows:
-    x, y = row.values[a], row.values[b]
-    if x is None or y is None:
-      continue
-    difference = y - x
-    name = f"{row.task} {row.metric}"
-    se_x, se_y = row.stderrs[a], row.stderrs[b]
-    if se_x is None or se_y is None:
-      lines.append(f"- {name}: {second} − {first} = {difference:+.4f}; lm-eval gives no "
-                   f"standard error for this metric, so no noise verdict.")
-      continue
-    se = math.hypot(se_x, se_y)
-    if se > 0:
-      z = difference / se
-    else:  # no noise at all: any difference is beyond it, none is within it
-      z = math.inf if difference else 0.0
-    verdict = ("within noise" if abs(z) < NOISE_Z else
-               f"beyond noise ({'better' if _better(row, difference) else 'worse'})")
-    lines.append(f"- {name}: {second} − {first} = {difference:+.4f} ± {se:.4f} "
-                 f"(|z| = {abs(z):.2f}): **{verdict}**.")
-  return lines
-
-
-def _better(row: Row, difference: float) -> bool:
-  return (difference > 0) == (row.higher_is_better is not False)
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  found = [e for estimates in differences.values() for e in estimates]
+  if not found:
+    raise ValueError(f"{path}: no paired differences to chart")
+  metrics = list(dict.fromkeys(e.metric for e in found))
+  tasks = {m: list(dict.fromkeys(e.task for e in found if e.metric == m)) for m in metrics}
+  rows = [len(tasks[m]) * len(differences) for m in metrics]
+  figure = Figure(figsize=(7.2, 0.6 + sum(1.0 + 0.25 * n for n in rows)), layout="constrained")
+  axes = figure.subplots(len(metrics), 1, squeeze=False,
+                         height_ratios=[1.0 + 0.25 * n for n in rows])[:, 0]
+  step = 0.8 / len(differences)
+  for ax, metric in zip(axes, metrics):
+    ax.axvline(0, color="grey", linestyle="--", linewidth=1)
+    for k, (label, estimates) in enumerate(differences.items()):
+      chosen = [e for e in estimates if e.metric == metric]
+      if not chosen:
+        continue
+      ys = [tasks[metric].index(e.task) + (k - (len(differences) - 1) / 2) * step
+            for e in chosen]
+      ax.hlines(ys, [e.ci_low for e in chosen], [e.ci_high for e in chosen], color=f"C{k}")
+      ax.plot([e.difference for e in chosen], ys, "o", color=f"C{k}", label=label)
+    ax.set_yticks(range(len(tasks[metric])), tasks[metric])
+    ax.set_ylim(len(tasks[metric]) - 0.5, -0.5)
+    higher = next(e.higher_is_better for e in found if e.metric == metric)
+    ax.set_xlabel(f"difference in {_AXIS_NAMES.get(metric, metric)} "
+                  f"({'right' if higher else 'left'} of 0 is better)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="small")
+  axes[0].set_title(title)
+  figure.savefig(path, dpi=100)
 
 
 def sample_pairs(records: Sequence[dict], documents: dict[str, str], count: int,

@@ -2,24 +2,28 @@
 its plots, resuming by re-running, and notebooks/quickstart.ipynb headless (nbclient).
 
 One quick demo runs per session (the `quick_demo` fixture, a subprocess on one CPU device, as a
-user runs it). The notebook runs in its directory, so its stage cells find their work done and
-skip it, as a re-run does; the work itself is what the fixture ran fresh, through the same
-`demo` and `commands` functions. (One file, so a parallel run keeps them on one worker.)
+user runs it). The notebook runs in a copy of its first stages (model, synthesizer, documents,
+synthesis), so its cells skip those and train, evaluate and report themselves, through the
+same `demo` and `commands` functions. (One file, so a parallel run keeps them on one worker.)
 """
 
+import importlib.util
 import json
+import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from instruct_pt import demo
+from instruct_pt.data import sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(REPO, "notebooks", "quickstart.ipynb")
-PLOTS = ("compare.png", "loss.png", "categories.png")
+PLOTS = ("differences.png", "compare.png", "loss.png", "categories.png")
 
 
 @pytest.fixture(scope="module")
@@ -48,59 +52,110 @@ def _table(markdown: str) -> tuple[list[str], list[list[str]]]:
   return cells[0], cells[2:]
 
 
-def test_quick_demo_report_holds_the_results_files_figures(quick_demo):
+def test_quick_demo_report_leads_with_the_declared_paired_comparison(quick_demo):
+  """The report's first table is the primary measure, its controls and the A/A run, with the
+  estimates `paired_estimates` gives on the runs' results files; the printed summary is it."""
   run_dir, result = quick_demo
-  report = (run_dir / "report.md").read_text()
-  header, rows = _table((run_dir / "compare.md").read_text())
-  labels = list(demo.evaluated_models(demo.DemoLayout.at(str(run_dir))))
-  assert header[2:5] == labels
-  name = demo.evaluation_run(demo.DemoLayout.at(str(run_dir)).base, demo.QUICK).results_name()
   layout = demo.DemoLayout.at(str(run_dir))
-  results = [json.loads((model.eval_dir(name) / "results.json").read_text())["results"]
-             for model in demo.evaluated_models(layout).values()]
-  checked = set()
-  for task, metric, *cells in rows:
-    key = metric.split(" ")[0]
-    for column, model_results in enumerate(results):
-      value = model_results[task][f"{key},none"]
-      assert cells[column].split(" ± ")[0] == f"{value:.4f}", (task, metric, column)
-      stderr = model_results[task].get(f"{key}_stderr,none")
-      if isinstance(stderr, float):
-        assert cells[column].split(" ± ")[1] == f"{stderr:.4f}"
-    assert cells[3] == f"{results[1][task][f'{key},none'] - results[0][task][f'{key},none']:+.4f}"
-    checked.add((task, key))
-  assert {("demo_cloze", "acc"), ("demo_cloze", "acc_norm"),
-          ("demo_perplexity", "bits_per_byte")} <= checked
-  # The report holds the same table, a verdict per metric, and the printed summary.
+  report = layout.root.report.read_text()
+  result_section = report.split("## Result\n\n", 1)[1]
+  header, rows = _table(result_section.split("\n\n", 1)[0])
+  assert header[2] == "Instruct PT − Vanilla PT [95% CI]"
+  assert header[4] == "A/A: Vanilla PT (data seed 1) − Vanilla PT [95% CI]"
+  assert [row[0] for row in rows] == [name for name, _, _ in demo.MEASURES]
+  name = demo.evaluation_run(layout.base, demo.QUICK).results_name()
+  results = {arm: json.loads((layout.arm(arm).eval_dir(name) / "results.json").read_text())
+             for arm in demo.ARMS}
+  for column, (_, minuend, subtrahend) in zip((2, 4), demo.COMPARISONS):
+    estimates = demo.paired_estimates(results[subtrahend], results[minuend])
+    for row, estimate in zip(rows, estimates):
+      assert row[column] == (f"{estimate.difference:+.3f} [{estimate.ci_low:+.3f}, "
+                             f"{estimate.ci_high:+.3f}]")
+  assert re.search(r"\*\*Primary measure, Instruct PT − Vanilla PT: [+-]\d\.\d{3} nats .* "
+                   r"(within|beyond) noise", report)
+  assert report.index("## Design") < report.index("## Result")
+  assert "report: " + str(layout.root.report) in result.stdout
   assert (run_dir / "compare.md").read_text() in report
-  assert len(re.findall(r"^- demo_cloze acc(_norm)?: Instruct PT − Vanilla PT = [+-]\d\.\d{4} ± "
-                        r"\d\.\d{4} \(\|z\| = \d+\.\d\d\): \*\*(within|beyond) noise", report,
-                        re.M)) == 2
-  assert "report: " + str(run_dir / "report.md") in result.stdout
 
 
 def test_quick_demo_ran_every_stage_with_real_numbers(quick_demo):
   run_dir, _ = quick_demo
   layout = demo.DemoLayout.at(str(run_dir))
   timings = json.loads(layout.timings.read_text())
-  assert len(timings) == 7 and all(seconds > 0 for seconds in timings.values()), timings
+  assert len(timings) == demo.STAGE_COUNT and all(s > 0 for s in timings.values()), timings
   report = layout.root.report.read_text()
   for stage, seconds in timings.items():
     assert f"| {stage} |" in report and f"| {seconds:.0f} |" in report
   for arm in demo.ARMS:
-    losses = [json.loads(line)["loss"] for line in layout.arm(arm).metrics.read_text().splitlines()
-              if "loss" in line]
-    assert len(losses) == demo.QUICK.pretrain_steps and all(0 < x < 20 for x in losses)
+    records = [json.loads(line) for line in layout.arm(arm).metrics.read_text().splitlines()
+               if "loss" in line]
+    assert len(records) == demo.QUICK.pretrain_steps
+    assert all(0 < r["loss"] < 20 and r["loss_tokens"] > 0 for r in records)
+    loss_tokens = sum(r["loss_tokens"] for r in records)
+    assert f"| {demo.ARMS[arm].label} | " in report and f" | {loss_tokens:,.0f} | " in report
   stats = json.loads(layout.synthesis.stats.read_text())
-  assert stats["documents"] == demo.QUICK.documents and stats["post_processing"] == "official"
-  documents = [json.loads(line) for line in layout.raw_corpus.read_text().splitlines()]
-  assert [d["text"] for d in documents] == [
-      d["text"] for d in demo.synthesized_documents(layout, demo.QUICK)]
-  # The two arms read the same number of tokens, from different data.
-  vanilla, instruct = (layout.arm(arm).config_gin.read_text() for arm in demo.ARMS)
-  assert "demo_vanilla_pt" in vanilla and "demo_instruct_pt_cpt" in instruct
-  assert [l for l in vanilla.splitlines() if l.startswith("train.")] == [
-      l for l in instruct.splitlines() if l.startswith("train.")]
+  assert stats["documents"] == demo.QUICK.synthesized and stats["post_processing"] == "official"
+  assert demo.read_documents(layout) == demo.sample_documents(demo.QUICK.documents,
+                                                              demo.QUICK.seed)
+  # The arms read the same number of tokens; Vanilla PT and its A/A re-run differ only in the
+  # data seed, Vanilla PT and Instruct PT only in data.
+  vanilla, instruct, again = (
+      [l for l in layout.arm(arm).config_gin.read_text().splitlines() if l.startswith("train.")]
+      for arm in ("vanilla", "instruct", "vanilla_reseeded"))
+  assert vanilla == instruct
+  assert [l for l in vanilla if "seed" not in l] == [l for l in again if "seed" not in l]
+  assert "train.seed = 0" in vanilla and "train.seed = 1" in again
+
+
+def test_documents_are_sampled_round_robin_across_topics():
+  """The first draws come from distinct topics (one each, in a seeded topic order); the draw
+  is deterministic per seed and moves with it; too many documents is one clear error."""
+  topics = {topic for topic, _ in sources.demo_topics("train")}
+  drawn = demo.sample_documents(len(topics) + 5, seed=0)
+  first = [d["id"].split("/")[0] for d in drawn[:len(topics)]]
+  assert sorted(first) == sorted(topics)
+  assert drawn == demo.sample_documents(len(topics) + 5, seed=0)
+  assert drawn != demo.sample_documents(len(topics) + 5, seed=1)
+  train = sources.demo_topics("train")
+  assert all((d["id"].split("/")[0], d["text"]) in train for d in drawn)
+  with pytest.raises(ValueError, match="cannot sample 100000 documents from the 1622"):
+    demo.sample_documents(100_000, seed=0)
+
+
+def _choice_samples(margins, paragraphs):
+  """lm-eval-shaped samples of a 2-option task whose gold option (0) leads by `margins`."""
+  return [{"doc_id": i, "doc_hash": str(i), "doc": {"paragraph": p}, "target": 0,
+           "filtered_resps": [[str(-1.0), "False"], [str(-1.0 - m), "False"]], "acc": m > 0}
+          for i, (m, p) in enumerate(zip(margins, paragraphs))]
+
+
+def _results(open_margins, closed_margins, paragraphs, loglikelihoods):
+  samples = {task: _choice_samples(m, paragraphs) for task, m in (
+      (demo.OPEN_BOOK, open_margins), (demo.ONE_SHOT, open_margins),
+      (demo.CLOSED_BOOK, closed_margins))}
+  samples[demo.PERPLEXITY] = [{"doc_id": i, "doc_hash": str(i), "bits_per_byte": [ll, 100]}
+                              for i, ll in enumerate(loglikelihoods)]
+  return {"samples": samples}
+
+
+def test_paired_estimates_by_hand():
+  """Known answers: open-book margins +1 on every item, closed-book +0.25 on every item, so
+  open − closed is +0.75 with zero spread (p = 0); per-item margins 0.5, 1.5 in two passages
+  of two items give the clustered mean 1.0 and CR1 SE 0.5 (cluster sums ±1, G/(G−1) = 2,
+  n = 4: sqrt(2 · 2) / 4); bits per byte: b needs ln 2 more nats per byte of 100-byte
+  documents, exactly 1 bit per byte more."""
+  paragraphs = [0, 0, 1, 1]
+  a = _results([0.0] * 4, [0.0] * 4, paragraphs, [-50.0] * 4)
+  b = _results([1.0] * 4, [0.25] * 4, paragraphs,
+               [-50.0 - 100 * math.log(2)] * 4)
+  open_book, _, closed, reading, bits = demo.paired_estimates(a, b, resamples=50)
+  assert (open_book.difference, closed.difference, reading.difference) == (1.0, 0.25, 0.75)
+  assert reading.se == 0 and reading.p == 0 and reading.n_clusters == 2
+  assert bits.difference == pytest.approx(1.0) and bits.ci_low == pytest.approx(1.0)
+  c = _results([0.5, 0.5, 1.5, 1.5], [0.0] * 4, paragraphs, [-50.0] * 4)
+  spread = demo.paired_estimates(a, c, resamples=50)[0]
+  assert spread.difference == 1.0 and spread.se == pytest.approx(0.5)
+  assert spread.n_items == 4 and spread.n_clusters == 2
 
 
 def test_quick_demo_plots_are_real_pngs(quick_demo):
@@ -121,7 +176,7 @@ def test_rerunning_the_demo_skips_finished_stages(quick_demo):
   before = json.loads((run_dir / "timings.json").read_text())
   again = run_demo(run_dir)
   assert again.returncode == 0, again.stderr[-3000:]
-  assert again.stdout.count("done earlier") == 7, again.stdout
+  assert again.stdout.count("done earlier") == demo.STAGE_COUNT, again.stdout
   assert json.loads((run_dir / "timings.json").read_text()) == before
 
 
@@ -134,20 +189,51 @@ def test_the_full_demo_refuses_a_quick_demos_directory(quick_demo):
       f"--run_dir")
 
 
-def test_notebook_runs_every_cell_and_shows_the_plots(quick_demo):
+def test_notebook_trains_evaluates_and_reports_at_toy_size(quick_demo, tmp_path):
+  """The notebook, run headless in a directory holding the quick demo's first stages (model,
+  synthesizer, documents, synthesis): its cells skip those, and train the three arms, evaluate
+  them and write the report themselves."""
   nbformat = pytest.importorskip("nbformat")
   nbclient = pytest.importorskip("nbclient")
   run_dir, _ = quick_demo
+  notebook_dir = tmp_path / "notebook_run"
+  notebook_dir.mkdir()
+  for name in ("base", "synthesizer", "synthesis", "compilation_cache"):
+    shutil.copytree(run_dir / name, notebook_dir / name)
+  for name in ("documents.jsonl", "demo_size.json"):
+    shutil.copy(run_dir / name, notebook_dir / name)
   notebook = nbformat.read(NOTEBOOK, as_version=4)
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one CPU device, as Colab
-  env["INSTRUCT_PT_NOTEBOOK_RUN_DIR"] = str(run_dir)
-  client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+  env["INSTRUCT_PT_NOTEBOOK_RUN_DIR"] = str(notebook_dir)
+  client = nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
                                    resources={"metadata": {"path": REPO}})
   client.execute(env=env)  # raises CellExecutionError naming the cell on any error
   outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
   printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-  assert printed.count("done earlier") == 7, printed
+  assert printed.count("done earlier") == 4, printed
+  layout = demo.DemoLayout.at(str(notebook_dir))
+  timings = json.loads(layout.timings.read_text())
+  assert sorted(timings) == sorted([f"continual pre-training: {label}"
+                                    for label in demo.ARM_LABELS.values()] + ["evaluate"])
+  name = demo.evaluation_run(layout.base, demo.QUICK).results_name()
+  for arm in demo.ARMS:
+    assert (layout.arm(arm).checkpoints / str(demo.QUICK.pretrain_steps)).is_dir()
+    assert (layout.arm(arm).eval_dir(name) / "results.json").exists()
   images = [o for o in outputs if "image/png" in o.get("data", {})]
-  assert len(images) == 3
+  assert len(images) == len(PLOTS)
   assert any("Instruct PT − Vanilla PT" in o.get("data", {}).get("text/markdown", "")
              for o in outputs)
+
+
+def test_notebook_install_cell_names_the_variable_to_set(monkeypatch):
+  """Where instruct_pt is not installed and INSTRUCT_PT_SOURCE is unset, the install cell
+  stops with one line saying what to set (it clones nothing)."""
+  nbformat = pytest.importorskip("nbformat")
+  cell = nbformat.read(NOTEBOOK, as_version=4).cells[2]
+  assert "INSTRUCT_PT_SOURCE = " in cell.source and "YOUR_ORG" not in cell.source
+  monkeypatch.delenv("INSTRUCT_PT_SOURCE", raising=False)
+  monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+  monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: pytest.fail("ran " + str(a)))
+  with pytest.raises(SystemExit, match=r"^Set INSTRUCT_PT_SOURCE in this cell to the "
+                                       r"instruct_pt repository's git URL"):
+    exec(cell.source, {})  # pylint: disable=exec-used

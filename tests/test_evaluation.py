@@ -129,6 +129,16 @@ def test_packed_scoring_equals_each_request_alone(tiny_ours):
                                      _alone(tiny_ours.config, tiny_ours.params, split)):
     assert abs(logprob - want) < 1e-4
   assert short.stats.tokens == 3 * (30 + 7) and short.stats.contexts == 1
+  # Many continuations after one shared prefix token (lm-eval's rolling windows) make trees
+  # of a row each, not one long row of quadratic attention.
+  rolling = [([7], rng.integers(3, 49152, 30).tolist()) for _ in range(10)]
+  flat = scoring.Scorer(tiny_ours.config, tiny_ours.params, tiny_ours.mesh, RULES, row_len=64,
+                        batch_tokens=256)
+  for (logprob, _), (want, _) in zip(flat.score(rolling),
+                                     _alone(tiny_ours.config, tiny_ours.params, rolling)):
+    assert abs(logprob - want) < 1e-4
+  assert {row_len for _, row_len, _ in flat.stats.compiled_shapes} == {64}
+  assert flat.stats.tokens == 5 * 1 + 10 * 29  # two continuations (1 + 58 tokens) per tree
   assert scorer.stats.truncated == 0
   assert len(scorer.stats.compiled_shapes) <= 4, scorer.stats.compiled_shapes
 
@@ -228,7 +238,7 @@ def test_evaluate_and_compare_commands(tiny_hf, tmp_path):
   """Acceptance, second half, on the tiny model (SmolLM2 runs in the parity test above):
   `instruct-pt evaluate --run_dir=RUN --tasks=demo` writes RUN/eval/<name>/results.json
   (acc, acc_norm, perplexities) and prints the table; `--compare RUN RUN2` prints the runs
-  side by side with differences and writes the table and chart."""
+  side by side with differences (and paired ones per item) and writes the table and chart."""
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
   run = str(tmp_path / "RUN")
   commands.convert(config.ConvertRun(source=tiny_hf, run_dir=run))
@@ -252,7 +262,117 @@ def test_evaluate_and_compare_commands(tiny_hf, tmp_path):
   assert compared.returncode == 0, compared.stderr
   row = next(line for line in compared.stdout.splitlines() if "| acc ↑ |" in line)
   assert row.startswith("| demo_cloze |") and row.rstrip(" |").endswith("+0.2500")
+  # The per-item samples are the same: every paired difference is 0, within noise.
+  assert ("| RUN2 − RUN | demo_cloze | margin ↑ | +0.0000 [+0.0000, +0.0000] | 0.0000 | "
+          "1.000 | 2 / 2 | within noise |") in compared.stdout
+  assert "| RUN2 − RUN | demo_perplexity | bits_per_byte ↓ | +0.0000" in compared.stdout
   assert os.path.getsize(os.path.join(os.path.dirname(path), "compare.png")) > 1000
+
+
+def _results_with_samples(margins, rolling, acc):
+  """A results.json dict as lm-eval writes it: a multiple-choice task whose item i has gold
+  option 0 ahead of option 1 by margins[i] nats, a rolling task of (log-likelihood, bytes)
+  documents, and the aggregate acc."""
+  choice = [{"doc_id": i, "doc": {"paragraph": i // 2}, "target": 0, "doc_hash": f"d{i}",
+             "filtered_resps": [[-1.0, False], [-1.0 - margin, False]], "filter": "none",
+             "metrics": ["acc"], "acc": float(margin > 0)} for i, margin in enumerate(margins)]
+  documents = [{"doc_id": i, "doc_hash": f"p{i}", "bits_per_byte": [ll, length],
+                "filter": "none"} for i, (ll, length) in enumerate(rolling)]
+  return {"results": {"demo_rc": {"acc,none": acc, "acc_stderr,none": 0.1},
+                      "demo_perplexity": {"bits_per_byte,none": 1.0,
+                                          "bits_per_byte_stderr,none": "N/A"}},
+          "higher_is_better": {"demo_rc": {"acc": True},
+                               "demo_perplexity": {"bits_per_byte": False}},
+          "configs": {"demo_rc": {"output_type": "multiple_choice"},
+                      "demo_perplexity": {"output_type": "loglikelihood_rolling"}},
+          "samples": {"demo_rc": choice, "demo_perplexity": documents}}
+
+
+def test_compare_adds_each_runs_paired_differences_to_the_first(tmp_path):
+  """With per-item samples, compare.md holds each later run's paired differences to the
+  first (margin, acc, bits per byte, clustered by `cluster_field`); without them, or on
+  different items, it says why there are none and keeps the side-by-side table."""
+  from instruct_pt.evaluation import compare  # pylint: disable=import-outside-toplevel
+  runs = {"A": _results_with_samples([0.5, -0.2, 1.0, 0.3], [(-80.0, 60), (-30.0, 20)], 0.75),
+          # Every margin 0.1 higher; 0.2 nats more per document.
+          "B": _results_with_samples([0.6, -0.1, 1.1, 0.4], [(-79.8, 60), (-29.8, 20)], 0.75),
+          "C": _results_with_samples([0.5, -0.2, 1.0, 0.3], [(-80.0, 60), (-30.0, 20)], 0.75)}
+  paths = []
+  for label, results in runs.items():
+    paths.append(tmp_path / label / "results.json")
+    paths[-1].parent.mkdir()
+    paths[-1].write_text(json.dumps(results))
+  comparison = compare.compare([str(p) for p in paths], output_dir=str(tmp_path),
+                               labels=list(runs), cluster_field="paragraph")
+  assert list(comparison.differences) == ["B − A", "C − A"]
+  margin, acc, bits = comparison.differences["B − A"]
+  assert (margin.metric, margin.difference, margin.n_items, margin.n_clusters) == (
+      "margin", pytest.approx(0.1), 4, 2)
+  assert (acc.metric, acc.difference, bits.metric) == ("acc", 0.0, "bits_per_byte")
+  assert bits.difference == pytest.approx(-0.4 / (80 * np.log(2)))
+  table = (tmp_path / "compare.md").read_text()
+  assert table == comparison.table
+  assert table.startswith(compare.markdown_table(comparison.labels, comparison.rows))
+  assert ("| B − A | demo_rc | margin ↑ | +0.1000 [+0.1000, +0.1000] | 0.0000 | < 0.001 | "
+          "4 / 2 | beyond noise (better) | cluster-robust paired t (CR1, df = 1) |") in table
+  assert "| C − A | demo_perplexity | bits_per_byte ↓ | +0.0000 [+0.0000, +0.0000] |" in table
+  # Without samples, and on different items.
+  del runs["C"]["samples"]
+  paths[2].write_text(json.dumps(runs["C"]))
+  comparison = compare.compare([str(p) for p in paths], output_dir=str(tmp_path),
+                               labels=list(runs))
+  assert comparison.differences == {}
+  assert comparison.table.endswith("No paired differences: the results of C hold no per-item "
+                                   "samples (lm-eval's `samples`, which `instruct-pt evaluate` "
+                                   "writes).\n")
+  assert "| demo_rc | acc ↑ |" in comparison.table
+  runs["B"]["samples"]["demo_rc"].pop()
+  paths[1].write_text(json.dumps(runs["B"]))
+  comparison = compare.compare([str(p) for p in paths[:2]], output_dir=str(tmp_path),
+                               labels=["A", "B"])
+  assert comparison.table.endswith("No paired differences (B − A): demo_rc: the runs scored "
+                                   "different items (4 and 3, 3 in common); evaluate both on "
+                                   "the same documents (same --limit).\n")
+
+
+def test_paired_table_by_hand():
+  from instruct_pt.evaluation import compare, paired  # pylint: disable=import-outside-toplevel
+  estimate = paired.Estimate("demo_rc", "margin", 0.0213, 0.0091, 0.0031, 0.0395, 0.0234, 120,
+                             30, "cluster-robust paired t (CR1, df = 29)")
+  zero = paired.Estimate("demo_perplexity", "bits_per_byte", 0.0, 0.0, 0.0, 0.0, 1.0, 20, 20,
+                         "paired bootstrap over documents (2000 resamples)",
+                         higher_is_better=False)
+  assert compare.paired_table({"Instruct PT − Vanilla PT": [estimate], "A/A": [zero]}) == (
+      "| Comparison | Task | Metric | Difference [95% CI] | SE | p | Items / clusters | Verdict "
+      "| Method |\n|---|---|---|---|---|---|---|---|---|\n"
+      "| Instruct PT − Vanilla PT | demo_rc | margin ↑ | +0.0213 [+0.0031, +0.0395] | 0.0091 | "
+      "0.023 | 120 / 30 | beyond noise (better) | cluster-robust paired t (CR1, df = 29) |\n"
+      "| A/A | demo_perplexity | bits_per_byte ↓ | +0.0000 [+0.0000, +0.0000] | 0.0000 | "
+      "1.000 | 20 / 20 | within noise | paired bootstrap over documents (2000 resamples) |\n")
+
+
+def test_bar_chart_draws_error_bars_only_where_lm_eval_gives_a_stderr(tmp_path, monkeypatch):
+  """acc has stderrs: one error bar per run and task; perplexity has none: no error bars (not
+  zero-width ones)."""
+  from matplotlib.container import ErrorbarContainer  # pylint: disable=import-outside-toplevel
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  from instruct_pt.evaluation import compare  # pylint: disable=import-outside-toplevel
+  figures = []
+  save = Figure.savefig
+  monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: (figures.append(figure),
+                                                                   save(figure, *a, **k)))
+  rows = [compare.Row("demo_rc", "acc", (0.70, 0.72), (0.05, 0.04), True),
+          compare.Row("demo_rc_closed", "acc", (0.40, 0.41), (0.06, None), True),
+          compare.Row("demo_perplexity", "word_perplexity", (30.0, 29.0), (None, None), False)]
+  compare.bar_chart(["A", "B"], rows, str(tmp_path / "compare.png"))
+  acc, perplexity = figures[0].axes
+  bars = [c for c in acc.containers if isinstance(c, ErrorbarContainer)]
+  # Run A: both tasks; run B: demo_rc only (no stderr for demo_rc_closed).
+  assert [len(c.lines[2][0].get_segments()) for c in bars] == [2, 1]
+  [segment] = bars[1].lines[2][0].get_segments()
+  assert segment[:, 1].tolist() == pytest.approx([0.68, 0.76])
+  assert not [c for c in perplexity.containers if isinstance(c, ErrorbarContainer)]
+  assert (tmp_path / "compare.png").stat().st_size > 1000
 
 
 def test_python_entry_point_runs_lm_evals_cli_offline(tiny_hf, tmp_path):

@@ -3,7 +3,9 @@
 `compare` reads lm-eval's `results.json` of each run (a run directory's `eval/<name>/`, or the
 file itself) and makes one table: every task's metrics for each run with lm-eval's stderr,
 and each run's difference to the first; `compare.md` holds it and `compare.png` draws it as
-bars with stderr error bars (one panel per metric).
+bars with stderr error bars (one panel per metric). When the results hold lm-eval's per-item
+samples, `compare.md` adds each run's paired differences to the first on the same items, with
+their 95% CIs and noise verdicts (`paired`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import dataclasses
 import json
 import math
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from instruct_pt import run_dir
-from instruct_pt.evaluation import runner
+from instruct_pt.evaluation import paired, runner
 
 TABLE_FILE = "compare.md"
 CHART_FILE = "compare.png"
@@ -50,9 +52,11 @@ class Comparison:
     labels: one per run.
     sources: the results file of each run.
     rows: the metrics.
-    table: the markdown table.
+    table: the markdown table (with the paired differences, or why there are none).
     table_path: where it was written.
     chart_path: the bar chart.
+    differences: "<run> − <first run>" -> that run's paired estimates against the first
+      (`paired.compare_runs`); empty when they could not be computed (the table says why).
   """
 
   labels: tuple[str, ...]
@@ -61,6 +65,8 @@ class Comparison:
   table: str
   table_path: str
   chart_path: str
+  differences: dict[str, tuple[paired.Estimate, ...]] = dataclasses.field(
+      default_factory=dict)
 
 
 def results_file(source: str, name: Optional[str] = None) -> str:
@@ -128,7 +134,8 @@ def _labels(files: Sequence[str]) -> tuple[str, ...]:
 
 def compare(sources: Sequence[str], name: Optional[str] = None,
             output_dir: Optional[str] = None,
-            labels: Optional[Sequence[str]] = None) -> Comparison:
+            labels: Optional[Sequence[str]] = None,
+            cluster_field: Optional[str] = None) -> Comparison:
   """Reads each source's results and writes the table and chart.
 
   Args:
@@ -136,6 +143,8 @@ def compare(sources: Sequence[str], name: Optional[str] = None,
     name: the evaluation of each run directory (`eval/<name>`).
     output_dir: where `compare.md` / `compare.png` go (default: beside the first results).
     labels: the runs' names in the table (default: their directories' names).
+    cluster_field: the doc field clustering multiple-choice items in the paired
+      differences (e.g. "paragraph"); None: each item its own cluster.
 
   Raises:
     ValueError: fewer than two sources, labels not one per source, or results with no
@@ -169,13 +178,38 @@ def compare(sources: Sequence[str], name: Optional[str] = None,
   labels = tuple(labels) if labels is not None else _labels(files)
   output_dir = output_dir or os.path.dirname(os.path.abspath(files[0]))
   os.makedirs(output_dir, exist_ok=True)
-  table = markdown_table(labels, rows)
+  estimates, note = _paired(labels, loaded, cluster_field)
+  table = markdown_table(labels, rows) + "\n" + note
   table_path = os.path.join(output_dir, TABLE_FILE)
   with open(table_path, "w", encoding="utf-8") as f:
     f.write(table)
   chart_path = os.path.join(output_dir, CHART_FILE)
   bar_chart(labels, rows, chart_path)
-  return Comparison(labels, tuple(files), tuple(rows), table, table_path, chart_path)
+  return Comparison(labels, tuple(files), tuple(rows), table, table_path, chart_path,
+                    estimates)
+
+
+def _paired(labels: Sequence[str], loaded: Sequence[dict[str, Any]],
+            cluster_field: Optional[str]) -> tuple[dict[str, tuple[paired.Estimate, ...]], str]:
+  """Each later run's paired estimates against the first, and their markdown (or why there
+  are none: no samples, different items, too few items)."""
+  missing = [label for label, results in zip(labels, loaded) if not results.get("samples")]
+  if missing:
+    return {}, (f"No paired differences: the results of {', '.join(missing)} hold no per-item "
+                f"samples (lm-eval's `samples`, which `instruct-pt evaluate` writes).\n")
+  estimates = {}
+  for label, results in zip(labels[1:], loaded[1:]):
+    name = f"{label} − {labels[0]}"
+    try:
+      estimates[name] = tuple(paired.compare_runs(loaded[0], results, cluster_field))
+    except ValueError as e:
+      return {}, f"No paired differences ({name}): {e}.\n"
+  if not any(estimates.values()):
+    return {}, ("No paired differences: the runs share no multiple-choice or "
+                "loglikelihood_rolling task in their samples.\n")
+  return estimates, (f"Paired differences to {labels[0]} on the same items (95% CI; margin: "
+                     f"gold-option log-probability margin in nats):\n\n"
+                     + paired_table(estimates))
 
 
 def _cell(value: Optional[float], stderr: Optional[float]) -> str:
@@ -199,8 +233,30 @@ def markdown_table(labels: Sequence[str], rows: Sequence[Row]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def paired_table(estimates: Mapping[str, Sequence[paired.Estimate]]) -> str:
+  """Markdown: one row per paired estimate, with its 95% CI, SE, p, items / clusters and
+  noise verdict (`paired.verdict`).
+
+  Args:
+    estimates: a comparison's label (e.g. "Instruct PT − Vanilla PT") -> its estimates.
+  """
+  header = ["Comparison", "Task", "Metric", "Difference [95% CI]", "SE", "p",
+            "Items / clusters", "Verdict", "Method"]
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  for label, found in estimates.items():
+    for e in found:
+      arrow = " ↑" if e.higher_is_better else " ↓"
+      p = "< 0.001" if e.p < 0.001 else f"{e.p:.3f}"
+      cells = [label, e.task, e.metric + arrow,
+               f"{e.difference:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}]", f"{e.se:.4f}", p,
+               f"{e.n_items} / {e.n_clusters}", paired.verdict(e), e.method]
+      lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def bar_chart(labels: Sequence[str], rows: Sequence[Row], path: str) -> None:
-  """One panel per metric: a group of bars per task, one bar per run, stderr error bars."""
+  """One panel per metric: a group of bars per task, one bar per run, stderr error bars
+  where lm-eval gives a stderr (none elsewhere, e.g. perplexities)."""
   from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
   panels = list(dict.fromkeys(row.metric for row in rows))
   figure = Figure(figsize=(4 + 1.2 * max(len([r for r in rows if r.metric == m])
@@ -212,9 +268,12 @@ def bar_chart(labels: Sequence[str], rows: Sequence[Row], path: str) -> None:
     chosen = [row for row in rows if row.metric == metric]
     for k, label in enumerate(labels):
       values = [row.values[k] if row.values[k] is not None else math.nan for row in chosen]
-      errors = [row.stderrs[k] or 0.0 for row in chosen]
-      ax.bar([i + (k - (len(labels) - 1) / 2) * width for i in range(len(chosen))], values,
-             width, yerr=errors, capsize=3, label=label)
+      positions = [i + (k - (len(labels) - 1) / 2) * width for i in range(len(chosen))]
+      ax.bar(positions, values, width, label=label)
+      errors = [(x, v, row.stderrs[k]) for x, v, row in zip(positions, values, chosen)
+                if row.stderrs[k] is not None]
+      if errors:
+        ax.errorbar(*zip(*errors), fmt="none", ecolor="black", capsize=3)
     ax.set_xticks(range(len(chosen)), [row.task for row in chosen])
     direction = {True: " (higher is better)", False: " (lower is better)"}.get(
         chosen[0].higher_is_better, "")

@@ -12,8 +12,10 @@ answers many at once, the way training batches are built:
   segment, then each distinct continuation (less its last token) as a segment of its own that
   also sees the context (`Decoder(context_ids=...)`), its positions going on from the
   context's. Each continuation's first token is scored at the context's last position, the
-  rest inside its segment; identical requests share everything. A tree longer than the
-  longest row is split into several, each with the context.
+  rest inside its segment; identical requests share everything. A tree grows to a row
+  (`row_len`), or to the bucket its context and one continuation need; beyond that it is
+  split into several, each with the context (so the prefix token every rolling window starts
+  from does not gather all documents into one row of quadratic attention).
 * **Packing**: trees are packed into rows with segment ids (`packing.best_fit_rows`, the one
   packer), so attention never crosses requests and no row is padded to its longest member.
   Rows are `row_len` tokens long, or a longer bucket for a tree that needs one.
@@ -268,7 +270,8 @@ class Scorer:
     for context, continuations in contexts.items():
       tree = None
       for continuation, owners in continuations.items():
-        if tree is None or len(tree.tokens) + len(continuation) - 1 > self.buckets[-1]:
+        if tree is None or len(tree.tokens) + len(continuation) - 1 > self._tree_limit(
+            len(context) + len(continuation) - 1):
           tree = _Tree(list(context), list(range(len(context))), [1] * len(context), [], 0)
           trees.append(tree)
         start, segment = len(tree.tokens), tree.segments[-1] + 1
@@ -283,6 +286,13 @@ class Scorer:
     self.stats.requests += len(requests)
     self.stats.contexts += len(contexts)
     return trees
+
+  def _tree_limit(self, request_tokens: int) -> int:
+    """The tokens a tree may grow to: a row (`row_len`), or the bucket its context and one
+    continuation need when that is longer. Attention costs the square of a tree's row, so a
+    short context shared by many continuations (lm-eval's rolling windows all start from one
+    prefix token) makes many row-sized trees rather than one huge one."""
+    return max(self.buckets[0], next(b for b in self.buckets if b >= request_tokens))
 
   def _call(self, rows: list[list[_Tree]], num_rows: int, row_len: int):
     """Runs `rows` (padded to `num_rows`); returns log-probs, greedy flags and the
