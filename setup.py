@@ -16,6 +16,7 @@ CORE = [
     "gin-config>=0.5.0",
     "etils[epath]>=1.5",
     "numpy>=1.26",
+    "scipy>=1.11",  # t, binomial and beta distributions of the paired tests (evaluation.paired)
     "tensorboardX>=2.6",
     "tqdm>=4.66",
     # Checkpoint and tokenizer interop (instruct-pt convert, tokenizer).
