@@ -43,7 +43,7 @@ import os
 import random
 import re
 import zlib
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from instruct_pt.data import demo_corpus, sources
 
@@ -200,13 +200,38 @@ def _term_pools(passages: Sequence[Passage]) -> dict[str, set[str]]:
   return pools
 
 
-def _distractors(term: str, kind: str, passage: str, pools: dict[str, set[str]],
-                 rng: random.Random) -> Optional[list[str]]:
-  """`NUM_CHOICES - 1` terms of `kind` absent from `passage`, or None if there are too few."""
+def _choice_terms(term: str, kind: str, passage: str, pools: dict[str, set[str]],
+                  seed_text: str) -> Optional[list[str]]:
+  """`term` and `NUM_CHOICES - 1` terms of `kind` absent from `passage`, shuffled by a
+  generator seeded from `seed_text`; None if there are too few such terms."""
   candidates = sorted(t for t in pools[kind] if t not in passage)
   if len(candidates) < NUM_CHOICES - 1:
     return None
-  return rng.sample(candidates, NUM_CHOICES - 1)
+  rng = random.Random(zlib.crc32(seed_text.encode("utf-8")))
+  terms = [term] + rng.sample(candidates, NUM_CHOICES - 1)
+  rng.shuffle(terms)
+  return terms
+
+
+def _items_per_term(passages: Sequence[Passage], per_passage: int,
+                    make: Callable[..., Optional[dict[str, Any]]]) -> list[dict[str, Any]]:
+  """Items `{"id", "paragraph", "kind", **make(...)}` from the key terms of the prose passages,
+  in text order, up to `per_passage` a passage; `make(paragraph, start, term, kind, pools)`
+  returns None for a term that makes no item (pools: `_term_pools` of all passages)."""
+  pools = _term_pools(passages)
+  items: list[dict[str, Any]] = []
+  for passage in passages:
+    if not _is_prose(passage.collapsed):
+      continue
+    taken = 0
+    for start, term, kind in _terms(passage.collapsed):
+      if taken == per_passage:
+        break
+      made = make(passage.collapsed, start, term, kind, pools)
+      if made is not None:
+        items.append({"id": len(items), "paragraph": passage.id, "kind": kind, **made})
+        taken += 1
+  return items
 
 
 def cloze_items(passages: Sequence[Passage], train: Sequence[str]) -> list[dict[str, Any]]:
@@ -221,33 +246,21 @@ def cloze_items(passages: Sequence[Passage], train: Sequence[str]) -> list[dict[
     passage order.
   """
   train_text = "\n".join(_collapse(p) for p in train)
-  pools = _term_pools(passages)
-  items = []
-  for passage in passages:
-    paragraph = passage.collapsed
-    if not _is_prose(paragraph):
-      continue
-    taken = 0
-    for start, term, kind in _terms(paragraph):
-      if taken == ITEMS_PER_PARAGRAPH:
-        break
-      end = _sentence_end(paragraph, start)
-      sentence = paragraph[_sentence_start(paragraph, start):end]
-      context, rest = paragraph[:start], paragraph[start + len(term):end]
-      if (len(context) < MIN_CONTEXT_CHARS or sentence in train_text
-          or context + term + rest in train_text):
-        continue
-      rng = random.Random(zlib.crc32((context + term).encode("utf-8")))
-      distractors = _distractors(term, kind, paragraph, pools, rng)
-      if distractors is None:
-        continue
-      terms = [term] + distractors
-      rng.shuffle(terms)
-      items.append({"id": len(items), "paragraph": passage.id, "kind": kind,
-                    "context": context, "choices": [t + rest for t in terms],
-                    "label": terms.index(term), "sentence": sentence})
-      taken += 1
-  return items
+
+  def item(paragraph: str, start: int, term: str, kind: str, pools) -> Optional[dict[str, Any]]:
+    end = _sentence_end(paragraph, start)
+    sentence = paragraph[_sentence_start(paragraph, start):end]
+    context, rest = paragraph[:start], paragraph[start + len(term):end]
+    if (len(context) < MIN_CONTEXT_CHARS or sentence in train_text
+        or context + term + rest in train_text):
+      return None
+    terms = _choice_terms(term, kind, paragraph, pools, context + term)
+    if terms is None:
+      return None
+    return {"context": context, "choices": [t + rest for t in terms],
+            "label": terms.index(term), "sentence": sentence}
+
+  return _items_per_term(passages, ITEMS_PER_PARAGRAPH, item)
 
 
 def rc_prompts(passage: str, gapped: str) -> tuple[str, str]:
@@ -280,33 +293,22 @@ def rc_items(passages: Sequence[Passage], train: Sequence[str]) -> list[dict[str
     "closed_book", "choices", "label"}`; choices are " " + term.
   """
   train_text = "\n".join(_collapse(p) for p in train)
-  pools = _term_pools(passages)
-  items = []
-  for passage in passages:
-    paragraph = passage.collapsed
-    if not _is_prose(paragraph):
-      continue
-    taken = 0
-    for start, term, kind in _terms(paragraph):
-      if taken == RC_ITEMS_PER_PASSAGE:
-        break
-      first = _sentence_start(paragraph, start)
-      sentence = paragraph[first:_sentence_end(paragraph, start)]
-      if (sentence.count(term) != 1 or len(sentence) < MIN_CONTEXT_CHARS
-          or sentence in train_text):
-        continue
-      rng = random.Random(zlib.crc32((sentence + term).encode("utf-8")))
-      distractors = _distractors(term, kind, paragraph, pools, rng)
-      if distractors is None:
-        continue
-      terms = [term] + distractors
-      rng.shuffle(terms)
-      gapped = sentence.replace(term, RC_GAP)
-      open_book, closed_book = rc_prompts(passage.text, gapped)
-      items.append({"id": len(items), "paragraph": passage.id, "kind": kind, "term": term,
-                    "sentence": sentence, "open_book": open_book, "closed_book": closed_book,
-                    "choices": [" " + t for t in terms], "label": terms.index(term)})
-      taken += 1
+
+  def item(paragraph: str, start: int, term: str, kind: str, pools) -> Optional[dict[str, Any]]:
+    sentence = paragraph[_sentence_start(paragraph, start):_sentence_end(paragraph, start)]
+    if (sentence.count(term) != 1 or len(sentence) < MIN_CONTEXT_CHARS
+        or sentence in train_text):
+      return None
+    terms = _choice_terms(term, kind, paragraph, pools, sentence + term)
+    if terms is None:
+      return None
+    open_book, closed_book = rc_prompts(texts[paragraph], sentence.replace(term, RC_GAP))
+    return {"term": term, "sentence": sentence, "open_book": open_book,
+            "closed_book": closed_book, "choices": [" " + t for t in terms],
+            "label": terms.index(term)}
+
+  texts = {passage.collapsed: passage.text for passage in passages}
+  items = _items_per_term(passages, RC_ITEMS_PER_PASSAGE, item)
   for item in items:
     others = [o for o in items if o["paragraph"] != item["paragraph"]]
     shot = random.Random(zlib.crc32(item["sentence"].encode("utf-8"))).choice(others)
