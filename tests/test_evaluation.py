@@ -234,6 +234,24 @@ def test_evaluation_recipe_settings_and_the_flags_that_win(monkeypatch):
   assert second.mesh.shape == (1, 1, -1)
 
 
+def test_compare_passes_the_cluster_field_and_refuses_it_without_compare(monkeypatch, capsys):
+  """`--compare A B --cluster_field=paragraph` reaches `compare`; `--cluster_field` with
+  `--run_dir` is one clear error (exit 2)."""
+  from instruct_pt import cli, commands  # pylint: disable=import-outside-toplevel
+  calls = []
+
+  def fake_compare(sources, name, output_dir, cluster_field=None):
+    calls.append((sources, cluster_field))
+    return type("Comparison", (), {"table": "", "table_path": "t", "chart_path": "c"})()
+
+  monkeypatch.setattr(commands, "compare", fake_compare)
+  assert cli.main(["evaluate", "--compare", "A", "B", "--cluster_field=paragraph"]) == 0
+  assert calls == [(["A", "B"], "paragraph")]
+  assert cli.main(["evaluate", "--run_dir=RUN", "--tasks=demo",
+                   "--cluster_field=paragraph"]) == 2
+  assert "--cluster_field applies to --compare only" in capsys.readouterr().err
+
+
 def test_evaluate_and_compare_commands(tiny_hf, tmp_path):
   """Acceptance, second half, on the tiny model (SmolLM2 runs in the parity test above):
   `instruct-pt evaluate --run_dir=RUN --tasks=demo` writes RUN/eval/<name>/results.json
