@@ -11,7 +11,10 @@ clusters nearest to its prefix. This script measures that on a CPU, compute-matc
   paragraphs, held-out files and held-out records. The sources are never shown to the
   clustering: they only measure it;
 * **partition**: TF-IDF -> truncated SVD -> balanced k-means, k = 3 (`instruct-pt partition`'s
-  code, a real partition directory under DIR/partition);
+  code, a real partition directory under DIR/partition). As in c-BTM, the featurizer is fit on
+  a larger unlabelled sample of the corpus (`featurizer_documents` of the three sources'
+  training documents, drawn at random whatever their source), then the pool is clustered;
+  fit on the pool alone, TF-IDF -> SVD leaves its documents nearly orthogonal;
 * **arms**, all from the same starting model with the same batch shape and learning rate:
   dense (k x S steps on the whole pool); c-BTM (k experts of S steps, one per cluster); random
   split (k experts of S steps on a random partition of the same sizes, c-BTM's control). Total
@@ -21,7 +24,12 @@ clusters nearest to its prefix. This script measures that on a CPU, compute-matc
   c-BTM scored with top-1 routing (one forward pass) and with top-2 mixing (T = 0.1), the
   random split with top-1 routing over the centres of its random parts; 95% bootstrap
   intervals over documents; paired bootstrap intervals of the differences in mean per-token
-  negative log-likelihood; cluster purity (and its chance level) and router accuracy.
+  negative log-likelihood; cluster purity, its chance level and its true-centroid purity (the
+  purity at the sources' own centroids, `analysis.partition.true_centroid_purity`: the
+  reference for "the clustering found the sources"), k-means' objective of the clusters found
+  against that of the sources, the same for two other featurizers (TF-IDF fit on the pool
+  alone, the model's mean hidden state over the first `prefix_tokens` tokens), and router
+  accuracy.
 
   python experiments/partition.py --out runs/e2            # SmolLM2-135M, 8 min on 2 CPU cores
   python experiments/partition.py --quick --out /tmp/e2    # tiny random model, a smoke run
@@ -76,15 +84,17 @@ class Settings:
   held_out_per_source: int
   prefix_tokens: int
   score_tokens: int
+  featurizer_documents: int
   dims: int = 100
   learning_rate: float = 2e-4
 
 
 FULL = Settings("smollm2", clusters=3, expert_steps=6, batch_size=4, seq_len=96,
-                train_per_source=64, held_out_per_source=20, prefix_tokens=32, score_tokens=64)
+                train_per_source=64, held_out_per_source=20, prefix_tokens=32, score_tokens=64,
+                featurizer_documents=4000)
 QUICK = Settings("tiny", clusters=3, expert_steps=2, batch_size=2, seq_len=64,
                  train_per_source=16, held_out_per_source=6, prefix_tokens=16, score_tokens=24,
-                 dims=16)
+                 featurizer_documents=300, dims=16)
 
 
 # Data ------------------------------------------------------------------------------------------
@@ -152,7 +162,9 @@ def instruction_documents() -> dict[str, list[str]]:
 
 
 def pool(settings: Settings, tokenizer, seed: int) -> dict[str, Any]:
-  """Training documents and held-out documents (as token ids) with their sources."""
+  """Training documents and held-out documents (as token ids) with their sources, and the
+  unlabelled sample the featurizer is fit on (`featurizer_documents` drawn from all the
+  sources' training documents, so it holds no held-out document)."""
   rng = np.random.default_rng(seed)
   by_source = {"prose": {"train": sources.demo_corpus("train"),
                          "held_out": sources.demo_corpus("held_out")},
@@ -174,7 +186,14 @@ def pool(settings: Settings, tokenizer, seed: int) -> dict[str, Any]:
                        f"{need}+ tokens; {settings.held_out_per_source} are needed")
     for i in sorted(rng.choice(len(candidates), settings.held_out_per_source, replace=False)):
       held.append((source, candidates[i][:settings.prefix_tokens + settings.score_tokens]))
-  return {"train_texts": train_texts, "train_labels": train_labels, "held_out": held}
+  corpus = [text for source in SOURCES for text in by_source[source]["train"]]
+  if len(corpus) < settings.featurizer_documents:
+    raise ValueError(f"the sources have {len(corpus)} training documents; the featurizer "
+                     f"sample needs {settings.featurizer_documents}")
+  sample = [corpus[i] for i in rng.choice(len(corpus), settings.featurizer_documents,
+                                          replace=False)]
+  return {"train_texts": train_texts, "train_labels": train_labels, "held_out": held,
+          "featurizer_sample": sample}
 
 
 # Statistics ------------------------------------------------------------------------------------
@@ -190,6 +209,21 @@ def perplexity_interval(nll: np.ndarray, tokens: np.ndarray, groups: np.ndarray,
     picks = np.concatenate([rng.choice(m, len(m)) for m in members])
     values.append(math.exp(nll[picks].sum() / tokens[picks].sum()))
   return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
+def clustering_check(features: np.ndarray, assignment: np.ndarray,
+                     labels: Sequence[str]) -> dict[str, float]:
+  """How close a clustering of `features` came to the known `labels`.
+
+  Returns `purity` (of `assignment`), `true_centroid_purity` (the reference for finding the
+  labels, `partition_lib.true_centroid_purity`), and k-means' objective for the clusters
+  found (`objective_found`) and for the labels taken as clusters (`objective_sources`):
+  found < sources means the features themselves favour another partition.
+  """
+  return {"purity": partition_lib.purity(assignment, labels),
+          "true_centroid_purity": partition_lib.true_centroid_purity(features, labels),
+          "objective_found": partition_lib.within_cluster_sum_of_squares(features, assignment),
+          "objective_sources": partition_lib.within_cluster_sum_of_squares(features, labels)}
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, tokens: np.ndarray, groups: np.ndarray,
@@ -220,12 +254,21 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
 
   begin = time.perf_counter()
   texts, labels = data["train_texts"], data["train_labels"]
-  featurizer = contexts.TfidfSvd.fit(texts, settings.dims, seed=seed)
+  featurizer = contexts.TfidfSvd.fit(data["featurizer_sample"], settings.dims, seed=seed)
   part_dir = contexts.PartitionDir(out.path / "partition")
-  found = partition_lib.partition(texts, [f"{l}:{i}" for i, l in enumerate(labels)], part_dir,
-                                  featurizer, k, seed, labels, {"corpus": "E2 pool"})
+  found = partition_lib.partition(
+      texts, [f"{l}:{i}" for i, l in enumerate(labels)], part_dir, featurizer, k, seed, labels,
+      {"corpus": "E2 pool", "featurizer_fit_on": f"{len(data['featurizer_sample'])} documents "
+                                                  f"of the sources' training corpus"})
   random_assignment = np.random.default_rng(seed + 1).permutation(found.assignment)
   features = featurizer(texts)
+  other_features = {
+      "tfidf_pool": contexts.TfidfSvd.fit(texts, settings.dims, seed=seed)(texts),
+      "model": contexts.ModelFeaturizer(settings.model, model.config, model.params, tokenizer,
+                                        mesh, rules, max_tokens=settings.prefix_tokens)(texts)}
+  featurizers = {"tfidf_corpus": clustering_check(features, found.assignment, labels), **{
+      name: clustering_check(x, partition_lib.balanced_kmeans(x, k, seed)[1], labels)
+      for name, x in other_features.items()}}
   random_centres = np.stack([features[random_assignment == j].mean(axis=0) for j in range(k)])
   prefix_token = tokenizer.bos_id if tokenizer.bos_id is not None else tokenizer.eos_id
   held = data["held_out"]
@@ -237,6 +280,8 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
                           for s in SOURCES} for j in range(k)}
   partition_stats = {
       "sizes": found.sizes, "purity": found.purity, "chance_purity": found.chance_purity,
+      "true_centroid_purity": featurizers["tfidf_corpus"]["true_centroid_purity"],
+      "featurizer_documents": len(data["featurizer_sample"]), "featurizers": featurizers,
       "cluster_labels": found.cluster_labels, "composition": composition,
       "router_accuracy": partition_lib.router_accuracy(routed, held_sources,
                                                        found.cluster_labels),
@@ -333,9 +378,22 @@ def verdict(results: dict[str, Any]) -> list[str]:
   """Plain sentences on what the numbers show, noise included."""
   lines = []
   p = results["partition"]
+  used = p["featurizers"]["tfidf_corpus"]
   lines.append(f"The unsupervised clusters have purity {p['purity']:.3f} against the three "
-               f"sources (chance {p['chance_purity']:.3f}); held-out prefixes are routed to a "
-               f"cluster of their own source {p['router_accuracy']:.1%} of the time.")
+               f"sources (chance {p['chance_purity']:.3f}); a clusterer that found the sources "
+               f"would reach {p['true_centroid_purity']:.3f} with these features (true-centroid "
+               f"purity). Held-out prefixes are routed to a cluster of their own source "
+               f"{p['router_accuracy']:.1%} of the time.")
+  if used["objective_found"] < used["objective_sources"]:
+    lines.append(f"k-means' objective is lower for the clusters found "
+                 f"({used['objective_found']:.2f}) than for the sources taken as clusters "
+                 f"({used['objective_sources']:.2f}): the search did not fail, the features "
+                 f"favour another partition than the sources.")
+  else:
+    lines.append(f"k-means' objective is higher for the clusters found "
+                 f"({used['objective_found']:.2f}) than for the sources taken as clusters "
+                 f"({used['objective_sources']:.2f}): balanced k-means stopped in a worse "
+                 f"optimum than the sources' partition.")
   for a, b, what in (("cbtm_top1", "dense", "c-BTM (top-1) against dense"),
                      ("cbtm_top1", "random_top1", "c-BTM (top-1) against the random split"),
                      ("cbtm_top2", "dense", "c-BTM (top-2 mixture) against dense")):
@@ -367,7 +425,9 @@ def write_report(results: dict[str, Any], out: run_dir.RunDir, command: str) -> 
                                                              held.items())
             + f" documents, scored on up to {s['score_tokens']} tokens after a "
             f"{s['prefix_tokens']}-token prefix ({results['scored_tokens']} tokens). "
-            f"k = {s['clusters']} clusters (TF-IDF -> SVD {s['dims']} -> balanced k-means). "
+            f"k = {s['clusters']} clusters (TF-IDF -> SVD {s['dims']} fit on "
+            f"{results['partition']['featurizer_documents']} unlabelled documents of the "
+            f"sources' training corpus -> balanced k-means). "
             f"Dense: {s['clusters'] * s['expert_steps']} steps; each expert: "
             f"{s['expert_steps']} steps; batch {s['batch_size']} x {s['seq_len']} tokens, lr "
             f"{s['learning_rate']} (constant after 2 warm-up steps); "
@@ -393,11 +453,27 @@ def write_report(results: dict[str, Any], out: run_dir.RunDir, command: str) -> 
     lines.append(f"| {j} | {size} | " + " | ".join(str(p["composition"][str(j)][src])
                                                   for src in SOURCES)
                  + f" | {p['cluster_labels'][j]} |")
-  lines += ["", f"Purity {p['purity']:.3f} (chance {p['chance_purity']:.3f}); router accuracy "
+  lines += ["", f"Purity {p['purity']:.3f} (chance {p['chance_purity']:.3f}, true-centroid "
+            f"{p['true_centroid_purity']:.3f}); router accuracy "
             f"{p['router_accuracy']:.3f}: the share of held-out documents whose prefix is "
             f"routed (top-1) to a cluster whose majority training source is their own. Routed "
             f"clusters per source: " + "; ".join(f"{src} {p['routed_to'][src]}"
                                                 for src in SOURCES) + ".",
+            "", "Balanced k-means (k = 3, the same seed) on three featurizers: purity of the "
+            "clusters found; true-centroid purity (the purity of assigning each document to "
+            "the nearest of the sources' own centroids, with the clusterer's equal sizes: what a "
+            "clusterer that found the sources reaches); k-means' objective (summed squared "
+            "distance to the cluster mean) of the clusters found and of the sources taken as "
+            "clusters:", "",
+            "| featurizer | purity | true-centroid purity | objective, clusters found | "
+            "objective, sources |", "|---|---|---|---|---|"]
+  for name, check in p["featurizers"].items():
+    lines.append(f"| {name} | {check['purity']:.3f} | {check['true_centroid_purity']:.3f} | "
+                 f"{check['objective_found']:.3f} | {check['objective_sources']:.3f} |")
+  lines += ["", f"`tfidf_corpus` (the partition above): TF-IDF -> SVD fit on "
+            f"{p['featurizer_documents']} documents of the sources' training corpus; "
+            f"`tfidf_pool`: the same fit on the pool alone; `model`: `{s['model']}`'s mean last "
+            f"hidden state over a document's first {s['prefix_tokens']} tokens.",
             "", "## Reading", ""] + [f"* {line}" for line in verdict(results)]
   secs = results["seconds"]
   lines += ["", "## Run", "", f"`{command}` on {results['date']}, {results['machine']}: "

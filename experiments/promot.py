@@ -16,7 +16,10 @@ prompt, not the weights, absorbs the format. This script measures that on a CPU:
 * **metrics** (no sampling): target accuracy (log p(True) against log p(False); ProMoT with its
   prompt), the format-specialization rate (share of held-out prompts whose greedy answer
   starts with True or False: the paper's Fig. 2 statistic), the held-out gold answer's mean
-  log-probability and greedy exact match (all arms without a prompt), docs perplexity; 95%
+  log-probability and greedy exact match (all arms without a prompt), docs perplexity, and on
+  the target items the True/False rate of the greedy answers, for every arm and for ProMoT's
+  stage 1 alone (the frozen base model with the trained prompt: whether the prompt absorbed
+  the format, the mechanism ProMoT relies on); 95%
   intervals (Wilson for shares, normal for means) and paired bootstrap intervals for the
   differences between the two fine-tuned arms, which say plainly when an effect is noise.
 
@@ -191,40 +194,82 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int = 0,
   return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def answer_line(generation: str) -> str:
+  """The answer a greedy generation gives: its first non-blank line, stripped."""
+  return generation.strip().split("\n")[0].strip()
+
+
+def true_false_hits(generations: Sequence[str]) -> list[float]:
+  """1.0 for each generation whose answer's first word is "True" or "False" (case as written,
+  trailing "." or "," dropped), else 0.0; their mean is the True/False rate.
+
+  Args:
+    generations: decoded greedy continuations, one per prompt.
+  """
+  return [float(bool(line) and line.split(" ")[0].strip(".,") in ANSWERS)
+          for line in map(answer_line, generations)]
+
+
 # Evaluation ------------------------------------------------------------------------------------
 
 class Evaluator:
-  """The metrics of one arm. The scorer and engine are built once and get each arm's
-  parameters, so their programs compile once; the prompted scorer serves ProMoT alone."""
+  """The metrics of one arm. The scorers and engines are built once (one pair without a
+  prompt, one with ProMoT's prompt) and get each arm's parameters, so their programs compile
+  once."""
 
   def __init__(self, model, mesh, rules, settings: Settings, data: dict[str, Any]):
     self.model, self.mesh, self.rules = model, mesh, rules
     self.tokenizer, self.settings, self.data = model.tokenizer, settings, data
-    self.scorer = Scorer(model.config, model.params, mesh, rules, row_len=128)
-    eos = [self.tokenizer.eos_id] if self.tokenizer.eos_id is not None else [0]
-    self.engine = Engine(model.config, model.params, mesh, rules, eos_ids=eos, num_slots=8,
-                         max_len=160, decode_chunk=settings.new_tokens)
+    self.scorer, self.engine = self._scorer_and_engine(None)
+    self.prompted: Optional[tuple[np.ndarray, Scorer, Engine]] = None
 
-  def __call__(self, params, prompt=None) -> dict[str, Any]:
-    """The metrics of `params` (with `prompt` on the target task only)."""
-    encode = self.tokenizer.encode
-    self.scorer.params = self.engine.params = params
-    target_scorer = self.scorer if prompt is None else Scorer(
-        self.model.config, params, self.mesh, self.rules, row_len=128, prompt=prompt)
-    target = self.data["target"]
-    scores = target_scorer.score([(encode(p), encode(" " + a)) for p, _ in target
-                                  for a in ANSWERS])
+  def _scorer_and_engine(self, prompt: Optional[np.ndarray]) -> tuple[Scorer, Engine]:
+    model, eos_id = self.model, self.tokenizer.eos_id
+    return (Scorer(model.config, model.params, self.mesh, self.rules, row_len=128,
+                   prompt=prompt),
+            Engine(model.config, model.params, self.mesh, self.rules,
+                   eos_ids=[0 if eos_id is None else eos_id], num_slots=8, max_len=160,
+                   decode_chunk=self.settings.new_tokens, prompt=prompt))
+
+  def _greedy(self, engine: Engine, prompts: Sequence[str]) -> list[str]:
+    return [self.tokenizer.decode(ids) for ids in engine.generate(
+        [self.tokenizer.encode(p) for p in prompts],
+        SamplingConfig(max_new_tokens=self.settings.new_tokens))]
+
+  def target(self, params, prompt: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """The target-task metrics of `params`, reading `prompt` ahead of every item if given:
+    accuracy (log p(True) against log p(False)), the share answered True, and the True/False
+    rate of the greedy answers. `items` holds the per-item values."""
+    if prompt is None:
+      scorer, engine = self.scorer, self.engine
+    else:
+      if self.prompted is None or not np.array_equal(self.prompted[0], prompt):
+        self.prompted = (prompt, *self._scorer_and_engine(prompt))
+      _, scorer, engine = self.prompted
+    scorer.params = engine.params = params
+    encode, target = self.tokenizer.encode, self.data["target"]
+    scores = scorer.score([(encode(p), encode(" " + a)) for p, _ in target for a in ANSWERS])
     said_true = [scores[2 * i][0] > scores[2 * i + 1][0] for i in range(len(target))]
     correct = [float(said == (a == ANSWERS[0])) for said, (_, a) in zip(said_true, target)]
+    formatted = true_false_hits(self._greedy(engine, [p for p, _ in target]))
+    return {"target_accuracy": float(np.mean(correct)),
+            "target_accuracy_ci": wilson(sum(correct), len(correct)),
+            "target_true_share": float(np.mean(said_true)),
+            "target_format_rate": float(np.mean(formatted)),
+            "target_format_rate_ci": wilson(sum(formatted), len(formatted)),
+            "items": {"correct": correct, "target_formatted": formatted}}
+
+  def __call__(self, params, prompt: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """The metrics of `params` (with `prompt` on the target task only)."""
+    results = self.target(params, prompt)
+    encode = self.tokenizer.encode
+    self.scorer.params = self.engine.params = params
     heldout = self.data["heldout"]
     gold = [value for value, _ in self.scorer.score(
         [(encode(p), encode(" " + answer)) for _, p, answer in heldout])]
-    greedy = SamplingConfig(max_new_tokens=self.settings.new_tokens)
-    outputs = [self.tokenizer.decode(ids) for ids in self.engine.generate(
-        [encode(p) for _, p, _ in heldout], greedy)]
-    first_lines = [text.strip().split("\n")[0].strip() for text in outputs]
-    formatted = [float(line.split(" ")[0].strip(".,") in ANSWERS) if line else 0.0
-                 for line in first_lines]
+    outputs = self._greedy(self.engine, [p for _, p, _ in heldout])
+    first_lines = [answer_line(text) for text in outputs]
+    formatted = true_false_hits(outputs)
     exact = [float(line == answer) for line, (_, _, answer) in zip(first_lines, heldout)]
     docs = self.data["docs"]
     doc_logprob = sum(v for v, _ in self.scorer.score([(d[:1], d[1:]) for d in docs]))
@@ -235,9 +280,7 @@ class Evaluator:
                         "gold_logprob": float(np.mean([gold[i] for i in members])),
                         "exact_match": float(np.mean([exact[i] for i in members]))}
     return {
-        "target_accuracy": float(np.mean(correct)),
-        "target_accuracy_ci": wilson(sum(correct), len(correct)),
-        "target_true_share": float(np.mean(said_true)),
+        **results,
         "format_rate": float(np.mean(formatted)),
         "format_rate_ci": wilson(sum(formatted), len(formatted)),
         "gold_logprob": float(np.mean(gold)),
@@ -246,7 +289,7 @@ class Evaluator:
         "exact_match_ci": wilson(sum(exact), len(exact)),
         "docs_perplexity": float(math.exp(-doc_logprob / sum(len(d) - 1 for d in docs))),
         "per_task": per_task, "outputs": first_lines,
-        "items": {"correct": correct, "formatted": formatted, "gold": gold},
+        "items": {**results["items"], "formatted": formatted, "gold": gold},
     }
 
 
@@ -293,8 +336,9 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
           prompt_learning_rate=settings.prompt_learning_rate), mesh, rules, out.sub("promot"),
       train_batches=lambda stage: batches, init_params=lambda: model.params,
       show_progress=False))
-  results["promot"] = timed("evaluate_promot", lambda: evaluate(
-      promot.state.params, np.asarray(jax.device_get(promot.state.prompt))))
+  prompt = run_dir.read_prompt(out.sub("promot").path, model.config.embed_dim)  # stage 1's
+  stage1 = timed("evaluate_promot_stage1", evaluate.target, model.params, prompt)
+  results["promot"] = timed("evaluate_promot", evaluate, promot.state.params, prompt)
   for arm in ("standard_ft", "promot"):  # checkpoints are not needed: keep the metrics only
     for directory in (out.sub(arm).path, out.sub(arm).stage(1).path, out.sub(arm).stage(2).path):
       shutil.rmtree(directory / "checkpoints", ignore_errors=True)
@@ -302,6 +346,8 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
   items = {arm: results[arm].pop("items") for arm in ARMS}
   ft_items, promot_items = items["standard_ft"], items["promot"]
   differences = {
+      "target_format_rate: promot_stage1 - base": _difference(
+          stage1.pop("items"), items["base"], "target_formatted"),
       "format_rate: standard_ft - promot": _difference(ft_items, promot_items, "formatted"),
       "gold_logprob: promot - standard_ft": _difference(promot_items, ft_items, "gold"),
       "target_accuracy: standard_ft - promot": _difference(ft_items, promot_items, "correct"),
@@ -309,7 +355,8 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
   }
   return {
       "settings": dataclasses.asdict(settings), "seed": seed, "arms": results,
-      "differences": differences, "losses": {"standard_ft": ft_losses, **{
+      "promot_stage1": stage1, "differences": differences,
+      "losses": {"standard_ft": ft_losses, **{
           f"promot_stage{stage}": losses for stage, losses in promot.losses.items()}},
       "seconds": seconds, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                                      f"{platform.system()}, jax {jax.__version__}",
@@ -347,9 +394,25 @@ def verdict(results: dict[str, Any]) -> list[str]:
     return (f"{what}: {size}, within noise." if entry["within_noise"]
             else f"{what}: {size}, outside noise.")
 
-  lines = [said("format_rate: standard_ft - base",
-                "Standard fine-tuning's True/False rate on held-out prompts, minus the base "
-                "model's")]
+  stage1, base = results["promot_stage1"], results["arms"]["base"]
+  lines = [said("target_format_rate: promot_stage1 - base",
+                "ProMoT stage 1: the frozen base model's True/False rate on the target items "
+                f"with the trained prompt ({stage1['target_format_rate']:.3f}), minus without it "
+                f"({base['target_format_rate']:.3f})")]
+  absorbed = d["target_format_rate: promot_stage1 - base"]
+  if absorbed["within_noise"] or absorbed["value"] <= 0:
+    lines.append("The prompt did not absorb the target format: with it the frozen model does not "
+                 "answer True/False measurably more often than without it, so ProMoT's "
+                 "mechanism was never engaged in this run; its comparison below says nothing "
+                 "about the method.")
+  else:
+    lines.append(f"The prompt absorbed the target format: with it the frozen model answers "
+                 f"True/False to {stage1['target_format_rate']:.0%} of the target items "
+                 f"against {base['target_format_rate']:.0%} without it, so stage 2 started with "
+                 f"the prompt carrying the format, as ProMoT intends.")
+  lines.append(said("format_rate: standard_ft - base",
+                    "Standard fine-tuning's True/False rate on held-out prompts, minus the base "
+                    "model's"))
   if d["format_rate: standard_ft - base"]["within_noise"] or \
      d["format_rate: standard_ft - base"]["value"] <= 0:
     lines.append("Standard fine-tuning did not measurably specialize the output format here, "
@@ -393,9 +456,17 @@ def write_report(results: dict[str, Any], out: run_dir.RunDir, command: str) -> 
     r = arms[arm]
     lines.append(f"| {arm} | " + " | ".join(_cell(r[key], r[f"{key}_ci"]) for key, _ in COLUMNS)
                  + f" | {r['docs_perplexity']:.3f} |")
-  lines += ["", "Share of target items answered True (half are True): " + ", ".join(
-      f"{arm} {arms[arm]['target_true_share']:.3f}" for arm in ARMS) + ".", "",
-            "Paired differences over the same items (bootstrap 95% CI):", "",
+  target_rows = {**{arm: arms[arm] for arm in ARMS[:2]},
+                 "promot_stage1": results["promot_stage1"], "promot": arms["promot"]}
+  lines += ["", "Target task, greedy answers and scores; ProMoT's rows read the trained prompt "
+            "(`promot_stage1`: the frozen base model with stage 1's prompt, before stage 2):",
+            "", "| arm | target accuracy [95% CI] | True/False rate, target items [95% CI] | "
+            "share scored True (log p(True) > log p(False)) |", "|---|---|---|---|"]
+  for arm, r in target_rows.items():
+    lines.append(f"| {arm} | {_cell(r['target_accuracy'], r['target_accuracy_ci'])} | "
+                 f"{_cell(r['target_format_rate'], r['target_format_rate_ci'])} | "
+                 f"{r['target_true_share']:.3f} |")
+  lines += ["", "Paired differences over the same items (bootstrap 95% CI):", "",
             "| difference | value [95% CI] | within noise |", "|---|---|---|"]
   for name, entry in results["differences"].items():
     lines.append(f"| {name} | {_cell(entry['value'], entry['ci'])} | "

@@ -1,6 +1,7 @@
 """The experiment scripts under experiments/, in their quick modes (a tiny model, seconds of
 compute): each runs end to end and its report shows exactly the figures of its results file."""
 
+import importlib.util
 import json
 import os
 import re
@@ -25,6 +26,28 @@ def _same(shown: str, expected: list[float], decimals: int = 3) -> bool:
       abs(a - b) <= 0.51 * 10**-decimals for a, b in zip(numbers, expected))
 
 
+def _script(name: str, monkeypatch):
+  """`experiments/<name>.py` as a module (under another name: the scripts are not a package),
+  with experiments/ on the path for its `import common`, as when it runs as a script."""
+  monkeypatch.syspath_prepend(os.path.join(REPO, "experiments"))
+  spec = importlib.util.spec_from_file_location(f"experiment_{name}",
+                                                os.path.join(REPO, "experiments", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look themselves up
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_true_false_hits_known_answers(monkeypatch):
+  """The True/False rate counts a generation whose first line's first word is True or False
+  (a trailing "." or "," dropped, case as written): 4 of these 9 hand-made generations."""
+  promot = _script("promot", monkeypatch)
+  generations = [" True", "False.", " true", "Lima", "", "\n\nTrue, because", "Truely",
+                 " False False\nTrue", "A: True"]
+  assert promot.true_false_hits(generations) == [1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+  assert promot.answer_line(" False False\nTrue") == "False False"
+
+
 def _run_quick(script: str, out) -> tuple[dict, str]:
   """Runs `experiments/<script>.py --quick --out OUT`; returns its results.json and report.md."""
   result = subprocess.run([sys.executable, f"experiments/{script}.py", "--quick", "--out",
@@ -36,27 +59,39 @@ def _run_quick(script: str, out) -> tuple[dict, str]:
 
 def test_promot_quick_report_shows_the_results_file(tmp_path):
   """`experiments/promot.py --quick` writes results.json, report.md and the PNG; every arm's
-  row and every paired difference in the report equals the results file (to the report's
-  three decimals), with the right within-noise flag."""
+  row, the target-task rows (ProMoT's stage 1 included) and every paired difference in the
+  report equal the results file (to the report's three decimals), with the right
+  within-noise flag."""
   results, report = _run_quick("promot", tmp_path)
   assert (tmp_path / "promot.png").stat().st_size > 1000
   assert "Quick run" in report
+  split = report.index("| arm | target accuracy [95% CI] | True/False rate, target items")
+  arms_table, target_table = report[:split], report[split:]
   for arm in ("base", "standard_ft", "promot"):
     r = results["arms"][arm]
     expected = []
     for key in ("target_accuracy", "format_rate", "gold_logprob", "exact_match"):
       expected += [r[key], *r[f"{key}_ci"]]
-    assert _same(_row(report, arm), expected + [r["docs_perplexity"]]), arm
+    assert _same(_row(arms_table, arm), expected + [r["docs_perplexity"]]), arm
+  target_rows = {arm: results["arms"][arm] for arm in ("base", "standard_ft", "promot")}
+  target_rows["promot_stage1"] = results["promot_stage1"]
+  for arm, r in target_rows.items():
+    assert _same(_row(target_table, arm), [
+        r["target_accuracy"], *r["target_accuracy_ci"], r["target_format_rate"],
+        *r["target_format_rate_ci"], r["target_true_share"]]), arm
+  assert "target_format_rate: promot_stage1 - base" in results["differences"]
   for name, entry in results["differences"].items():
     row = _row(report, name)
     assert _same(row, [entry["value"], *entry["ci"]]), name
     assert row.endswith(f"| {'yes' if entry['within_noise'] else 'no'} |"), name
-  assert set(results["seconds"]) >= {"total", "train_standard_ft", "train_promot"}
+  assert set(results["seconds"]) >= {"total", "train_standard_ft", "train_promot",
+                                     "evaluate_promot_stage1"}
 
 
 def test_partition_quick_report_shows_the_results_file(tmp_path):
   """Every arm's perplexity row, every paired difference (with its within-noise flag), the
-  partition's composition and its purity / router accuracy equal results.json."""
+  partition's composition, its purity / true-centroid purity / router accuracy and the
+  featurizer comparison equal results.json."""
   results, report = _run_quick("partition", tmp_path)
   assert (tmp_path / "partition.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert (tmp_path / "partition.png").stat().st_size > 1000
@@ -75,8 +110,14 @@ def test_partition_quick_report_shows_the_results_file(tmp_path):
   for j, size in enumerate(p["sizes"]):
     counts = [int(x) for x in _row(report, str(j)).split("|")[:4]]
     assert counts == [size, *p["composition"][str(j)].values()]
-  assert f"Purity {p['purity']:.3f} (chance {p['chance_purity']:.3f}); router accuracy " \
-         f"{p['router_accuracy']:.3f}" in report
+  assert f"Purity {p['purity']:.3f} (chance {p['chance_purity']:.3f}, true-centroid " \
+         f"{p['true_centroid_purity']:.3f}); router accuracy {p['router_accuracy']:.3f}" in report
+  assert set(p["featurizers"]) == {"tfidf_corpus", "tfidf_pool", "model"}
+  assert p["featurizers"]["tfidf_corpus"]["purity"] == p["purity"]
+  assert p["featurizers"]["tfidf_corpus"]["true_centroid_purity"] == p["true_centroid_purity"]
+  for name, check in p["featurizers"].items():
+    assert _same(_row(report, name), [check["purity"], check["true_centroid_purity"],
+                                      check["objective_found"], check["objective_sources"]]), name
   assert (tmp_path / "partition" / "centres.npy").exists()
   assert set(results["seconds"]) >= {"total", "train_dense", "train_cbtm", "train_random"}
 

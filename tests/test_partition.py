@@ -50,6 +50,37 @@ def test_balanced_kmeans_equal_sizes_and_planted_clusters():
   assert np.array_equal(assignment, again)  # deterministic given the seed
 
 
+def test_true_centroid_purity_known_answers():
+  """Derived by hand on one-dimensional features, three documents per label."""
+  labels = ["a", "a", "a", "b", "b", "b"]
+  # Centroids a = 1, b = 3. Squared distances (to a, b): 0 -> (1, 9) twice, 3 -> (4, 0),
+  # 4 -> (9, 1) twice, 1 -> (0, 4). Nearest with room: a gets {0, 0, 1} (labels a, a, b),
+  # b gets {3, 4, 4} (a, b, b): purity (2 + 2) / 6.
+  mixed = np.asarray([[0.0], [0.0], [3.0], [4.0], [4.0], [1.0]])
+  assert partition_lib.true_centroid_purity(mixed, labels) == pytest.approx(2 / 3)
+  # Centroids a = 0, b = 7: the b document at 1 is nearer a (1 against 36), but a is full with
+  # its three documents at distance 0, so the equal sizes send it to b: purity 1, where the
+  # unconstrained nearest centroid would give 5 / 6.
+  constrained = np.asarray([[0.0], [0.0], [0.0], [10.0], [10.0], [1.0]])
+  assert partition_lib.true_centroid_purity(constrained, labels) == 1.0
+  # Label names and their order do not matter.
+  assert partition_lib.true_centroid_purity(mixed, ["z", "z", "z", "c", "c", "c"]) == \
+      pytest.approx(2 / 3)
+  with pytest.raises(ValueError, match="6 feature rows but 5 labels"):
+    partition_lib.true_centroid_purity(mixed, labels[:5])
+
+
+def test_within_cluster_sum_of_squares_known_answers():
+  features = np.asarray([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+  # Means (1, 0) and (0, 2): squared distances 1 + 1 and 1 + 1.
+  assert partition_lib.within_cluster_sum_of_squares(features, ["x", "x", "y", "y"]) == 4.0
+  # Means (0, 0.5) and (1, 1.5): 0.25 + 0.25 and (1 + 2.25) * 2.
+  assert partition_lib.within_cluster_sum_of_squares(features, [0, 1, 0, 1]) == 7.0
+  assert partition_lib.within_cluster_sum_of_squares(features, [0, 1, 2, 3]) == 0.0
+  with pytest.raises(ValueError, match="4 feature rows but 3 cluster ids"):
+    partition_lib.within_cluster_sum_of_squares(features, [0, 1, 2])
+
+
 def test_featurizer_and_centres_round_trip_through_files(tmp_path):
   texts, labels = _corpus(10)
   featurizer = contexts.TfidfSvd.fit(texts, dims=8, seed=3)

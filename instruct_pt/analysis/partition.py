@@ -13,6 +13,11 @@ assignment is capacity-constrained greedy (every (document, centre) pair by dist
 document taking the nearest centre with room; capacities differ by at most one), as the
 balanced k-means c-BTM uses bounds cluster sizes; UNVERIFIED that it matches that package's
 auction algorithm assignment for assignment.
+
+Measures against known labels (which never touch the clustering): purity and its chance
+level, the true-centroid purity (the purity at the labels' own centroids, the reference a
+clusterer that found the labels would reach), k-means' objective for any partition, and
+router accuracy.
 """
 
 from __future__ import annotations
@@ -102,6 +107,53 @@ def purity(clusters: Sequence[int], labels: Sequence[str]) -> float:
     _, counts = np.unique(labels[clusters == cluster], return_counts=True)
     hits += counts.max()
   return float(hits / len(labels))
+
+
+def true_centroid_purity(features: np.ndarray, labels: Sequence[str]) -> float:
+  """The purity a clusterer reaches when its centres are the known labels' own centroids.
+
+  Each label's centroid is the mean of its documents' features; the documents are then
+  assigned to those centroids by `balanced_assign` (nearest centroid with room, cluster sizes
+  n // k or n // k + 1 for k labels), the assignment step balanced k-means runs at every
+  round, and the purity of that assignment is returned. It is the reference for "the
+  clusterer found the labels": a purity close to it means the features allow no better, one
+  far below it means the clustering missed clusters the features do hold. It is not a strict
+  bound (another assignment can score a higher purity), and it compares with the purity of a
+  clustering into as many clusters as there are labels.
+
+  Args:
+    features: float [n, dims], the features the clustering used.
+    labels: the n known labels (the sorted distinct labels are the centroids' order).
+
+  Raises:
+    ValueError: features and labels of different lengths.
+  """
+  features, labels = np.asarray(features, np.float64), np.asarray(labels)
+  if len(features) != len(labels):
+    raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
+  centroids = np.stack([features[labels == label].mean(axis=0) for label in np.unique(labels)])
+  return purity(balanced_assign(_distances(features, centroids)), labels)
+
+
+def within_cluster_sum_of_squares(features: np.ndarray, clusters: Sequence[Any]) -> float:
+  """k-means' objective: the summed squared distance of each row to its cluster's mean.
+
+  Compared between the clustering found and the known labels taken as clusters, it says
+  whether k-means stopped short (the labels score lower) or the features favour another
+  partition (the clustering found scores lower).
+
+  Args:
+    features: float [n, dims].
+    clusters: each row's cluster, any hashable ids (e.g. known labels).
+
+  Raises:
+    ValueError: features and clusters of different lengths.
+  """
+  features, clusters = np.asarray(features, np.float64), np.asarray(clusters)
+  if len(features) != len(clusters):
+    raise ValueError(f"{len(features)} feature rows but {len(clusters)} cluster ids")
+  return float(sum(((features[clusters == c] - features[clusters == c].mean(axis=0)) ** 2).sum()
+                   for c in np.unique(clusters)))
 
 
 def chance_purity(clusters: Sequence[int], labels: Sequence[str], seed: int = 0,
