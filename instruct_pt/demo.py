@@ -503,7 +503,7 @@ def primary_table(estimates: dict[str, list[paired.Estimate]]) -> str:
     cells = [name, unit]
     for label in labels:
       e = estimates[label][row]
-      cells += [f"{e.difference:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]", f"{e.p:.3f}"]
+      cells += [f"{e.difference:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]", paired.format_p(e.p)]
     cells.append(paired.verdict(estimates[labels[0]][row]))
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
@@ -518,18 +518,28 @@ def verdict_lines(estimates: dict[str, list[paired.Estimate]]) -> str:
   """
   (label, primary), (_, aa) = [(k, v[0]) for k, v in list(estimates.items())[:2]]
   first = (f"**Primary measure, {label}: {primary.difference:+.3f} nats "
-           f"[{primary.ci_low:+.3f}, {primary.ci_high:+.3f}], p = {primary.p:.3f} "
+           f"[{primary.ci_low:+.3f}, {primary.ci_high:+.3f}], p {_p_clause(primary.p)} "
            f"({primary.method}, {primary.n_items} items from {primary.n_clusters} passages): "
            f"{paired.verdict(primary)}.**")
   second = (f"The A/A run differs from Vanilla PT by {aa.difference:+.3f} "
             f"[{aa.ci_low:+.3f}, {aa.ci_high:+.3f}] on the same items "
             f"({paired.verdict(aa)}): ")
-  second += ("training noise (the data order alone) moves the primary measure beyond the "
-             "test's interval, so a difference of this size between arms is not evidence of "
-             "an effect." if paired.verdict(aa) != "within noise" else
-             "the data order alone does not move the primary measure beyond the test's "
-             "interval.")
+  if paired.verdict(aa) == "within noise":
+    second += ("the data order alone does not move the primary measure beyond the test's "
+               "interval.")
+  else:
+    second += ("the data order alone moves the primary measure beyond the test's interval, "
+               "so that interval understates the noise between training runs.")
+  beyond_aa = min(abs(primary.ci_low), abs(primary.ci_high)) > abs(aa.difference)
+  if paired.verdict(primary) != "within noise":
+    second += (f" The primary difference's interval {'lies' if beyond_aa else 'does not lie'} "
+               f"wholly beyond the A/A difference ({abs(aa.difference):.3f} nats in size).")
   return first + "\n\n" + second
+
+
+def _p_clause(p: float) -> str:
+  formatted = paired.format_p(p)
+  return formatted if formatted.startswith("<") else "= " + formatted
 
 
 def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:

@@ -107,7 +107,11 @@ def difference_chart(differences: Mapping[str, Sequence[paired.Estimate]], path:
     ax.set_xlabel(f"difference in {_AXIS_NAMES.get(metric, metric)} "
                   f"({'right' if higher else 'left'} of 0 is better)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize="small")
+  legend = {}  # one entry per comparison, from whichever panel draws it
+  for ax in axes:
+    legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+  figure.legend(list(legend.values()), list(legend), loc="outside lower center",
+                fontsize="small")
   axes[0].set_title(title)
   figure.savefig(path, dpi=100)
 

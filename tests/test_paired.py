@@ -321,3 +321,8 @@ def test_zero_difference_with_zero_noise_is_within_noise():
   assert paired.verdict(identical) == "within noise"
   assert not any(math.isnan(v) for v in (identical.difference, identical.se, identical.p,
                                           identical.ci_low, identical.ci_high))
+
+
+def test_format_p():
+  assert [paired.format_p(p) for p in (0.0, 0.0009999, 0.001, 0.0342, 1.0)] == [
+      "< 0.001", "< 0.001", "0.001", "0.034", "1.000"]

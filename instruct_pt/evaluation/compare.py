@@ -246,7 +246,7 @@ def paired_table(estimates: Mapping[str, Sequence[paired.Estimate]]) -> str:
   for label, found in estimates.items():
     for e in found:
       arrow = " ↑" if e.higher_is_better else " ↓"
-      p = "< 0.001" if e.p < 0.001 else f"{e.p:.3f}"
+      p = paired.format_p(e.p)
       cells = [label, e.task, e.metric + arrow,
                f"{e.difference:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}]", f"{e.se:.4f}", p,
                f"{e.n_items} / {e.n_clusters}", paired.verdict(e), e.method]

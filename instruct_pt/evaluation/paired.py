@@ -400,3 +400,12 @@ def verdict(estimate: Estimate) -> str:
     return "within noise"
   better = (estimate.difference > 0) == estimate.higher_is_better
   return f"beyond noise ({'better' if better else 'worse'})"
+
+
+def format_p(p: float) -> str:
+  """A p-value for a table: three decimals, or "< 0.001".
+
+  Args:
+    p: the p-value.
+  """
+  return "< 0.001" if p < 0.001 else f"{p:.3f}"
