@@ -109,6 +109,8 @@ class DemoSize:
     pretrain_batch: their rows per step.
     pretrain_seq_len: their tokens per row.
     eval_limit: documents per evaluation task (None: all).
+    evaluate_start: whether the starting model is evaluated too (a reference level, not a
+      comparison the verdict uses).
     seed: the seed of the document sample.
   """
 
@@ -124,6 +126,7 @@ class DemoSize:
   pretrain_batch: int
   pretrain_seq_len: int
   eval_limit: Optional[int]
+  evaluate_start: bool = True
   seed: int = 0
 
   @property
@@ -137,7 +140,8 @@ FULL = DemoSize("full", synthesizer_steps=10, synthesizer_batch=2, synthesizer_s
                 pretrain_steps=6, pretrain_batch=4, pretrain_seq_len=256, eval_limit=None)
 QUICK = DemoSize("quick", synthesizer_steps=2, synthesizer_batch=1, synthesizer_seq_len=256,
                  documents=6, synthesized=4, documents_per_shard=4, new_tokens=16,
-                 pretrain_steps=2, pretrain_batch=1, pretrain_seq_len=256, eval_limit=6)
+                 pretrain_steps=2, pretrain_batch=1, pretrain_seq_len=128, eval_limit=4,
+                 evaluate_start=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,11 +323,18 @@ def evaluation_run(model: run_dir.RunDir, size: DemoSize) -> config.EvaluateRun:
   return config.EvaluateRun(model=str(model), tasks=EVAL_TASKS, limit=size.eval_limit)
 
 
-def evaluated_models(layout: DemoLayout) -> dict[str, run_dir.RunDir]:
-  """The compared models by label, in the comparison's order (differences are to the
-  first: Vanilla PT)."""
-  return {**{arm.label: layout.arm(name) for name, arm in ARMS.items()},
-          START_LABEL: layout.base}
+def evaluated_models(layout: DemoLayout, size: DemoSize) -> dict[str, run_dir.RunDir]:
+  """The evaluated models by label, in the comparison's order (differences are to the
+  first: Vanilla PT): the arms, then the starting model if `size.evaluate_start`.
+
+  Args:
+    layout: the demo's directories.
+    size: the demo's size.
+  """
+  models = {arm.label: layout.arm(name) for name, arm in ARMS.items()}
+  if size.evaluate_start:
+    models[START_LABEL] = layout.base
+  return models
 
 
 def trained(run: config.TrainRun) -> bool:
@@ -414,7 +425,8 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
     training = pretrain_run(layout, size, arm)
     stage(f"continual pre-training: {ARM_LABELS[arm]}", functools.partial(trained, training),
           functools.partial(commands.train, training, show_progress))
-  evaluations = [evaluation_run(model, size) for model in evaluated_models(layout).values()]
+  evaluations = [evaluation_run(model, size)
+                 for model in evaluated_models(layout, size).values()]
   stage("evaluate", lambda: all(map(evaluated, evaluations)),
         lambda: [commands.evaluate(e, show_progress) for e in evaluations if not evaluated(e)])
   report = write_report(layout, size, stage.timings)
@@ -610,7 +622,7 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
     size: the demo's size.
     timings: seconds per stage.
   """
-  models = evaluated_models(layout)
+  models = evaluated_models(layout, size)
   name = evaluation_run(layout.base, size).results_name()
   comparison = commands.compare([str(m) for m in models.values()], name=name,
                                 output_dir=str(layout.root), labels=list(models),
@@ -692,7 +704,7 @@ def _stages_table(layout: DemoLayout, size: DemoSize, timings: dict[str, float])
     rows.append((f"continual pre-training: {arm.label}",
                  f"{_train_settings(pretrain_run(layout, size, key))}; {data}"))
   rows.append(("evaluate", f"tasks {', '.join(EVAL_TASKS)} (held-out passages), {limit}, "
-                           f"{len(ARMS) + 1} models"))
+                           f"{', '.join(evaluated_models(layout, size))}"))
   lines = ["| stage | settings | seconds |", "|---|---|---|"]
   lines += [f"| {name} | {settings} | {timings.get(name, 0.0):.0f} |" for name, settings in rows]
   return "\n".join(lines)

@@ -128,6 +128,18 @@ def _row_shapes(num_rows: int, row_len: int, num_picks: int) -> dict[str, tuple[
           "logits_at": picks, "targets": picks}
 
 
+@functools.lru_cache(maxsize=8)
+def _scoring_program(model_config: ModelConfig, mesh: jax.sharding.Mesh,
+                     rules: tuple) -> Callable:
+  """The jitted scoring program of a model shape on a mesh, shared by every `Scorer` of the
+  process: jitted over plain values, not a `Scorer` (see synthesis.generate.Engine), so a
+  second model of the same shape (the demo evaluates four) reuses each traced and compiled
+  row shape instead of tracing it again. The mesh and logical-axis rules are part of the key
+  because the program is traced under them."""
+  del mesh, rules  # only keys: tracing reads them from the sharding context
+  return jax.jit(functools.partial(_score_rows, Decoder(model_config)))
+
+
 class Scorer:
   """Scores `(context, continuation)` token requests with one model on one mesh.
 
@@ -171,8 +183,7 @@ class Scorer:
     self.row_multiple = parallel.data_parallel_size(mesh, rules)
     self.stats = ScoringStats()
     self._sharding = parallel.batch_sharding(mesh, rules)
-    # Jitted over plain values, not `self` (see synthesis.generate.Engine).
-    self._run = jax.jit(functools.partial(_score_rows, Decoder(model_config)))
+    self._run = _scoring_program(model_config, mesh, tuple(map(tuple, rules)))
 
   def score(self, requests: Sequence[Request],
             progress: Optional[Callable[[int], None]] = None) -> list[tuple[float, bool]]:
