@@ -198,7 +198,7 @@ def test_notebook_trains_evaluates_and_reports_at_toy_size(quick_demo, tmp_path)
   run_dir, _ = quick_demo
   notebook_dir = tmp_path / "notebook_run"
   notebook_dir.mkdir()
-  for name in ("base", "synthesizer", "synthesis", "compilation_cache"):
+  for name in ("base", "synthesizer", "synthesis"):
     shutil.copytree(run_dir / name, notebook_dir / name)
   for name in ("documents.jsonl", "demo_size.json"):
     shutil.copy(run_dir / name, notebook_dir / name)
