@@ -402,7 +402,11 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
     if started.get("name") != size.name:
       raise ValueError(f"{layout.root} holds a {started.get('name')} demo; run the "
                        f"{size.name} one in another --run_dir")
-    if started != dataclasses.asdict(size):
+    try:
+      same = DemoSize(**started) == size  # fields added since take their defaults
+    except TypeError:  # a field this version no longer has, or lacks one it needs
+      same = False
+    if not same:
       raise ValueError(f"{layout.root} holds a {size.name} demo of other sizes (an earlier "
                        f"version's); run this one in another --run_dir")
   else:

@@ -7,6 +7,7 @@ synthesis), so its cells skip those and train, evaluate and report themselves, t
 same `demo` and `commands` functions. (One file, so a parallel run keeps them on one worker.)
 """
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -237,3 +238,15 @@ def test_notebook_install_cell_names_the_variable_to_set(monkeypatch):
   with pytest.raises(SystemExit, match=r"^Set INSTRUCT_PT_SOURCE in this cell to the "
                                        r"instruct_pt repository's git URL"):
     exec(cell.source, {})  # pylint: disable=exec-used
+
+
+def test_a_directory_of_other_sizes_is_refused_before_any_work(tmp_path):
+  """A directory started with other sizes (another version's fields) is one clear error;
+  one whose file lacks a field added since, at its default, is the same demo."""
+  (tmp_path / "demo_size.json").write_text(json.dumps({"name": "quick", "documents": 4}))
+  with pytest.raises(ValueError, match="holds a quick demo of other sizes"):
+    demo.run(str(tmp_path), quick=True)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["demo_size.json"]
+  stored = dataclasses.asdict(demo.FULL)
+  del stored["seed"]  # a field with a default, as an older file would lack it
+  assert demo.DemoSize(**stored) == demo.FULL
