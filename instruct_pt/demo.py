@@ -38,14 +38,13 @@ import dataclasses
 import functools
 import json
 import os
-import random
 import time
 from typing import Any, Callable, Optional, Sequence
 
 import jax
 
-from instruct_pt import commands, config, demo_report, run_dir
-from instruct_pt.data import sources
+from instruct_pt import commands, config, demo_comparison, demo_report, run_dir
+from instruct_pt.data import demo_corpus
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.data.registry import DataConfig
 from instruct_pt.evaluation import paired
@@ -55,11 +54,8 @@ SYNTHESIZER_CONFIG = "configs/synthesizer/smollm2_cpu.gin"
 SYNTHESIS_CONFIG = "configs/synthesis/smollm2_cpu.gin"
 PRETRAIN_CONFIG = "configs/pretrain/smollm2_demo_cpt.gin"
 # The held-out tasks: reading comprehension (open-book zero- and one-shot, closed-book) and
-# perplexity. Reading-comprehension items share passages: their `paragraph` field clusters them.
+# perplexity (`demo_comparison` names each task the report reads).
 EVAL_TASKS = ("demo_reading", "demo_perplexity")
-CLUSTER_FIELD = "paragraph"
-OPEN_BOOK, ONE_SHOT, CLOSED_BOOK, PERPLEXITY = (
-    "demo_rc", "demo_rc_one_shot", "demo_rc_closed", "demo_perplexity")
 START_LABEL = "SmolLM2 (start)"
 
 
@@ -178,40 +174,6 @@ class DemoLayout:
     return self.root.sub(f"{name}_pt")
 
 
-def sample_documents(count: int, seed: int) -> list[dict[str, str]]:
-  """`count` training-split paragraphs of the corpus snapshot, round-robin across its topics:
-  topics in a seeded order, each topic's paragraphs in a seeded order, one from each topic
-  in turn until `count` (a topic that runs out drops out).
-
-  Args:
-    count: documents to draw.
-    seed: the draw's seed.
-
-  Returns:
-    `{"id": "<topic>/<index in the topic>", "text"}` records, in the order drawn.
-
-  Raises:
-    ValueError: `count` is more than the split holds.
-  """
-  by_topic: dict[str, list[tuple[int, str]]] = {}
-  for topic, paragraph in sources.demo_topics("train"):
-    by_topic.setdefault(topic, []).append((len(by_topic.get(topic, [])), paragraph))
-  total = sum(map(len, by_topic.values()))
-  if not 0 < count <= total:
-    raise ValueError(f"cannot sample {count} documents from the {total} of the training split")
-  rng = random.Random(seed)
-  queues = {}
-  for topic in rng.sample(sorted(by_topic), len(by_topic)):
-    queues[topic] = rng.sample(by_topic[topic], len(by_topic[topic]))
-  drawn: list[dict[str, str]] = []
-  while len(drawn) < count:
-    for topic, queue in queues.items():
-      if queue and len(drawn) < count:
-        index, text = queue.pop()
-        drawn.append({"id": f"{topic}/{index}", "text": text})
-  return drawn
-
-
 def write_documents(layout: DemoLayout, size: DemoSize) -> str:
   """Writes the sampled documents as JSONL (atomically); returns the file.
 
@@ -220,7 +182,7 @@ def write_documents(layout: DemoLayout, size: DemoSize) -> str:
     size: the demo's size.
   """
   text = "".join(json.dumps(d, ensure_ascii=False) + "\n"
-                 for d in sample_documents(size.documents, size.seed))
+                 for d in demo_corpus.sample_documents(size.documents, size.seed))
   layout.root.create()
   partial = layout.documents.parent / (layout.documents.name + ".partial")
   partial.write_text(text)
@@ -445,7 +407,7 @@ class Report:
   Attributes:
     path: `report.md`.
     summary: its result section (the declared primary comparison, its controls, the verdict).
-    estimates: comparison label -> the paired estimates of `MEASURES`, in that order.
+    estimates: comparison label -> the paired estimates of `demo_comparison.MEASURES`.
     comparison: every metric of every model (`instruct_pt.evaluation.compare.Comparison`).
   """
 
@@ -453,109 +415,6 @@ class Report:
   summary: str
   estimates: dict[str, list[paired.Estimate]]
   comparison: Any
-
-
-# The report's measures, in its order (the first is the declared primary one): name, task,
-# and what the row measures.
-MEASURES = (
-    ("open-book, zero-shot (primary)", OPEN_BOOK, "gold-option margin"),
-    ("open-book, one-shot", ONE_SHOT, "gold-option margin"),
-    ("closed-book (control)", CLOSED_BOOK, "gold-option margin"),
-    ("open − closed (reading)", f"{OPEN_BOOK} − {CLOSED_BOOK}", "gold-option margin"),
-    ("held-out perplexity", PERPLEXITY, "bits per byte"),
-)
-
-
-def paired_estimates(results_a: dict[str, Any], results_b: dict[str, Any],
-                     resamples: int = 2000) -> list[paired.Estimate]:
-  """The paired estimates (b − a) of `MEASURES`, in order: the per-item gold-option margin
-  on each reading-comprehension task (a paired t clustered by passage), its open-minus-closed
-  difference per item, and bits per byte (a paired bootstrap over documents).
-
-  Args:
-    results_a: lm-eval results (with samples) of the run subtracted.
-    results_b: those of the run compared.
-    resamples: bootstrap resamples for bits per byte.
-
-  Raises:
-    ValueError: the runs scored different items, or a task is missing.
-  """
-  margins = {}
-  for task in (OPEN_BOOK, ONE_SHOT, CLOSED_BOOK):
-    a = paired.choice_items(results_a, task, CLUSTER_FIELD)
-    b = paired.choice_items(results_b, task, CLUSTER_FIELD)
-    ids = paired.paired_ids(a, b, task)
-    margins[task] = ({i: b[i].margin - a[i].margin for i in ids},
-                     {i: a[i].cluster for i in ids})
-  estimates = [paired.paired_t(list(margins[task][0].values()), list(margins[task][1].values()),
-                               task=task, metric=paired.MARGIN)
-               for task in (OPEN_BOOK, ONE_SHOT, CLOSED_BOOK)]
-  (open_d, clusters), (closed_d, _) = margins[OPEN_BOOK], margins[CLOSED_BOOK]
-  paired.paired_ids(open_d, closed_d, f"{OPEN_BOOK} and {CLOSED_BOOK}")
-  estimates.append(paired.paired_t([open_d[i] - closed_d[i] for i in open_d],
-                                   [clusters[i] for i in open_d],
-                                   task=MEASURES[3][1], metric=paired.MARGIN))
-  a, b = (paired.rolling_documents(r, PERPLEXITY) for r in (results_a, results_b))
-  ids = paired.paired_ids(a, b, PERPLEXITY)
-  estimates.append(paired.paired_bootstrap_bits_per_byte([a[i] for i in ids], [b[i] for i in ids],
-                                                         resamples, task=PERPLEXITY))
-  return estimates
-
-
-def primary_table(estimates: dict[str, list[paired.Estimate]]) -> str:
-  """Markdown: one row per measure of `MEASURES`, one column pair per comparison (difference
-  [95% CI] and p), and the verdict of the first comparison.
-
-  Args:
-    estimates: comparison label -> `paired_estimates`.
-  """
-  labels = list(estimates)
-  header = ["measure", "unit"]
-  for label in labels:
-    header += [f"{label} [95% CI]", "p"]
-  header.append(f"{labels[0]}: verdict")
-  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  for row, (name, _, unit) in enumerate(MEASURES):
-    cells = [name, unit]
-    for label in labels:
-      e = estimates[label][row]
-      cells += [f"{e.difference:+.3f} [{e.ci_low:+.3f}, {e.ci_high:+.3f}]", paired.format_p(e.p)]
-    cells.append(paired.verdict(estimates[labels[0]][row]))
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
-
-
-def verdict_lines(estimates: dict[str, list[paired.Estimate]]) -> str:
-  """The verdict in words: the primary measure's paired test, and the A/A run on it.
-
-  Args:
-    estimates: comparison label -> `paired_estimates` (the first: Instruct − Vanilla; the
-      second: the A/A run).
-  """
-  (label, primary), (_, aa) = [(k, v[0]) for k, v in list(estimates.items())[:2]]
-  first = (f"**Primary measure, {label}: {primary.difference:+.3f} nats "
-           f"[{primary.ci_low:+.3f}, {primary.ci_high:+.3f}], p {_p_clause(primary.p)} "
-           f"({primary.method}, {primary.n_items} items from {primary.n_clusters} passages): "
-           f"{paired.verdict(primary)}.**")
-  second = (f"The A/A run differs from Vanilla PT by {aa.difference:+.3f} "
-            f"[{aa.ci_low:+.3f}, {aa.ci_high:+.3f}] on the same items "
-            f"({paired.verdict(aa)}): ")
-  if paired.verdict(aa) == "within noise":
-    second += ("the data order alone does not move the primary measure beyond the test's "
-               "interval.")
-  else:
-    second += ("the data order alone moves the primary measure beyond the test's interval, "
-               "so that interval understates the noise between training runs.")
-  beyond_aa = min(abs(primary.ci_low), abs(primary.ci_high)) > abs(aa.difference)
-  if paired.verdict(primary) != "within noise":
-    second += (f" The primary difference's interval {'lies' if beyond_aa else 'does not lie'} "
-               f"wholly beyond the A/A difference ({abs(aa.difference):.3f} nats in size).")
-  return first + "\n\n" + second
-
-
-def _p_clause(p: float) -> str:
-  formatted = paired.format_p(p)
-  return formatted if formatted.startswith("<") else "= " + formatted
 
 
 def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:
@@ -630,10 +489,10 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
   name = evaluation_run(layout.base, size).results_name()
   comparison = commands.compare([str(m) for m in models.values()], name=name,
                                 output_dir=str(layout.root), labels=list(models),
-                                cluster_field=CLUSTER_FIELD)
+                                cluster_field=demo_comparison.CLUSTER_FIELD)
   results = {arm: json.loads((layout.arm(arm).eval_dir(name) / "results.json").read_text())
              for arm in ARMS}
-  estimates = {label: paired_estimates(results[subtrahend], results[minuend])
+  estimates = {label: demo_comparison.paired_estimates(results[subtrahend], results[minuend])
                for label, minuend, subtrahend in COMPARISONS}
   demo_report.difference_chart(estimates, str(layout.root.path / "differences.png"),
                                "paired differences to Vanilla PT, 95% intervals")
@@ -647,43 +506,17 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
   records = [json.loads(line) for shard in layout.synthesis.shards()
              for line in shard.read_text().splitlines() if line.strip()]
   documents = {d["id"]: d["text"] for d in read_documents(layout)}
-  summary = primary_table(estimates) + "\n\n" + verdict_lines(estimates) + "\n"
+  summary = (demo_comparison.primary_table(estimates) + "\n\n"
+             + demo_comparison.verdict_lines(estimates) + "\n")
   text = _REPORT.format(
       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=demo_report.machine(),
       size=size.name, total=sum(timings.values()), stages=_stages_table(layout, size, timings),
-      design=_design(size), summary=summary, tokens=arm_tokens(layout, size),
+      design=demo_comparison.design(size.name), summary=summary, tokens=arm_tokens(layout, size),
       levels=comparison.table, final_losses=", ".join(
           f"{label} {points[-1][1]:.3f}" for label, points in curves.items() if points),
-      synthesis=_synthesis_line(stats), samples=demo_report.sample_pairs(records, documents, 3))
+      synthesis=demo_report.synthesis_line(stats), samples=demo_report.sample_pairs(records, documents, 3))
   layout.root.report.write_text(text)
   return Report(str(layout.root.report), summary, estimates, comparison)
-
-
-def _design(size: DemoSize) -> str:
-  return (f"Declared before the numbers: the primary measure is the per-item **gold-option "
-          f"margin** (log-likelihood of the right term minus the best wrong one, in nats) on "
-          f"**open-book reading comprehension, zero-shot** (`{OPEN_BOOK}`): a held-out "
-          f"passage, then which term was cut from one of its sentences, four terms to choose "
-          f"from. The question's wording is not in the synthesis template pool. Compared: "
-          f"Instruct PT − Vanilla PT, item by item, with a paired t clustered by passage "
-          f"(several items share one); verdict: beyond noise when the 95% interval excludes "
-          f"0. Controls: the same questions **closed-book** (`{CLOSED_BOOK}`, no passage: "
-          f"knowledge, not reading) and their open − closed difference; the **A/A run** "
-          f"(Vanilla PT with another data-order seed) on the same items, to size training "
-          f"noise. Secondary: one-shot (`{ONE_SHOT}`), bits per byte on the held-out "
-          f"passages (paired bootstrap over documents), accuracy (McNemar, in the full "
-          f"table below). Not run: \"Vanilla PT + general instructions\", which would "
-          f"separate augmentation from mixing instructions in. Size `{size.name}`; the "
-          f"numbers come from one run of this design.")
-
-
-def _synthesis_line(stats: dict[str, Any]) -> str:
-  return (f"{stats['documents']} documents in {stats['shards']} shards "
-          f"({stats['post_processing']} post-processing): {stats.get('pairs', 0)} pairs kept, "
-          f"{stats.get('malformed_pairs', 0)} malformed, "
-          f"{stats.get('documents_without_pairs', 0)} documents without pairs, "
-          f"{stats.get('texts', 0)} instruction-augmented texts, "
-          f"{stats['tokens_per_second']:.0f} generated tokens/s.")
 
 
 def _stages_table(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) -> str:
@@ -693,7 +526,7 @@ def _stages_table(layout: DemoLayout, size: DemoSize, timings: dict[str, float])
   rows = [
       ("import SmolLM2-135M-Instruct", "the bundled GGUF (Q4_1), dequantized to float32"),
       ("fine-tune the synthesizer",
-       f"{_train_settings(tuning)}; task {tuning.data.mixture} (loss on the pairs only)"),
+       f"{demo_report.train_settings(tuning)}; task {tuning.data.mixture} (loss on the pairs only)"),
       ("sample the documents",
        f"{size.documents} training-split paragraphs, round-robin across pydoc topics, "
        f"seed {size.seed}"),
@@ -706,19 +539,12 @@ def _stages_table(layout: DemoLayout, size: DemoSize, timings: dict[str, float])
     data = ("the raw documents" if arm.data == "raw" else
             "instruction-augmented texts + general instructions, 1:1")
     rows.append((f"continual pre-training: {arm.label}",
-                 f"{_train_settings(pretrain_run(layout, size, key))}; {data}"))
+                 f"{demo_report.train_settings(pretrain_run(layout, size, key))}; {data}"))
   rows.append(("evaluate", f"tasks {', '.join(EVAL_TASKS)} (held-out passages), {limit}, "
                            f"{', '.join(evaluated_models(layout, size))}"))
   lines = ["| stage | settings | seconds |", "|---|---|---|"]
   lines += [f"| {name} | {settings} | {timings.get(name, 0.0):.0f} |" for name, settings in rows]
   return "\n".join(lines)
-
-
-def _train_settings(run: config.TrainRun) -> str:
-  t, o = run.train, run.optimizer
-  return (f"{t.num_steps} steps x {t.batch_size} rows x {t.seq_len} tokens = "
-          f"{t.num_steps * t.batch_size * t.seq_len:,} tokens, AdamW lr {o.learning_rate:g} "
-          f"({o.schedule}, {o.warmup_steps} warm-up steps), data seed {t.seed}")
 
 
 _REPORT = """\

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from instruct_pt.evaluation import paired
 
@@ -146,3 +146,30 @@ def _shorten(text: str, chars: int) -> str:
 
 def _one_line(text: str, chars: Optional[int] = 300) -> str:
   return _shorten(" ".join(text.split()), chars)
+
+
+def synthesis_line(stats: dict[str, Any]) -> str:
+  """One sentence of a synthesis run's `stats.json`: documents, shards, pairs kept and lost,
+  augmented texts, generation speed.
+
+  Args:
+    stats: the synthesis statistics.
+  """
+  return (f"{stats['documents']} documents in {stats['shards']} shards "
+          f"({stats['post_processing']} post-processing): {stats.get('pairs', 0)} pairs kept, "
+          f"{stats.get('malformed_pairs', 0)} malformed, "
+          f"{stats.get('documents_without_pairs', 0)} documents without pairs, "
+          f"{stats.get('texts', 0)} instruction-augmented texts, "
+          f"{stats['tokens_per_second']:.0f} generated tokens/s.")
+
+
+def train_settings(run: Any) -> str:
+  """One line of a training run's settings: steps x rows x tokens, optimizer, data seed.
+
+  Args:
+    run: a `config.TrainRun`.
+  """
+  t, o = run.train, run.optimizer
+  return (f"{t.num_steps} steps x {t.batch_size} rows x {t.seq_len} tokens = "
+          f"{t.num_steps * t.batch_size * t.seq_len:,} tokens, AdamW lr {o.learning_rate:g} "
+          f"({o.schedule}, {o.warmup_steps} warm-up steps), data seed {t.seed}")

@@ -19,8 +19,8 @@ import sys
 
 import pytest
 
-from instruct_pt import demo
-from instruct_pt.data import sources
+from instruct_pt import demo, demo_comparison
+from instruct_pt.data import demo_corpus, sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(REPO, "notebooks", "quickstart.ipynb")
@@ -63,12 +63,12 @@ def test_quick_demo_report_leads_with_the_declared_paired_comparison(quick_demo)
   header, rows = _table(result_section.split("\n\n", 1)[0])
   assert header[2] == "Instruct PT − Vanilla PT [95% CI]"
   assert header[4] == "A/A: Vanilla PT (data seed 1) − Vanilla PT [95% CI]"
-  assert [row[0] for row in rows] == [name for name, _, _ in demo.MEASURES]
+  assert [row[0] for row in rows] == [name for name, _, _ in demo_comparison.MEASURES]
   name = demo.evaluation_run(layout.base, demo.QUICK).results_name()
   results = {arm: json.loads((layout.arm(arm).eval_dir(name) / "results.json").read_text())
              for arm in demo.ARMS}
   for column, (_, minuend, subtrahend) in zip((2, 4), demo.COMPARISONS):
-    estimates = demo.paired_estimates(results[subtrahend], results[minuend])
+    estimates = demo_comparison.paired_estimates(results[subtrahend], results[minuend])
     for row, estimate in zip(rows, estimates):
       assert row[column] == (f"{estimate.difference:+.3f} [{estimate.ci_low:+.3f}, "
                              f"{estimate.ci_high:+.3f}]")
@@ -96,7 +96,7 @@ def test_quick_demo_ran_every_stage_with_real_numbers(quick_demo):
     assert f"| {demo.ARMS[arm].label} | " in report and f" | {loss_tokens:,.0f} | " in report
   stats = json.loads(layout.synthesis.stats.read_text())
   assert stats["documents"] == demo.QUICK.synthesized and stats["post_processing"] == "official"
-  assert demo.read_documents(layout) == demo.sample_documents(demo.QUICK.documents,
+  assert demo.read_documents(layout) == demo_corpus.sample_documents(demo.QUICK.documents,
                                                               demo.QUICK.seed)
   # The arms read the same number of tokens; Vanilla PT and its A/A re-run differ only in the
   # data seed, Vanilla PT and Instruct PT only in data.
@@ -112,15 +112,15 @@ def test_documents_are_sampled_round_robin_across_topics():
   """The first draws come from distinct topics (one each, in a seeded topic order); the draw
   is deterministic per seed and moves with it; too many documents is one clear error."""
   topics = {topic for topic, _ in sources.demo_topics("train")}
-  drawn = demo.sample_documents(len(topics) + 5, seed=0)
+  drawn = demo_corpus.sample_documents(len(topics) + 5, seed=0)
   first = [d["id"].split("/")[0] for d in drawn[:len(topics)]]
   assert sorted(first) == sorted(topics)
-  assert drawn == demo.sample_documents(len(topics) + 5, seed=0)
-  assert drawn != demo.sample_documents(len(topics) + 5, seed=1)
+  assert drawn == demo_corpus.sample_documents(len(topics) + 5, seed=0)
+  assert drawn != demo_corpus.sample_documents(len(topics) + 5, seed=1)
   train = sources.demo_topics("train")
   assert all((d["id"].split("/")[0], d["text"]) in train for d in drawn)
   with pytest.raises(ValueError, match="cannot sample 100000 documents from the 1622"):
-    demo.sample_documents(100_000, seed=0)
+    demo_corpus.sample_documents(100_000, seed=0)
 
 
 def _choice_samples(margins, paragraphs):
@@ -132,9 +132,9 @@ def _choice_samples(margins, paragraphs):
 
 def _results(open_margins, closed_margins, paragraphs, loglikelihoods):
   samples = {task: _choice_samples(m, paragraphs) for task, m in (
-      (demo.OPEN_BOOK, open_margins), (demo.ONE_SHOT, open_margins),
-      (demo.CLOSED_BOOK, closed_margins))}
-  samples[demo.PERPLEXITY] = [{"doc_id": i, "doc_hash": str(i), "bits_per_byte": [ll, 100]}
+      (demo_comparison.OPEN_BOOK, open_margins), (demo_comparison.ONE_SHOT, open_margins),
+      (demo_comparison.CLOSED_BOOK, closed_margins))}
+  samples[demo_comparison.PERPLEXITY] = [{"doc_id": i, "doc_hash": str(i), "bits_per_byte": [ll, 100]}
                               for i, ll in enumerate(loglikelihoods)]
   return {"samples": samples}
 
@@ -149,12 +149,12 @@ def test_paired_estimates_by_hand():
   a = _results([0.0] * 4, [0.0] * 4, paragraphs, [-50.0] * 4)
   b = _results([1.0] * 4, [0.25] * 4, paragraphs,
                [-50.0 - 100 * math.log(2)] * 4)
-  open_book, _, closed, reading, bits = demo.paired_estimates(a, b, resamples=50)
+  open_book, _, closed, reading, bits = demo_comparison.paired_estimates(a, b, resamples=50)
   assert (open_book.difference, closed.difference, reading.difference) == (1.0, 0.25, 0.75)
   assert reading.se == 0 and reading.p == 0 and reading.n_clusters == 2
   assert bits.difference == pytest.approx(1.0) and bits.ci_low == pytest.approx(1.0)
   c = _results([0.5, 0.5, 1.5, 1.5], [0.0] * 4, paragraphs, [-50.0] * 4)
-  spread = demo.paired_estimates(a, c, resamples=50)[0]
+  spread = demo_comparison.paired_estimates(a, c, resamples=50)[0]
   assert spread.difference == 1.0 and spread.se == pytest.approx(0.5)
   assert spread.n_items == 4 and spread.n_clusters == 2
 

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import platform
+import random
 import zlib
 from typing import Any
 
@@ -132,3 +133,37 @@ def topics(split: str = "train") -> list[tuple[str, str]]:
   if split not in SPLITS:
     raise ValueError(f"Unknown demo corpus split {split!r}; choose one of {SPLITS}")
   return [(r["topic"], r["text"]) for r in _records() if r["split"] == split]
+
+
+def sample_documents(count: int, seed: int) -> list[dict[str, str]]:
+  """`count` training-split paragraphs of the corpus snapshot, round-robin across its topics:
+  topics in a seeded order, each topic's paragraphs in a seeded order, one from each topic
+  in turn until `count` (a topic that runs out drops out).
+
+  Args:
+    count: documents to draw.
+    seed: the draw's seed.
+
+  Returns:
+    `{"id": "<topic>/<index in the topic>", "text"}` records, in the order drawn.
+
+  Raises:
+    ValueError: `count` is more than the split holds.
+  """
+  by_topic: dict[str, list[tuple[int, str]]] = {}
+  for topic, paragraph in topics("train"):
+    by_topic.setdefault(topic, []).append((len(by_topic.get(topic, [])), paragraph))
+  total = sum(map(len, by_topic.values()))
+  if not 0 < count <= total:
+    raise ValueError(f"cannot sample {count} documents from the {total} of the training split")
+  rng = random.Random(seed)
+  queues = {}
+  for topic in rng.sample(sorted(by_topic), len(by_topic)):
+    queues[topic] = rng.sample(by_topic[topic], len(by_topic[topic]))
+  drawn: list[dict[str, str]] = []
+  while len(drawn) < count:
+    for topic, queue in queues.items():
+      if queue and len(drawn) < count:
+        index, text = queue.pop()
+        drawn.append({"id": f"{topic}/{index}", "text": text})
+  return drawn
