@@ -450,14 +450,11 @@ def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:
       data, texts, corpus = "raw documents", f"{len(raw)}", f"{sum(raw):,}"
       passes = f"{loss_tokens / max(sum(raw), 1):.2f}"
     else:
-      mean_a = sum(augmented) / max(len(augmented), 1)
-      mean_i = sum(instructions) / len(instructions)
-      share = mean_a / (mean_a + mean_i)
       data = "augmented texts + general instructions (1:1 by example)"
       texts = f"{len(augmented)} + {len(instructions)}"
       corpus = f"{sum(augmented):,} + {sum(instructions):,}"
-      passes = (f"≈ {rows * share / max(sum(augmented), 1):.2f} + "
-                f"≈ {rows * (1 - share) / sum(instructions):.1f}")
+      over_augmented, over_instructions = demo_comparison.mixed_passes(rows, augmented, instructions)
+      passes = f"≈ {over_augmented:.2f} + ≈ {over_instructions:.1f}"
     lines.append(f"| {arm.label} | {data}, data seed {arm.seed} | {texts} | {corpus} | "
                  f"{rows:,} | {loss_tokens:,.0f} | {passes} |")
   return "\n".join(lines)

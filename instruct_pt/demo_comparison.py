@@ -4,12 +4,13 @@ The report of `instruct_pt.demo` declares its design first (`design`), then one 
 of `MEASURES` (the first is the primary one) for each comparison of two arms: the per-item
 gold-option margin on each reading-comprehension task and its open-minus-closed difference
 (paired t clustered by passage, `CLUSTER_FIELD`), and bits per byte (paired bootstrap over
-documents), all from lm-eval's per-item samples (`instruct_pt.evaluation.paired`).
+documents), all from lm-eval's per-item samples (`instruct_pt.evaluation.paired`); and
+`mixed_passes`, how often an arm that mixes two sources read each.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from instruct_pt.evaluation import paired
 
@@ -142,3 +143,24 @@ def design(size_name: str) -> str:
           f"table below). Not run: \"Vanilla PT + general instructions\", which would "
           f"separate augmentation from mixing instructions in. Size `{size_name}`; the "
           f"numbers come from one run of this design.")
+
+
+def mixed_passes(row_tokens: int, augmented: Sequence[int],
+                 instructions: Sequence[int]) -> tuple[float, float]:
+  """Estimated passes over two sources drawn 1:1 by example into `row_tokens` tokens: each
+  source gets the share of the tokens that its mean example length has of the two means
+  together, divided by its total tokens.
+
+  Args:
+    row_tokens: tokens read.
+    augmented: tokens of each augmented text.
+    instructions: tokens of each general instruction.
+
+  Returns:
+    (passes over the augmented texts, passes over the instructions); 0 for an empty source.
+  """
+  mean_a = sum(augmented) / len(augmented) if augmented else 0.0
+  mean_i = sum(instructions) / len(instructions) if instructions else 0.0
+  share = mean_a / (mean_a + mean_i) if mean_a + mean_i else 0.0
+  return (row_tokens * share / sum(augmented) if augmented else 0.0,
+          row_tokens * (1 - share) / sum(instructions) if instructions else 0.0)

@@ -250,3 +250,13 @@ def test_a_directory_of_other_sizes_is_refused_before_any_work(tmp_path):
   stored = dataclasses.asdict(demo.FULL)
   del stored["seed"]  # a field with a default, as an older file would lack it
   assert demo.DemoSize(**stored) == demo.FULL
+
+
+def test_mixed_passes_by_hand():
+  """Two augmented texts of 100 tokens and two instructions of 50, drawn 1:1 by example into
+  300 tokens: 2/3 of them (200) are augmented text, one pass over its 200 tokens; 100 are
+  instructions, one pass over their 100. Doubling the instructions' count halves their
+  passes; an empty source reads nothing."""
+  assert demo_comparison.mixed_passes(300, [100, 100], [50, 50]) == pytest.approx((1.0, 1.0))
+  assert demo_comparison.mixed_passes(300, [100, 100], [50] * 4) == pytest.approx((1.0, 0.5))
+  assert demo_comparison.mixed_passes(300, [], [50, 50]) == (0.0, pytest.approx(3.0))
