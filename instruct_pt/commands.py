@@ -242,7 +242,8 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
                      f"id to stop generation on")
   engine = generate.Engine(model.config, model.params, mesh, rules,
                            eos_ids=[model.tokenizer.eos_id], num_slots=run.synthesis.num_slots,
-                           max_len=run.synthesis.max_len)
+                           max_len=run.synthesis.max_len,
+                           max_prefill_tokens=run.synthesis.max_prefill_tokens)
   out.config_gin.write_text(config.to_gin(run))
   converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
   return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)

@@ -294,8 +294,8 @@ def test_forward_flops_by_hand():
 def test_auto_settings_resolve_for_the_target_backend():
   config = get_preset("tiny")
   assert config.for_backend("tpu").dtype == "bfloat16"
-  assert config.for_backend("tpu").decode_layers == "scan"
-  assert config.for_backend("gpu").decode_layers == "unrolled"
+  assert config.for_backend("tpu").attention_impl == "xla"
+  assert config.for_backend("gpu").attention_impl == "cudnn"
   assert config.for_backend("cpu").dtype == "float32"
   assert config.replace(dtype="float32").for_backend("tpu").dtype == "float32"
 

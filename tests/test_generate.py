@@ -10,7 +10,7 @@ from instruct_pt import parallel  # pylint: disable=wrong-import-position
 from instruct_pt import run_dir  # pylint: disable=wrong-import-position
 from instruct_pt.model import store  # pylint: disable=wrong-import-position
 from instruct_pt.synthesis.generate import (  # pylint: disable=wrong-import-position
-    Engine, SamplingConfig, plan_prefill, prompt_buckets, sample_tokens)
+    Engine, SamplingConfig, plan_prefill, prefill_groups, prompt_buckets, sample_tokens)
 from hf_reference import tiny_hf_model  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
@@ -164,6 +164,13 @@ def test_plan_prefill_packs_prompts_without_overlap():
     plan_prefill([300], buckets, 1024)
 
 
+def test_prefill_groups_cap_the_tokens_of_each_call():
+  """Prompts go, in order, into groups of at most the cap; a longer prompt is a group alone."""
+  assert prefill_groups([10, 20, 5, 40, 50, 1], 40) == [[0, 1, 2], [3], [4], [5]]
+  assert prefill_groups([3, 3, 3], 100) == [[0, 1, 2]]
+  assert prefill_groups([7], 1) == [[0]]
+
+
 def test_top_k_and_top_p_restrict_the_support():
   """top_k=2 only ever samples the two best tokens; top_p keeps the smallest sufficient set."""
   logits = jax.numpy.log(jax.numpy.asarray([[0.5, 0.3, 0.15, 0.05]] * 512))
@@ -217,10 +224,10 @@ def test_dropped_engines_free_their_parameters():
     assert len(jax.live_arrays()) == baseline
 
 
-def test_unrolled_decode_gives_the_scanned_tokens():
-  """An engine whose decode steps unroll the layers (decode_layers="unrolled") samples the
-  tokens of the scanned one (equal logits, step after step, with slots refilled in between);
-  its prefill time is counted."""
+def test_prefill_in_token_capped_calls_gives_the_same_tokens():
+  """An engine that prefills at most 40 prompt tokens per call (`max_prefill_tokens`) runs
+  more, smaller prefill calls and samples exactly the tokens of one that admits every free
+  slot in one call (slots refilled in between); its prefill time is counted."""
   from instruct_pt.model.config import get_preset  # pylint: disable=import-outside-toplevel
   config = get_preset("tiny", init_std=0.1, num_layers=3)
   mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
@@ -228,11 +235,13 @@ def test_unrolled_decode_gives_the_scanned_tokens():
   rng = np.random.default_rng(0)
   prompts = [rng.integers(3, 259, int(n)).tolist() for n in rng.integers(3, 40, 6)]
   sampling = SamplingConfig(temperature=1.0, top_k=20, max_new_tokens=10)
-  outputs = {}
-  for layers in ("scan", "unrolled"):
-    engine = Engine(config.replace(decode_layers=layers), params, mesh, RULES, eos_ids=[2],
-                    num_slots=4, max_len=64, decode_chunk=4)
-    outputs[layers] = engine.generate(prompts, sampling, seed=3)
+  outputs, calls = {}, {}
+  for cap in (16384, 40):
+    engine = Engine(config, params, mesh, RULES, eos_ids=[2], num_slots=4, max_len=64,
+                    decode_chunk=4, max_prefill_tokens=cap)
+    outputs[cap] = engine.generate(prompts, sampling, seed=3)
+    calls[cap] = engine.stats.prefill_calls
     assert 0 < engine.stats.prefill_seconds < engine.stats.seconds
-  assert outputs["unrolled"] == outputs["scan"]
-  assert sum(map(len, outputs["scan"])) >= 30  # EOS (id 2) may end a few early
+  assert outputs[40] == outputs[16384]
+  assert calls[40] > calls[16384]
+  assert sum(map(len, outputs[40])) >= 30  # EOS (id 2) may end a few early

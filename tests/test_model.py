@@ -151,6 +151,33 @@ def test_sliding_window_changes_logits_only_past_the_window(data, alone_logits):
     assert np.abs(windowed[3:] - full[3:]).max(axis=-1).min() > 1e-4
 
 
+def test_a_window_as_long_as_the_row_takes_the_causal_kernel(params, data, monkeypatch):
+  """A sliding window at least as long as the row hides nothing, so it is dropped
+  (`attention.effective_window`) and a one-document row takes the causal kernel path (no
+  mask operand; cuDNN then skips the masked blocks), with the logits of full attention; a
+  shorter window keeps the mask."""
+  assert attention.effective_window(4096, 4096) is None
+  assert attention.effective_window(4095, 4096) == 4095
+  assert attention.effective_window(None, 8) is None
+  calls = []
+  real = attention.dot_product_attention
+
+  def spy(*args, **kwargs):
+    calls.append(args[5])  # causal_only
+    return real(*args, **kwargs)
+
+  monkeypatch.setattr(attention, "dot_product_attention", spy)
+  tokens = jnp.asarray(data["alone"][:1])
+  cfg = CFG.replace(attention_impl="dot_product")
+  outputs = {}
+  for window in (None, tokens.shape[1], tokens.shape[1] - 1):
+    calls.clear()
+    outputs[window] = Decoder(cfg.replace(sliding_window=window)).apply({"params": params},
+                                                                        tokens)[0]
+    assert calls and set(calls) == {window != tokens.shape[1] - 1}, (window, calls)
+  np.testing.assert_array_equal(outputs[tokens.shape[1]], outputs[None])
+
+
 # 2. KV cache -----------------------------------------------------------------------------------
 
 CACHE_LEN = 16
@@ -177,8 +204,9 @@ def test_kv_cache_prefill_then_decode_matches_full_forward(params, data, alone_l
   seq = data["docs"][i][None]
   assert seq.shape[1] > PREFILL + 2
   cache = attention.init_cache(cfg, batch_size=1, cache_len=CACHE_LEN)
-  assert cache["key"].shape == (cfg.num_layers, 1, cfg.num_kv_heads, CACHE_LEN, cfg.head_dim)
-  assert cache["key"].dtype == jnp.float32
+  assert len(cache) == cfg.num_layers
+  assert cache[0]["key"].shape == (1, cfg.num_kv_heads, CACHE_LEN, cfg.head_dim)
+  assert cache[0]["key"].dtype == jnp.float32
   prefill, steps, cache = _decode(
       cfg, params, cache, seq[:, :PREFILL], np.arange(PREFILL)[None],
       [(seq[:, p:p + 1], [[p]]) for p in range(PREFILL, seq.shape[1])])
@@ -189,40 +217,42 @@ def test_kv_cache_prefill_then_decode_matches_full_forward(params, data, alone_l
 
 
 @pytest.mark.parametrize("window", [None, 3])
-def test_unrolled_decode_equals_the_scanned_decode(params, data, window):
-  """decode_layers="unrolled" (one block per layer over `split_layers` slices of the stacked
-  parameters) gives exactly the logits and cache of the scanned decode step, step after step,
-  for a batch of prompts at different positions, with and without a window."""
-  scanned = CFG.replace(sliding_window=window, decode_layers="scan")
-  unrolled = scanned.replace(decode_layers="unrolled")
-  assert not scanned.decode_unrolled and unrolled.decode_unrolled
+def test_decode_with_split_layers_equals_the_stacked_parameters(params, data, window):
+  """Decode steps given `split_layers` slices (made once, outside a decode loop) give exactly
+  the logits and cache of the same steps given the stacked parameters (sliced inside), step
+  after step, for a batch of prompts at different positions, with and without a window; the
+  split parameters serve decode steps only."""
+  cfg = CFG.replace(sliding_window=window)
   split = split_layers(params, CFG.num_layers)
   assert "layers" not in split and set(split["layer_1"]) == set(params["layers"])
   np.testing.assert_array_equal(split["layer_1"]["mlp"]["up"]["kernel"],
                                 params["layers"]["mlp"]["up"]["kernel"][1])
   with pytest.raises(ValueError, match="serve decode steps only"):
-    forward(unrolled, split, data["docs"][3][None])
+    forward(cfg, split, data["docs"][3][None])
   prompt = np.stack([data["docs"][3][:PREFILL], data["docs"][4][:PREFILL]])
-  _, cache = forward(scanned, params, prompt, np.broadcast_to(np.arange(PREFILL), prompt.shape),
-                     cache=attention.init_cache(CFG, batch_size=2, cache_len=CACHE_LEN))
-  caches = {"scan": cache, "unrolled": cache}
+  _, cache = forward(cfg, params, prompt, np.broadcast_to(np.arange(PREFILL), prompt.shape),
+                     cache=attention.init_cache(CFG, batch_size=2, cache_len=CACHE_LEN),
+                     cache_rows=np.broadcast_to(np.arange(2)[:, None], prompt.shape))
+  caches = {"stacked": cache, "split": cache}
   for step in range(4):
     tokens = np.asarray([[VOCAB_LO + step], [VOCAB_HI - 1 - step]])
     positions = np.asarray([[PREFILL + step], [PREFILL + 2 * step]])
-    expected, caches["scan"] = forward(scanned, params, tokens, positions, cache=caches["scan"])
-    logits, caches["unrolled"] = forward(unrolled, split, tokens, positions,
-                                         cache=caches["unrolled"])
+    expected, caches["stacked"] = forward(cfg, params, tokens, positions,
+                                          cache=caches["stacked"])
+    logits, caches["split"] = forward(cfg, split, tokens, positions, cache=caches["split"])
     np.testing.assert_array_equal(logits, expected, err_msg=f"step {step}")
-    for part in ("key", "value"):
-      np.testing.assert_array_equal(caches["unrolled"][part], caches["scan"][part])
+    jax.tree_util.tree_map(np.testing.assert_array_equal, caches["split"], caches["stacked"])
 
 
-def test_decode_layers_auto_is_unrolled_on_gpu_only():
-  """"auto" resolves by backend (these tests run on CPU: the scan); prefill and training
-  never unroll, so the stacked parameters serve them whatever the setting."""
+def test_attention_impl_auto_resolves_by_backend():
+  """"auto" is cuDNN's flash kernel on GPU with a 16-bit compute dtype, XLA elsewhere (these
+  tests run on CPU: XLA)."""
   assert jax.default_backend() == "cpu"
-  assert CFG.decode_layers == "auto" and not CFG.decode_unrolled
-  assert CFG.replace(decode_layers="unrolled").decode_unrolled
+  assert CFG.attention_impl == "auto" and CFG.attention_kernel == "xla"
+  assert CFG.for_backend("gpu").attention_impl == "cudnn"
+  assert CFG.replace(dtype="float32").for_backend("gpu").attention_impl == "xla"
+  assert CFG.for_backend("tpu").attention_impl == "xla"
+  assert CFG.replace(attention_impl="dot_product").attention_kernel == "dot_product"
 
 
 def test_kv_cache_batch_of_right_padded_prompts(params, data, alone_logits):
@@ -281,9 +311,11 @@ def test_packed_prefill_into_cache_rows(params, data, alone_logits, impl):
     np.testing.assert_allclose(packed_logits[r, start:end], alone_logits[None][j, :lengths[j]],
                                atol=TOL, rtol=TOL)
     for part in ("key", "value"):
-      np.testing.assert_allclose(packed_cache[part][:, j, :, :lengths[j]],
-                                 alone_cache[part][:, j, :, :lengths[j]], atol=TOL, rtol=TOL)
-      assert not np.asarray(packed_cache[part][:, j, :, lengths[j]:]).any()
+      packed, alone = (np.stack([layer[part] for layer in c]) for c in (packed_cache,
+                                                                       alone_cache))
+      np.testing.assert_allclose(packed[:, j, :, :lengths[j]], alone[:, j, :, :lengths[j]],
+                                 atol=TOL, rtol=TOL)
+      assert not packed[:, j, :, lengths[j]:].any()
   step = (np.full((num_docs, 1), VOCAB_LO + 1), np.asarray(lengths)[:, None])
   from_packed, _ = forward(cfg, params, *step, cache=packed_cache)
   from_alone, _ = forward(cfg, params, *step, cache=alone_cache)
@@ -312,7 +344,7 @@ def test_kv_cache_slot_reuse_equals_fresh_cache(params, data, alone_logits):
 
   _, _, used = run(old, attention.init_cache(CFG, 1, CACHE_LEN))
   # The slot really holds the old sequence, past the new one's end too.
-  stale = np.abs(np.asarray(used["key"][:, 0, :, new.shape[1]:old.shape[1]]))
+  stale = np.abs(np.stack([layer["key"][0, :, new.shape[1]:old.shape[1]] for layer in used]))
   assert (stale.max(axis=(0, 1, 3)) > 0).all()
   reused_prefill, reused_steps, _ = run(new, used)
   fresh_prefill, fresh_steps, _ = run(new, attention.init_cache(CFG, 1, CACHE_LEN))
@@ -552,7 +584,7 @@ def test_bfloat16_compute_close_to_float32(params, data):
   diff = np.abs(np.asarray(out) - np.asarray(ref))[real]
   assert diff.max() < 0.1, diff.max()
   assert diff.max() > 0
-  assert attention.init_cache(cfg16, 1, 8)["key"].dtype == jnp.bfloat16
+  assert attention.init_cache(cfg16, 1, 8)[0]["key"].dtype == jnp.bfloat16
 
 
 def test_bfloat16_attention_logits_close_to_float32_softmax(params, data):
@@ -612,9 +644,7 @@ def test_tiny_preset_param_count_concrete(params):
     (lambda: get_preset("tiny", not_a_field=1), "not_a_field"),
     (lambda: get_preset("tiny").replace(not_a_field=1), "not_a_field"),
     (lambda: get_preset("tiny", attention_impl="flash3"), "flash3"),
-    (lambda: get_preset("tiny", decode_layers="python"), "python"),
-], ids=["preset", "heads", "heads_override", "override_field", "replace_field", "impl",
-        "decode_layers"])
+], ids=["preset", "heads", "heads_override", "override_field", "replace_field", "impl"])
 def test_invalid_configs_raise_value_error(make, offending):
   """Unknown preset, num_heads not a multiple of num_kv_heads, unknown override field and bad
   attention_impl raise ValueError naming the offending value."""

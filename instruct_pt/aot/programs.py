@@ -123,16 +123,18 @@ def synthesis(config: ModelConfig, settings: SynthesisConfig, mesh: Mesh,
 
   def engine(variant: ModelConfig) -> Engine:
     return Engine(variant, store.abstract_params(variant, mesh, rules), mesh, rules,
-                  eos_ids=[0], num_slots=settings.num_slots, max_len=settings.max_len)
+                  eos_ids=[0], num_slots=settings.num_slots, max_len=settings.max_len,
+                  max_prefill_tokens=settings.max_prefill_tokens)
 
   plan = engine(config).largest_prefill(sampling)
   prefill_tokens = plan.num_rows * plan.row_len
   prefill = Program(
       "synthesize", "prefill",
-      f"{plan.num_rows} rows x {plan.row_len} tokens (all {settings.num_slots} slots admitted "
-      f"with the longest prompts)", prefill_tokens,
+      f"{plan.num_rows} rows x {plan.row_len} tokens (the largest call: "
+      f"{len(plan.placements)} of the {settings.num_slots} slots admitted with the longest "
+      f"prompts, at most {settings.max_prefill_tokens} prompt tokens)", prefill_tokens,
       prefill_tokens * config.forward_flops_per_token(plan.row_len, output_head=False) +
-      settings.num_slots * _head_flops(config), config, mesh,
+      len(plan.placements) * _head_flops(config), config, mesh,
       lambda variant: engine(variant).lower_prefill(plan, sampling))
   decode = Program(
       "synthesize", "decode_step",

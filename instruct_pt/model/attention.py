@@ -12,14 +12,16 @@ Conventions (shared by training, generation and evaluation):
   also name a *context* segment whose keys it sees as well: continuations of one shared
   context, packed as segments of their own after it (positions going on from the context's),
   read the context once instead of each carrying a copy (evaluation scoring).
-* The KV cache holds, per layer, keys and values at their absolute positions
-  (`[layers, batch, kv_heads, cache_len, head_dim]`: per (row, kv head) the keys are one
-  contiguous `[cache_len, head_dim]` matrix, the operand layout of the attention dot). New
-  tokens read only cache entries before their row's first new position and attend to each
-  other directly, so a cache row can be reused for a new prompt without clearing it (stale
-  entries lie at or after the new positions) and the cache itself is only read inside the
-  layers: the model writes all layers' new keys and values once, after the last layer
-  (`write_cache`), which XLA does in place inside a decode loop.
+* The KV cache is one pair of buffers per layer (`init_cache`), each `[batch, kv_heads,
+  cache_len, head_dim]`, keys and values at their absolute positions (per (row, kv head) the
+  keys are one contiguous `[cache_len, head_dim]` matrix, the operand layout of the attention
+  dot). Separate buffers let a decode step that runs one block per layer read each layer's
+  buffer as it is and update it in place; slices of one stacked `[layers, ...]` buffer would be
+  copied out for the attention dot, the whole cache once per step. New tokens are written to
+  their layer's buffer first (`write_layer`) and then attend over it up to their own
+  position, so a cache row can be reused for a new prompt without clearing it (stale entries
+  lie after the new positions). A prefill writes the keys and values its rows computed
+  among themselves.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from instruct_pt.model.config import ModelConfig, RopeScaling
 # instead of NaNs.
 _MASK_VALUE = -0.7 * float(jnp.finfo(jnp.float32).max)
 
-CACHE_AXES = ("layers", "cache_batch", "cache_kv_heads", "cache_length", "head_dim")
+CACHE_AXES = ("cache_batch", "cache_kv_heads", "cache_length", "head_dim")  # one layer's
 
 # The segment id of a shared prefix (a soft prompt ahead of a packed row): its keys are seen
 # by every segment of the row (`attention_mask(shared_prefix=True)`).
@@ -166,50 +168,58 @@ def dot_product_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, mask: 
                                       implementation=implementation)
 
 
-def cached_attention(q: jnp.ndarray, k: jnp.ndarray, v: jnp.ndarray, cache_key: jnp.ndarray,
-                     cache_value: jnp.ndarray, positions: jnp.ndarray,
-                     sliding_window: Optional[int] = None,
-                     logits_dtype=jnp.float32) -> jnp.ndarray:
-  """Attention of new tokens over one layer's cache plus themselves (incremental decoding).
+def effective_window(sliding_window: Optional[int], length: int) -> Optional[int]:
+  """The sliding window that can hide anything among `length` positions, or None.
 
-  Row b's queries see the cache entries at positions before `positions[b, 0]` (the row's
-  first new token) and the new tokens causally; one softmax spans both.
+  A window at least as long as the sequence hides nothing, so plain causal attention (and
+  its kernels, which take no window) gives the same result.
+
+  Args:
+    sliding_window: `ModelConfig.sliding_window`.
+    length: positions the keys span (a row's length, or the cache length).
+  """
+  return sliding_window if sliding_window is not None and sliding_window < length else None
+
+
+def cached_attention(q: jnp.ndarray, layer_cache: dict[str, jnp.ndarray],
+                     positions: jnp.ndarray, sliding_window: Optional[int] = None,
+                     logits_dtype=jnp.float32) -> jnp.ndarray:
+  """Attention of new tokens over one layer's cache, their own keys already written to it.
+
+  The query at position p of row b sees the row's cache entries at positions up to p (and
+  within the sliding window): the row's earlier tokens and the new tokens up to itself.
+  Entries after p are stale (a reused row) or empty, and hidden.
 
   Args:
     q: `[batch, new_len, heads, head_dim]`.
-    k: keys of the new tokens, `[batch, new_len, kv_heads, head_dim]`.
-    v: values of the new tokens, like `k`.
-    cache_key: this layer's cached keys, `[batch, kv_heads, cache_len, head_dim]`.
-    cache_value: cached values, like `cache_key`.
-    positions: int `[batch, new_len]`, absolute positions of the new tokens (increasing).
+    layer_cache: this layer's `{"key", "value"}`, each `[batch, kv_heads, cache_len,
+      head_dim]`, holding the new tokens' keys and values (`write_layer`).
+    positions: int `[batch, new_len]`, absolute positions of the new tokens.
     sliding_window: keys at least this many positions back are hidden; None for no window.
     logits_dtype: dtype of the scores and softmax (`ModelConfig.logits_dtype`).
 
   Returns:
-    `[batch, new_len, heads, head_dim]` in the dtype of `v`.
+    `[batch, new_len, heads, head_dim]` in the dtype of `q`.
   """
+  cache_key, cache_value = layer_cache["key"], layer_cache["value"]
   batch, new_len, num_heads, head_dim = q.shape
   num_kv_heads, cache_len = cache_key.shape[1], cache_key.shape[2]
   q = q.reshape(batch, new_len, num_kv_heads, num_heads // num_kv_heads, head_dim)
-  scale = 1 / math.sqrt(head_dim)
-  old = jnp.einsum("btkgh,bksh->bkgts", q, cache_key.astype(q.dtype),
-                   preferred_element_type=logits_dtype) * scale
-  new = jnp.einsum("btkgh,bskh->bkgts", q, k, preferred_element_type=logits_dtype) * scale
+  logits = jnp.einsum("btkgh,bksh->bkgts", q, cache_key.astype(q.dtype),
+                      preferred_element_type=logits_dtype) / math.sqrt(head_dim)
   cache_positions = jnp.arange(cache_len)[None, None, :]
-  old_mask = cache_positions < positions[:, :1, None]
-  if sliding_window is not None:
-    old_mask &= positions[:, :, None] - cache_positions < sliding_window
-  new_mask = attention_mask(positions, positions, sliding_window=sliding_window)
-  logits = jnp.concatenate([jnp.where(old_mask[:, None, None], old, _MASK_VALUE),
-                            jnp.where(new_mask[:, None, None], new, _MASK_VALUE)], axis=-1)
-  weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-  out = (jnp.einsum("bkgts,bksh->btkgh", weights[..., :cache_len], cache_value.astype(v.dtype))
-         + jnp.einsum("bkgts,bskh->btkgh", weights[..., cache_len:], v))
+  mask = cache_positions <= positions[:, :, None]
+  window = effective_window(sliding_window, cache_len)
+  if window is not None:
+    mask &= positions[:, :, None] - cache_positions < window
+  logits = jnp.where(mask[:, None, None], logits, _MASK_VALUE)
+  weights = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+  out = jnp.einsum("bkgts,bksh->btkgh", weights, cache_value.astype(q.dtype))
   return out.reshape(batch, new_len, num_heads, head_dim)
 
 
 def init_cache(config: ModelConfig, batch_size: int, cache_len: Optional[int] = None,
-               dtype=None) -> dict[str, jnp.ndarray]:
+               dtype=None) -> tuple[dict[str, jnp.ndarray], ...]:
   """Zero KV cache for `batch_size` sequences of up to `cache_len` tokens.
 
   Args:
@@ -219,39 +229,39 @@ def init_cache(config: ModelConfig, batch_size: int, cache_len: Optional[int] = 
     dtype: cache dtype; defaults to the compute dtype.
 
   Returns:
-    `{"key": array, "value": array}`, each `[layers, batch, kv_heads, cache_len, head_dim]`.
+    One `{"key": array, "value": array}` per layer, each `[batch, kv_heads, cache_len,
+    head_dim]`: separate buffers, so a decode step reads and updates each layer's in place.
   """
-  shape = (config.num_layers, batch_size, config.num_kv_heads,
-           cache_len or config.max_seq_len, config.head_dim)
+  shape = (batch_size, config.num_kv_heads, cache_len or config.max_seq_len, config.head_dim)
   dtype = dtype or jnp.dtype(config.compute_dtype)
-  return {"key": jnp.zeros(shape, dtype), "value": jnp.zeros(shape, dtype)}
+  return tuple({"key": jnp.zeros(shape, dtype), "value": jnp.zeros(shape, dtype)}
+               for _ in range(config.num_layers))
 
 
-def write_cache(cache: dict[str, jnp.ndarray], new_keys: jnp.ndarray, new_values: jnp.ndarray,
+def write_layer(layer_cache: dict[str, jnp.ndarray], keys: jnp.ndarray, values: jnp.ndarray,
                 rows: jnp.ndarray, positions: jnp.ndarray) -> dict[str, jnp.ndarray]:
-  """Writes every layer's keys/values of new tokens into the cache.
+  """Writes one layer's keys/values of new tokens into its cache buffers.
 
   Entries whose row or position lies past the end of the cache are dropped (send padding
   tokens there; negative indices count from the end, as in numpy).
 
   Args:
-    cache: `{"key", "value"}`, each `[layers, batch, kv_heads, cache_len, head_dim]`.
-    new_keys: `[layers, tokens_batch, new_len, kv_heads, head_dim]`.
-    new_values: like `new_keys`.
+    layer_cache: `{"key", "value"}`, each `[batch, kv_heads, cache_len, head_dim]`.
+    keys: `[tokens_batch, new_len, kv_heads, head_dim]`.
+    values: like `keys`.
     rows: int `[tokens_batch, new_len]`: the cache row of each new token.
     positions: int `[tokens_batch, new_len]`: its position in that row.
 
   Returns:
-    The updated cache.
+    The updated buffers.
   """
   def write(buffer, update):
-    # Advanced indices split by a slice put their broadcast dims first: [B, T, L, K, H].
-    return buffer.at[:, rows, :, positions, :].set(
-        jnp.transpose(update, (1, 2, 0, 3, 4)).astype(buffer.dtype), mode="drop")
-  return {"key": write(cache["key"], new_keys), "value": write(cache["value"], new_values)}
+    # Advanced indices split by a slice put their broadcast dims first: [B, T, K, H].
+    return buffer.at[rows, :, positions, :].set(update.astype(buffer.dtype), mode="drop")
+  return {"key": write(layer_cache["key"], keys), "value": write(layer_cache["value"], values)}
 
 
-def write_prefix(cache: dict[str, jnp.ndarray], keys: jnp.ndarray, values: jnp.ndarray,
+def write_prefix(layer_cache: dict[str, jnp.ndarray], keys: jnp.ndarray, values: jnp.ndarray,
                  rows: jnp.ndarray) -> dict[str, jnp.ndarray]:
   """Writes a shared prefix's keys/values at positions `0..p-1` of every cache row in `rows`.
 
@@ -259,20 +269,19 @@ def write_prefix(cache: dict[str, jnp.ndarray], keys: jnp.ndarray, values: jnp.n
   row's are written to each cache row the prefilled tokens go to.
 
   Args:
-    cache: `{"key", "value"}`, each `[layers, batch, kv_heads, cache_len, head_dim]`.
-    keys: the prefix's keys, `[layers, p, kv_heads, head_dim]`.
+    layer_cache: one layer's `{"key", "value"}`, each `[batch, kv_heads, cache_len, head_dim]`.
+    keys: the prefix's keys, `[p, kv_heads, head_dim]`.
     values: like `keys`.
     rows: int, any shape: the cache rows to write (rows past the cache's batch are ignored).
 
   Returns:
-    The updated cache.
+    The updated buffers.
   """
-  batch, length = cache["key"].shape[1], keys.shape[1]
+  batch, length = layer_cache["key"].shape[0], keys.shape[0]
   used = jnp.zeros(batch, bool).at[rows.reshape(-1)].set(True, mode="drop")
 
   def write(buffer, update):
-    region = buffer[:, :, :, :length, :]
-    update = jnp.transpose(update, (0, 2, 1, 3))[:, None].astype(buffer.dtype)
-    return buffer.at[:, :, :, :length, :].set(
-        jnp.where(used[None, :, None, None, None], update, region))
-  return {"key": write(cache["key"], keys), "value": write(cache["value"], values)}
+    region = buffer[:, :, :length, :]
+    update = jnp.transpose(update, (1, 0, 2))[None].astype(buffer.dtype)
+    return buffer.at[:, :, :length, :].set(jnp.where(used[:, None, None, None], update, region))
+  return {"key": write(layer_cache["key"], keys), "value": write(layer_cache["value"], values)}

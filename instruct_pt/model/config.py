@@ -53,7 +53,11 @@ class ModelConfig:
     dtype: compute dtype of the matmuls; "auto" (default) is bfloat16 on accelerators and
       float32 on CPU. See `compute_dtype`.
     attention_impl: "xla" (einsum + softmax), "dot_product" (`jax.nn.dot_product_attention`,
-      XLA backend) or "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU).
+      XLA backend), "cudnn" (`jax.nn.dot_product_attention` with the cuDNN flash kernel, GPU,
+      bfloat16/float16) or "auto" (default: "cudnn" on GPU with a 16-bit compute dtype, "xla"
+      elsewhere; on TPU the Pallas flash kernel is not offered until a TPU measures it
+      against XLA). See `attention_kernel`. Decode steps always use the "xla" form over the
+      cache buffers.
     attention_logits: the dtype of the "xla" attention's scores and softmax (and of every
       decode step's): "float32" (default) or "compute" (the compute dtype, bfloat16 on
       accelerators, as MaxText's dot-product attention by default). On TPU "compute" halves
@@ -62,11 +66,6 @@ class ModelConfig:
       the attention scores included) or "dots_no_batch" (save the matmul outputs without a
       batch dimension: the weight projections, not the attention scores, whose memory grows
       with the sequence).
-    decode_layers: how the generation engine's decode steps run the blocks: "scan" (one
-      compiled block looping over the stacked `layers` axis, as in training and prefill),
-      "unrolled" (one block per layer over per-layer slices that `transformer.split_layers`
-      makes once per decode call, as MaxText decodes with `scan_layers=False`) or "auto"
-      (default: unrolled on GPU, scan elsewhere). See `decode_unrolled`.
     scan_layers: True (default) runs the blocks as one compiled block looping over the
       stacked `layers` axis (`nn.scan`); False unrolls that loop (and a train step's loop
       over micro-batches) into the program: the same parameters and results, a program that
@@ -90,10 +89,9 @@ class ModelConfig:
   norm_eps: float = 1e-5
   param_dtype: str = "float32"
   dtype: str = "auto"
-  attention_impl: str = "xla"
+  attention_impl: str = "auto"
   attention_logits: str = "float32"
   remat_policy: str = "none"
-  decode_layers: str = "auto"
   scan_layers: bool = True
   init_std: float = 0.02
 
@@ -114,9 +112,6 @@ class ModelConfig:
     if self.remat_policy not in REMAT_POLICIES:
       raise ValueError(f"ModelConfig.remat_policy={self.remat_policy!r}; "
                        f"choose one of {REMAT_POLICIES}")
-    if self.decode_layers not in DECODE_LAYERS:
-      raise ValueError(f"ModelConfig.decode_layers={self.decode_layers!r}; "
-                       f"choose one of {DECODE_LAYERS}")
     if self.param_dtype not in DTYPES:
       raise ValueError(f"ModelConfig.param_dtype={self.param_dtype!r}; choose one of {DTYPES}")
     if self.dtype not in DTYPES + ("auto",):
@@ -162,7 +157,7 @@ class ModelConfig:
     return self.for_backend(jax.default_backend()).dtype
 
   def for_backend(self, backend: str) -> "ModelConfig":
-    """This config with its "auto" settings (`dtype`, `decode_layers`) resolved for a backend.
+    """This config with its "auto" settings (`dtype`, `attention_impl`) resolved for a backend.
 
     Compiling for a TPU on a CPU host (`instruct_pt.aot`) needs the TPU's choices, not the
     host's.
@@ -173,8 +168,11 @@ class ModelConfig:
     resolved = {}
     if self.dtype == "auto":
       resolved["dtype"] = "float32" if backend == "cpu" else "bfloat16"
-    if self.decode_layers == "auto":
-      resolved["decode_layers"] = "unrolled" if backend == "gpu" else "scan"
+    if self.attention_impl == "auto":
+      dtype = resolved.get("dtype", self.dtype)
+      resolved["attention_impl"] = ("cudnn" if backend == "gpu" and dtype in ("bfloat16",
+                                                                              "float16")
+                                    else "xla")
     return self.replace(**resolved) if resolved else self
 
   @property
@@ -183,17 +181,10 @@ class ModelConfig:
     return "float32" if self.attention_logits == "float32" else self.compute_dtype
 
   @property
-  def decode_unrolled(self) -> bool:
-    """Whether decode steps unroll the layers: `decode_layers`, "auto" resolved by backend.
-
-    A scanned decode step slices each layer's weights out of the stacked parameters with the
-    loop index, and XLA materialises those slices: every step copies all block weights (seen
-    on CPU; the device suite's HLO check, `benchmarks/hlo_copies.py`, reports it on GPU).
-    Unrolled steps read slices made once per decode call instead. On CPU the scan still
-    measured faster (README, Design), so "auto" unrolls on GPU only, where decode is bound by
-    memory bandwidth.
-    """
-    return self.for_backend(jax.default_backend()).decode_layers == "unrolled"
+  def attention_kernel(self) -> str:
+    """The attention implementation: `attention_impl`, "auto" resolved by the default JAX
+    backend."""
+    return self.for_backend(jax.default_backend()).attention_impl
 
   def num_params(self, include_embeddings: bool = True) -> int:
     """Number of parameters of the model this config builds."""
@@ -234,10 +225,9 @@ class ModelConfig:
     return 2.0 * matmul_params + attention
 
 
-ATTENTION_IMPLS = ("xla", "dot_product", "cudnn")
+ATTENTION_IMPLS = ("auto", "xla", "dot_product", "cudnn")
 ATTENTION_LOGITS = ("float32", "compute")
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch")
-DECODE_LAYERS = ("auto", "scan", "unrolled")
 DTYPES = ("float32", "bfloat16", "float16")
 
 _PRESETS = {

@@ -98,7 +98,9 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, x, positions, segment_ids, context_ids, layer_cache):
-    """Returns the output and the new tokens' `(keys, values)` (for the cache writer)."""
+    """Returns the output and, without `layer_cache`, the tokens' `(keys, values)` (for a
+    prefill's cache writer); with it (one layer's buffers), the buffers with the tokens'
+    keys and values written, which the tokens attended over."""
     cfg = self.config
     q = _dense((cfg.num_heads, cfg.head_dim), ("embed", "heads", "head_dim"), cfg, "query")(x)
     k = _dense((cfg.num_kv_heads, cfg.head_dim), ("embed", "kv_heads", "head_dim"), cfg,
@@ -117,19 +119,22 @@ class Attention(nn.Module):
         v, ("activation_batch", "activation_length", "activation_kv_heads", "head_dim"))
 
     if layer_cache is None:
-      mask = attention.attention_mask(positions, positions, segment_ids, segment_ids,
-                                      cfg.sliding_window, self.shared_prefix, context_ids)
-      causal_only = segment_ids is None and cfg.sliding_window is None
-      out = attention.dot_product_attention(q, k, v, mask, cfg.attention_impl, causal_only,
+      window = attention.effective_window(cfg.sliding_window, x.shape[1])
+      mask = attention.attention_mask(positions, positions, segment_ids, segment_ids, window,
+                                      self.shared_prefix, context_ids)
+      causal_only = segment_ids is None and window is None
+      out = attention.dot_product_attention(q, k, v, mask, cfg.attention_kernel, causal_only,
                                             jnp.dtype(cfg.logits_dtype))
+      kv = (k, v)
     else:
-      out = attention.cached_attention(q, k, v, layer_cache["key"], layer_cache["value"],
-                                       positions, cfg.sliding_window,
+      rows = jnp.broadcast_to(jnp.arange(x.shape[0])[:, None], positions.shape)
+      kv = attention.write_layer(layer_cache, k, v, rows, positions)
+      out = attention.cached_attention(q, kv, positions, cfg.sliding_window,
                                        jnp.dtype(cfg.logits_dtype))
     out = nn.with_logical_constraint(
         out, ("activation_batch", "activation_length", "activation_heads", "head_dim"))
     out = _dense(cfg.embed_dim, ("heads", "head_dim", "embed"), cfg, "out", contract=2)(out)
-    return out, (k, v)
+    return out, kv
 
 
 class MLP(nn.Module):
@@ -161,7 +166,8 @@ class DecoderBlock(nn.Module):
   Attributes:
     config: the model config.
     emit_kv: also return the block's new keys and values (stacked over layers by the scan,
-      for the cache writer); False in training, where they would only cost memory.
+      for a prefill's cache writer) or, given a layer cache, the updated one; False in
+      training, where they would only cost memory.
     shared_prefix: the rows start with a prefix that every segment sees (`Attention`).
   """
   config: ModelConfig
@@ -220,10 +226,28 @@ class Decoder(nn.Module):
   """
   config: ModelConfig
 
+  def _extend(self, x, positions, cache, unit_keep):
+    """Runs the blocks one per layer over the cache (extend mode): each writes the tokens'
+    keys and values into its layer's buffers and attends over them; returns the output and
+    the updated cache."""
+    cfg = self.config
+    params = self.variables["params"]
+    updated = []
+    for i, layer_cache in enumerate(cache):
+      if f"layer_{i}" in params:
+        layer_params = params[f"layer_{i}"]
+      else:  # sliced here, inside the program: a decode loop should pass split_layers' slices
+        layer_params = jax.tree_util.tree_map(lambda p, i=i: p[i], params["layers"])
+      keep = jax.tree_util.tree_map(lambda k, i=i: k[i], unit_keep)
+      x, layer_cache = DecoderBlock(cfg, True, parent=None).apply(
+          {"params": layer_params}, x, positions, None, None, layer_cache, keep)
+      updated.append(layer_cache)
+    return x, tuple(updated)
+
   @nn.compact
   def __call__(self, tokens: jnp.ndarray, positions: Optional[jnp.ndarray] = None,
                segment_ids: Optional[jnp.ndarray] = None,
-               cache: Optional[dict[str, jnp.ndarray]] = None,
+               cache: Optional[tuple[dict[str, jnp.ndarray], ...]] = None,
                cache_rows: Optional[jnp.ndarray] = None,
                logits_at: Optional[jnp.ndarray] = None,
                prefix_embeddings: Optional[jnp.ndarray] = None,
@@ -232,11 +256,15 @@ class Decoder(nn.Module):
     """Runs the model.
 
     With a `cache` there are two modes. Without `cache_rows` (extend), row b of `tokens`
-    continues cache row b: its tokens attend to the row's cached entries before its first new
-    position and to each other. With `cache_rows` (prefill), the tokens (packed rows with
-    segment ids allowed) attend only to each other, as without a cache, and each token's key
-    and value is stored in cache row `cache_rows[b, t]` at `positions[b, t]`. Either way the
-    new keys and values of all layers are written after the last layer.
+    continues cache row b: the blocks run one per layer (each over its own cache buffers,
+    updated in place), and each block writes the tokens' keys and values at their positions
+    before they attend to the row's entries up to their own position. With `cache_rows`
+    (prefill), the tokens (packed rows with segment ids allowed) attend only to each other,
+    as without a cache (the scanned blocks), and each token's key and value is then stored in
+    cache row `cache_rows[b, t]` at `positions[b, t]` of every layer.
+
+    Extending takes the stacked parameters or `split_layers`' (one slice per layer, made once
+    outside a decode loop; the stacked ones are sliced inside the program).
 
     With `prefix_embeddings` (a soft prompt of p vectors) every row starts with them, ahead of
     its token embeddings: they take positions `0..p-1` of every document in the row (all
@@ -311,40 +339,25 @@ class Decoder(nn.Module):
     block = DecoderBlock
     if cfg.remat_policy != "none":
       block = nn.remat(block, policy=_REMAT_POLICIES[cfg.remat_policy], prevent_cse=False)
-    if "layer_0" in self.variables.get("params", {}):
-      # Parameters from `split_layers`: an unrolled decode step, one block per layer.
-      if cache is None or cache_rows is not None:
-        raise ValueError("parameters split by split_layers serve decode steps only (extending "
-                         "a cache); pass the stacked parameters otherwise")
-      kvs = []
-      for i in range(cfg.num_layers):
-        layer_cache = {"key": cache["key"][i], "value": cache["value"][i]}
-        keep = jax.tree_util.tree_map(lambda k, i=i: k[i], unit_keep)
-        x, kv = DecoderBlock(cfg, True, name=f"layer_{i}")(x, positions, None, None,
-                                                           layer_cache, keep)
-        kvs.append(kv)
-      new_kv = jax.tree_util.tree_map(lambda *per_layer: jnp.stack(per_layer), *kvs)
+    extending = cache is not None and cache_rows is None
+    if "layer_0" in self.variables.get("params", {}) and not extending:
+      raise ValueError("parameters split by split_layers serve decode steps only (extending "
+                       "a cache); pass the stacked parameters otherwise")
+    if extending:
+      x, cache = self._extend(x, positions, cache, unit_keep)
     else:
       layers = nn.scan(
           block, variable_axes={"params": 0, "intermediates": 0}, split_rngs={"params": True},
-          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, 0, 0), length=cfg.num_layers,
-          unroll=1 if cfg.scan_layers else cfg.num_layers,
+          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast, 0),
+          length=cfg.num_layers, unroll=1 if cfg.scan_layers else cfg.num_layers,
           metadata_params={nn.PARTITION_NAME: "layers"})(cfg, cache is not None, bool(prefix),
                                                          name="layers")
-      # The cache enters the scan read-only (one layer's slice per step) and only when
-      # extending; every layer's new keys and values come out stacked and are written once,
-      # below. Unit keep factors enter one layer's row per step.
-      x, new_kv = layers(x, positions, segment_ids, context_ids,
-                         cache if cache_rows is None else None, unit_keep)
-    if cache is not None:
-      if cache_rows is None:
-        cache_rows = jnp.broadcast_to(jnp.arange(tokens.shape[0])[:, None], tokens.shape)
-      keys, values = new_kv
-      if prefix:  # the same in every row: row 0's go to each cache row being prefilled
-        cache = attention.write_prefix(cache, keys[:, 0, :prefix], values[:, 0, :prefix],
-                                       cache_rows)
-        keys, values = keys[:, :, prefix:], values[:, :, prefix:]
-      cache = attention.write_cache(cache, keys, values, cache_rows, positions[:, prefix:])
+      # A prefill's rows attend among themselves; every layer's keys and values come out
+      # stacked and are written to the layers' buffers below. Unit keep factors enter one
+      # layer's row per step.
+      x, new_kv = layers(x, positions, segment_ids, context_ids, None, unit_keep)
+      if cache is not None:
+        cache = _write_prefill(cache, new_kv, cache_rows, positions, prefix)
 
     if prefix:
       x = x[:, prefix:]
@@ -358,6 +371,21 @@ class Decoder(nn.Module):
     logits = nn.with_logical_constraint(
         logits.astype(jnp.float32), ("activation_batch", "activation_length", "activation_vocab"))
     return logits, cache
+
+
+def _write_prefill(cache, new_kv, cache_rows, positions, prefix: int):
+  """Each layer's buffers with a prefill's keys and values (`[layers, rows, length, ...]`,
+  the soft prompt's first when `prefix`) written to their cache rows."""
+  keys, values = new_kv
+  written = []
+  for i, layer_cache in enumerate(cache):
+    if prefix:  # the same in every row: row 0's go to each cache row being prefilled
+      layer_cache = attention.write_prefix(layer_cache, keys[i, 0, :prefix],
+                                           values[i, 0, :prefix], cache_rows)
+    written.append(attention.write_layer(layer_cache, keys[i, :, prefix:],
+                                         values[i, :, prefix:], cache_rows,
+                                         positions[:, prefix:]))
+  return tuple(written)
 
 
 def _check_unit_keep(unit_keep: Optional[dict[str, jnp.ndarray]], cfg: ModelConfig) -> None:
@@ -392,13 +420,15 @@ def _prepend(prefix: jnp.ndarray, x: jnp.ndarray, positions: jnp.ndarray,
 
 
 def split_layers(params: dict[str, Any], num_layers: int) -> dict[str, Any]:
-  """The parameters for unrolled decode steps (`ModelConfig.decode_unrolled`).
+  """The parameters for decode steps (extending a cache), one slice per layer.
 
   The stacked `layers` subtree becomes `layer_0` ... `layer_{num_layers - 1}`, each one
-  layer's slice; everything else is shared. Given these, `Decoder` runs a decode step (and
-  only that) with one block per layer instead of the scan. The engine splits once per decode
-  loop, outside its steps, so the slices are made once per call instead of once per layer and
-  step, at the cost of one more copy of the block weights while the loop runs.
+  layer's slice; everything else is shared. Decode steps run one block per layer (each over
+  its own cache buffers); given stacked parameters they slice them inside the step, and XLA
+  materialises those slices, every block weight copied per step. The engine splits once per
+  decode loop, outside its steps, so the slices are made once per call, at the cost of one
+  more copy of the block weights while the loop runs (MaxText decodes with
+  `scan_layers=False` for the same reason).
 
   Args:
     params: the model's parameters (stacked, as `init` makes them and checkpoints hold them).

@@ -79,6 +79,8 @@ class GenerationStats:
     seconds: wall time.
     prefill_seconds: the part of `seconds` spent in prefill calls, each timed until the
       device finished it (the rest is decoding and host work between decode chunks).
+    prefill_calls: prefill programs run (admitted prompts go in groups of at most
+      `Engine.max_prefill_tokens` tokens).
     compiled_prefill_lengths: the prefill row lengths (buckets) used; a prefill program is
       compiled per row length, row count and prompts-per-row bucket.
   """
@@ -87,6 +89,7 @@ class GenerationStats:
   generated_tokens: int = 0
   seconds: float = 0.0
   prefill_seconds: float = 0.0
+  prefill_calls: int = 0
   compiled_prefill_lengths: set = dataclasses.field(default_factory=set)
 
   @property
@@ -198,6 +201,29 @@ def plan_prefill(lengths: Sequence[int], buckets: Sequence[int], max_row_len: in
   return best
 
 
+def prefill_groups(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+  """Splits prompts, in order, into consecutive groups of at most `max_tokens` tokens each (a
+  longer prompt alone), one prefill call each: the call's activations and the keys and values
+  it emits before writing them to the cache grow with its tokens, not with the batch.
+
+  Args:
+    lengths: prompt lengths, in admission order.
+    max_tokens: tokens per group at most (`Engine.max_prefill_tokens`).
+
+  Returns:
+    The indices into `lengths` of each group.
+  """
+  groups: list[list[int]] = []
+  total = 0
+  for index, length in enumerate(lengths):
+    if not groups or total + length > max_tokens:
+      groups.append([])
+      total = 0
+    groups[-1].append(index)
+    total += length
+  return groups
+
+
 def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
              sampling: SamplingConfig, params, prompt, cache, state, rows, slots, root):
   """Prefills the packed prompt `rows` (behind the soft `prompt`, if any) into the cache and
@@ -212,8 +238,8 @@ def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
       {"params": params}, rows["tokens"], positions=rows["positions"],
       segment_ids=rows["segments"], cache=cache, cache_rows=rows["cache_rows"],
       logits_at=rows["logits_at"], prefix_embeddings=prompt)
-  cache = jax.lax.with_sharding_constraint(cache, {"key": cache_sharding,
-                                                   "value": cache_sharding})
+  cache = jax.lax.with_sharding_constraint(
+      cache, tuple({"key": cache_sharding, "value": cache_sharding} for _ in cache))
   last = logits.reshape(-1, logits.shape[-1])[slots["pick"]]
   admitted = slots["request"] >= 0
   keys = jax.vmap(lambda request: jax.random.fold_in(root, request))(slots["request"])
@@ -233,8 +259,7 @@ def _prefill(model: Decoder, eos_ids: jax.Array, cache_sharding: NamedSharding,
 def _decode(model: Decoder, eos_ids: jax.Array, sampling: SamplingConfig, params, cache, state,
             steps):
   """Runs up to `steps` decode steps for every live slot; stops early when all are done."""
-  if model.config.decode_unrolled:
-    params = split_layers(params, model.config.num_layers)  # once per call, not per step
+  params = split_layers(params, model.config.num_layers)  # once per call, not per step
 
   def cond(carry):
     i, _, state = carry
@@ -275,6 +300,9 @@ class Engine:
     decode_chunk: decode steps per device call between refills (continuous mode).
     prefill_row_len: prompts admitted together are packed into rows of up to this many
       tokens (longer when a prompt needs it).
+    max_prefill_tokens: prompts admitted together are prefilled in calls of at most this
+      many prompt tokens (`prefill_groups`), which bounds a call's memory; a longer prompt
+      gets a call of its own.
     prompt: a soft prompt `[length, embed_dim]` ahead of every prompt (`run_dir.read_prompt`),
       or None; it takes `length` of each slot's `max_len` positions.
   """
@@ -282,7 +310,7 @@ class Engine:
   def __init__(self, model_config: ModelConfig, params: Any, mesh: Mesh,
                rules: parallel.Rules, eos_ids: Sequence[int], num_slots: int = 8,
                max_len: int = 1024, decode_chunk: int = 16, prefill_row_len: int = 1024,
-               prompt: Optional[Any] = None):
+               max_prefill_tokens: int = 16384, prompt: Optional[Any] = None):
     if not eos_ids:
       raise ValueError("eos_ids must name at least one token id")
     if prompt is not None and np.shape(prompt)[-1] != model_config.embed_dim:
@@ -298,27 +326,37 @@ class Engine:
     self.max_len = max_len
     self.decode_chunk = decode_chunk
     self.prefill_row_len = prefill_row_len
+    if max_prefill_tokens < 1:
+      raise ValueError(f"max_prefill_tokens must be positive, got {max_prefill_tokens}")
+    self.max_prefill_tokens = max_prefill_tokens
     self.prompt = None if prompt is None or not len(prompt) else jax.device_put(
         jnp.asarray(prompt, jnp.float32), NamedSharding(mesh, PartitionSpec()))
     self.prompt_length = 0 if self.prompt is None else self.prompt.shape[0]
     self.model = Decoder(model_config)
-    self.cache_shape = (model_config.num_layers, num_slots, model_config.num_kv_heads, max_len,
-                        model_config.head_dim)
+    # One layer's key (or value) buffer; the cache holds two per layer.
+    self.cache_shape = (num_slots, model_config.num_kv_heads, max_len, model_config.head_dim)
     self.cache_sharding = parallel.logical_sharding(mesh, attention.CACHE_AXES, rules,
                                                     self.cache_shape)
     self.slot_sharding = parallel.logical_sharding(mesh, ("cache_batch",), rules, (num_slots,))
     self.stats = GenerationStats()
     # Jitted per engine over plain values, never over `self`: a jit keyed on the engine would
-    # keep every engine (and its parameters) alive in JAX's caches after it is dropped.
+    # keep every engine (and its parameters) alive in JAX's caches after it is dropped. The
+    # outputs keep the inputs' shardings, so one program's outputs are the next one's inputs
+    # as compiled (`_programs`).
+    state_shardings = {name: self._state_sharding(value.ndim) for name, value in
+                       self._state_arrays(SamplingConfig(max_new_tokens=1)).items()}
+    carried = (self._cache_tree(self.cache_sharding),
+               dict(state_shardings, key=self._state_sharding(1)))
     self._prefill = jax.jit(functools.partial(_prefill, self.model, self.eos_ids,
                                               self.cache_sharding),
-                            static_argnums=(0,), donate_argnums=(3, 4))
+                            static_argnums=(0,), donate_argnums=(3, 4), out_shardings=carried)
     self._decode = jax.jit(functools.partial(_decode, self.model, self.eos_ids),
-                           static_argnums=(0,), donate_argnums=(2,))
+                           static_argnums=(0,), donate_argnums=(2, 3), out_shardings=carried)
+    self._programs: dict[tuple[Any, ...], jax.stages.Compiled] = {}
     self._empty_cache = jax.jit(
         functools.partial(attention.init_cache, model_config, num_slots, max_len,
                           jnp.dtype(model_config.compute_dtype)),
-        out_shardings={"key": self.cache_sharding, "value": self.cache_sharding})
+        out_shardings=self._cache_tree(self.cache_sharding))
 
   # -------------------------------------------------------------------------------- host code
 
@@ -386,7 +424,7 @@ class Engine:
           for slot, request in zip(free, admitted):
             slot_request[slot] = request
         steps = self.decode_chunk if mode == "continuous" else sampling.max_new_tokens
-        cache, state = self._decode(sampling, self.params, cache, state, steps)
+        cache, state = self.decode_program(sampling)(self.params, cache, state, steps)
         host = jax.device_get({k: state[k] for k in ("done", "count", "out")})
         for slot, request in enumerate(slot_request):
           if request >= 0 and host["done"][slot]:
@@ -416,11 +454,41 @@ class Engine:
       return self._decode.lower(sampling, self.params, self._abstract_cache(),
                                 self._abstract_state(sampling), self.decode_chunk)
 
+  def decode_program(self, sampling: SamplingConfig = SamplingConfig()) -> jax.stages.Compiled:
+    """The compiled decode program that `generate` runs with `sampling`: compiled on first
+    use and kept, so a caller that reads its HLO or memory (`benchmarks/device_suite.py`)
+    and `generate` share one compilation.
+
+    Args:
+      sampling: decoding settings (the program is specialised on them).
+    """
+    key = ("decode", sampling)
+    if key not in self._programs:
+      self._programs[key] = self.lower_decode(sampling).compile()
+    return self._programs[key]
+
+  def prefill_program(self, plan: PrefillPlan,
+                      sampling: SamplingConfig = SamplingConfig()) -> jax.stages.Compiled:
+    """The compiled prefill program that `generate` runs for prompts placed as `plan` says,
+    compiled on first use and kept (as `decode_program`).
+
+    Args:
+      plan: where the prompts go.
+      sampling: decoding settings (the program is specialised on them).
+    """
+    rows, _ = self._prefill_shapes(plan)
+    key = ("prefill", sampling, tuple(sorted(rows.items())))
+    if key not in self._programs:
+      self._programs[key] = self.lower_prefill(plan, sampling).compile()
+    return self._programs[key]
+
   def largest_prefill(self, sampling: SamplingConfig = SamplingConfig()) -> PrefillPlan:
-    """The prefill with the most tokens `generate` can run: every slot admitted at once, each
-    with a prompt of the longest length `sampling` leaves room for (one row each)."""
+    """The prefill call with the most tokens `generate` can run: as many slots as one call
+    takes (`max_prefill_tokens`, at least one), each with a prompt of the longest length
+    `sampling` leaves room for (one row each)."""
     limit = self._prompt_room(sampling)
-    return plan_prefill([limit] * self.num_slots, prompt_buckets(limit), self.prefill_row_len,
+    slots = min(self.num_slots, max(1, self.max_prefill_tokens // limit))
+    return plan_prefill([limit] * slots, prompt_buckets(limit), self.prefill_row_len,
                         parallel.data_parallel_size(self.mesh, self.rules))
 
   def lower_prefill(self, plan: PrefillPlan,
@@ -483,25 +551,42 @@ class Engine:
     return {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=self._state_sharding(v.ndim))
             for k, v in state.items()}
 
-  def _abstract_cache(self) -> dict[str, jax.ShapeDtypeStruct]:
-    cache = jax.ShapeDtypeStruct(self.cache_shape, jnp.dtype(self.config.compute_dtype),
-                                 sharding=self.cache_sharding)
-    return {"key": cache, "value": cache}
+  def _cache_tree(self, leaf) -> tuple[dict[str, Any], ...]:
+    """The cache's structure (`attention.init_cache`) with `leaf` at every buffer."""
+    return tuple({"key": leaf, "value": leaf} for _ in range(self.config.num_layers))
+
+  def _abstract_cache(self) -> tuple[dict[str, jax.ShapeDtypeStruct], ...]:
+    return self._cache_tree(jax.ShapeDtypeStruct(
+        self.cache_shape, jnp.dtype(self.config.compute_dtype), sharding=self.cache_sharding))
 
   def _admit(self, cache, state, requests, slots, prompts, sampling, root, buckets):
-    """Prefills `requests` into `slots` and samples their first tokens."""
+    """Prefills `requests` into `slots` and samples their first tokens, in calls of at most
+    `max_prefill_tokens` prompt tokens."""
     lengths = [len(prompts[r]) for r in requests]
     row_multiple = parallel.data_parallel_size(self.mesh, self.rules)
-    plan = plan_prefill(lengths, buckets, self.prefill_row_len, row_multiple)
-    self.stats.compiled_prefill_lengths.add(plan.row_len)
-    self.stats.prompt_tokens += sum(lengths)
+    for group in prefill_groups(lengths, self.max_prefill_tokens):
+      group_lengths = [lengths[i] for i in group]
+      plan = plan_prefill(group_lengths, buckets, self.prefill_row_len, row_multiple)
+      self.stats.prompt_tokens += sum(group_lengths)
+      self.stats.prefill_calls += 1
+      self.stats.compiled_prefill_lengths.add(plan.row_len)
+      rows, per_slot = self._prefill_inputs(plan, [requests[i] for i in group],
+                                            [slots[i] for i in group], prompts)
+      cache, state = self.prefill_program(plan, sampling)(self.params, self.prompt, cache, state,
+                                                          rows, per_slot, root)
+    return cache, state
+
+  def _prefill_inputs(self, plan, requests, slots, prompts):
+    """The prefill's `rows` and per-slot inputs (`_prefill`) placing `requests` as `plan`
+    says, into `slots`."""
     row_shapes, slot_shapes = self._prefill_shapes(plan)
     fill = {"cache_rows": self.num_slots, "request": -1}  # padding goes nowhere; no request
     rows, per_slot = ({name: np.full(shape, fill.get(name, 0), np.int32)
                        for name, shape in shapes.items()}
                       for shapes in (row_shapes, slot_shapes))
     in_row = [0] * plan.num_rows
-    for request, slot, length, (row, offset) in zip(requests, slots, lengths, plan.placements):
+    for request, slot, (row, offset) in zip(requests, slots, plan.placements):
+      length = len(prompts[request])
       span = slice(offset, offset + length)
       rows["tokens"][row, span] = prompts[request]
       rows["positions"][row, span] = np.arange(length)
@@ -511,5 +596,4 @@ class Engine:
       per_slot["request"][slot], per_slot["length"][slot] = request, length
       per_slot["pick"][slot] = row * rows["logits_at"].shape[1] + in_row[row]
       in_row[row] += 1
-    return self._prefill(sampling, self.params, self.prompt, cache, state, rows, per_slot,
-                         root)
+    return rows, per_slot

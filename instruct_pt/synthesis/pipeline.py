@@ -78,6 +78,8 @@ class SynthesisConfig:
     top_k: sampling top-k (0: off).
     top_p: sampling top-p (1.0: off).
     num_slots: sequences decoded at once.
+    max_prefill_tokens: prompt tokens per prefill call at most (`Engine.max_prefill_tokens`):
+      bounds a prefill's memory whatever the batch.
     post_processing: "official" (the paper's) or "filtered" (with our quality filters); see
       the module docstring.
     max_answer_chars: longer answers are filtered out (filtered mode).
@@ -99,6 +101,7 @@ class SynthesisConfig:
   top_k: int = 0
   top_p: float = 1.0
   num_slots: int = 8
+  max_prefill_tokens: int = 16384
   post_processing: str = "official"
   max_answer_chars: int = 2000
   seed: int = 0
