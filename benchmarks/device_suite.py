@@ -17,9 +17,11 @@ PART is one of:
   tokens/s, prefill s, decode ms/step, the fraction of the decode roofline (weights + live KV
   cache read per step / measured copy bandwidth), and what the compiled decode loop copies
   per step (`hlo_copies.py`).
-* `synthesis_hf`: the same prompts through transformers' `generate` (bfloat16, sdpa).
-* `eval` / `eval_hf` (part 3): `suite_eval.py`.
+* `eval` (part 3): `suite_eval.py`.
 * `summary`: reads every part's JSON and prints the table (also written to summary.md).
+
+The torch parts (`synthesis_hf`, `eval_hf`: transformers' `generate`, lm-eval's `hf` model)
+run in `suite_torch.py`, in processes without jax.
 
 Each part writes `DIR/PART.json` after every measurement, so a part stopped at its time cap
 keeps what it measured; `--budget` is the part's own deadline for starting a measurement.
@@ -35,13 +37,14 @@ import os
 import platform
 import sys
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import hlo_copies
+import roofline
 import suite_eval
 from instruct_pt import parallel
 from instruct_pt.model import store
@@ -50,9 +53,10 @@ from instruct_pt.model.transformer import Decoder
 from instruct_pt.synthesis.generate import Engine, GenerationStats, SamplingConfig
 from instruct_pt.train import loop, metrics, optim
 from instruct_pt.train import state as state_lib
-from suite_common import (RULES, TARGETS, Part, Sizes, is_out_of_memory, median_seconds,
-                          memory_limit, one_device_mesh, program_bytes, read_part, sizes_for,
-                          transformers_model)
+from suite_common import (TARGETS, Part, Sizes, is_out_of_memory, read_part, sizes_for,
+                          synthesis_prompts)
+from suite_jax import (RULES, describe_device, measure_ceilings, memory_limit, one_device_mesh,
+                       program_bytes)
 
 
 # ------------------------------------------------------------------------------------ env
@@ -74,47 +78,15 @@ def run_env(part: Part, sizes: Sizes, out_dir: str) -> None:
       versions[name] = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
       versions[name] = None
-  key = jax.random.key(0)
-  dtype = jnp.bfloat16 if jax.default_backend() != "cpu" else jnp.float32
-  a = jax.random.normal(key, (sizes.matmul_size,) * 2, dtype)
-  b = jax.random.normal(jax.random.key(1), (sizes.matmul_size,) * 2, dtype)
-  matmul = jax.jit(lambda x, y: x @ y)
-  matmul_s = median_seconds(lambda: matmul(a, b), 10)
   part.data.update({
       "python": platform.python_version(), "versions": versions,
       "num_devices": jax.device_count(), "memory_bytes": memory_limit(0) or None,
-      "copy_bandwidth": _measure_copy_bandwidth(sizes.copy_elements),
-      "matmul_flops": 2 * sizes.matmul_size ** 3 / matmul_s,
-      "matmul_dtype": jnp.dtype(dtype).name,
+      **measure_ceilings(sizes.copy_elements, sizes.matmul_size),
       "peak_flops_datasheet": metrics.device_peak_flops(device)})
   print(f"jax {jax.__version__} ({jax.default_backend()}) on {jax.device_count()} x "
         f"{device.device_kind}; copy {part.data['copy_bandwidth'] / 1e9:,.0f} GB/s, "
         f"{part.data['matmul_dtype']} matmul {part.data['matmul_flops'] / 1e12:,.1f} TFLOP/s",
         flush=True)
-
-
-def _measure_copy_bandwidth(elements: int) -> float:
-  """Bytes read + written per second by an elementwise pass over a random bfloat16 array.
-
-  Args:
-    elements: array size (large enough to dwarf the caches).
-  """
-  source = jax.random.normal(jax.random.key(2), (elements,), jnp.bfloat16)
-  copy = jax.jit(lambda x: x + jnp.asarray(1, x.dtype))
-  return 2 * source.nbytes / median_seconds(lambda: copy(source), 10)
-
-
-def _copy_bandwidth(out_dir: str, sizes: Sizes) -> float:
-  """The env part's measured copy bandwidth (bytes/s), measured here if it has none.
-
-  Args:
-    out_dir: the suite's output directory.
-    sizes: the suite's sizes.
-  """
-  env = read_part(out_dir, "env")
-  if env and env.get("copy_bandwidth"):
-    return float(env["copy_bandwidth"])
-  return _measure_copy_bandwidth(sizes.copy_elements)
 
 
 # ---------------------------------------------------------------------------------- train
@@ -151,11 +123,9 @@ class _TrainBench:
                            "decoder_loss_weights": np.ones((rows, self.seq_len), np.float32)},
                           self.batch_sharding)
 
-  def compile(self, rows: int, probe: bool = False):
-    """The compiled step for `rows` rows. A probe only needs the memory figure, so on GPU it
-    skips GEMM autotuning (most of a compile); elsewhere it is the real program."""
-    quick = probe and jax.default_backend() == "gpu"
-    if (rows, quick) not in self._compiled:
+  def compile(self, rows: int):
+    """The compiled step for `rows` rows."""
+    if rows not in self._compiled:
       config = loop.TrainConfig(num_steps=100, batch_size=rows, seq_len=self.seq_len)
       step = jax.jit(loop.make_train_step(self.model, self.tx, self.schedule, config),
                      in_shardings=(self.shardings, self.batch_sharding),
@@ -166,64 +136,37 @@ class _TrainBench:
                                       ("decoder_target_tokens", jnp.int32),
                                       ("decoder_loss_weights", jnp.float32))}
       with parallel.sharding_context(self.mesh, RULES):
-        lowered = step.lower(self.state, abstract)
-      try:
-        self._compiled[rows, quick] = lowered.compile(
-            compiler_options={"xla_gpu_autotune_level": 0} if quick else None)
-      except Exception as e:  # pylint: disable=broad-except  # an XLA without that option
-        if not quick or is_out_of_memory(e):
-          raise
-        self._compiled[rows, quick] = lowered.compile()
-    return self._compiled[rows, quick]
+        self._compiled[rows] = step.lower(self.state, abstract).compile()
+    return self._compiled[rows]
 
 
-def _largest_batch(need: Callable[[int], int], limit: int, cap: int) -> tuple[int, dict]:
-  """The largest batch predicted to fit in `limit` bytes (0 if one row does not fit).
-
-  Memory grows linearly with the batch: a line through the needs of batches 1 and 2 gives
-  the prediction (rounded down to a multiple of 8, or 2 for small batches), which the caller
-  checks on the real program. Returns the batch and the probes' needs.
-  """
-  probes = {1: need(1)}
-  if probes[1] > limit:
-    return 0, probes
-  if cap == 1:
-    return 1, probes
-  probes[2] = need(2)
-  if probes[2] > limit:
-    return 1, probes
-  batch = min(cap, (limit - probes[1]) // max(probes[2] - probes[1], 1) + 1)
-  multiple = 8 if batch >= 32 else (2 if batch >= 4 else 1)
-  return max(2, batch // multiple * multiple), probes
-
-
-def _train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str,
+def _train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: str, batch: int,
                 limit: int) -> None:
-  """Finds the largest batch of one configuration, then times its train step there."""
-  case = f"{preset} attention={attention} remat={remat}"
+  """Times one configuration's train step at its fixed batch (smaller if the compiled step
+  does not fit `limit`, or runs out of memory).
+
+  The row is written when the case starts and after its compile, so a case stopped at the
+  part's cap still reports how far it got.
+  """
   start = time.perf_counter()
+  row = {"case": f"{preset} attention={attention} remat={remat}", "preset": preset,
+         "attention": attention, "remat": remat, "seq_len": sizes.train_seq, "batch": batch,
+         "limit_gib": limit / 2**30, "stage": "compiling"}
+  part.add(row)
   bench = _TrainBench(preset, attention, remat, sizes)
-  limit = int(0.95 * limit)
-  batch, probes = _largest_batch(lambda rows: program_bytes(bench.compile(rows, probe=True)),
-                                 limit, sizes.train_max_batch)
-  search_s = time.perf_counter() - start
-  row = {"case": case, "preset": preset, "attention": attention, "remat": remat,
-         "dtype": bench.config.compute_dtype, "seq_len": sizes.train_seq, "batch": batch,
-         "limit_gib": limit / 2**30, "search_s": search_s,
-         "probes_gib": {rows: n / 2**30 for rows, n in probes.items()}}
-  if batch == 0:
-    part.add(dict(row, note="one row does not fit"))
-    return
+  row["dtype"] = bench.config.compute_dtype
   step = bench.compile(batch)
-  while program_bytes(step) > limit and batch > 2:  # the prediction was short: scale down
-    batch = max(2, int(batch * limit / program_bytes(step)) // 2 * 2)
+  while program_bytes(step) > limit and batch > 1:  # too big: scale down
+    batch = max(1, int(batch * limit / program_bytes(step)))
     step = bench.compile(batch)
+  row.update(batch=batch, stage="first step", compile_s=time.perf_counter() - start,
+             program_gib=program_bytes(step) / 2**30)
+  part.save()
   while True:
     try:
       step, data = bench.compile(batch), bench.batch(batch)
       state, out = step(bench.state, data)  # the first run (allocation, autotuned kernels)
       jax.block_until_ready(out)
-      compile_s = time.perf_counter() - start - search_s
       timed = time.perf_counter()
       for _ in range(sizes.train_steps):
         state, out = step(state, data)
@@ -233,26 +176,28 @@ def _train_case(part: Part, sizes: Sizes, preset: str, attention: str, remat: st
     except Exception as e:  # pylint: disable=broad-except
       if not is_out_of_memory(e) or batch <= 1:
         raise
-      part.note(f"{case}: batch {batch} ran out of memory; retrying at {batch * 3 // 4}")
+      part.note(f"{row['case']}: batch {batch} ran out of memory; retrying at "
+                f"{batch * 3 // 4}")
       batch = batch * 3 // 4
       del bench
       gc.collect()
       bench = _TrainBench(preset, attention, remat, sizes)  # the failed step took the state
   tokens_per_s = batch * sizes.train_seq / seconds
   peak = metrics.device_peak_flops(bench.mesh.devices.flat[0])
-  row.update({"batch": batch, "step_ms": 1e3 * seconds, "tokens_per_s": tokens_per_s,
+  row.update({"stage": "done", "batch": batch, "step_ms": 1e3 * seconds,
+              "tokens_per_s": tokens_per_s,
               "mfu": metrics.mfu(tokens_per_s, bench.config.flops_per_token(sizes.train_seq),
                                  1, peak),
               "peak_flops": peak, "program_gib": program_bytes(step) / 2**30,
-              "compile_s": compile_s, "loss": float(out["loss"])})
-  part.add(row)
+              "case_s": time.perf_counter() - start, "loss": float(out["loss"])})
+  part.save()
   print(f"  batch {batch}: {tokens_per_s:,.0f} tokens/s, MFU {100 * row['mfu']:.1f}% "
-        f"(step {row['step_ms']:.0f} ms; search {search_s:.0f} s, compile {compile_s:.0f} s)",
-        flush=True)
+        f"(step {row['step_ms']:.0f} ms; compile {row['compile_s']:.0f} s)", flush=True)
 
 
 def run_train(part: Part, sizes: Sizes, out_dir: str) -> None:
-  """Part 1: each training case in priority order while the budget lasts.
+  """Part 1: each training case in priority order; a case starts only while the budget
+  left covers what the previous case took (`sizes.train_case_seconds` before the first).
 
   Args:
     part: where the results go.
@@ -260,31 +205,32 @@ def run_train(part: Part, sizes: Sizes, out_dir: str) -> None:
     out_dir: the suite's output directory.
   """
   del out_dir
-  limit = memory_limit(smoke_limit=48 * 2**20)
-  part.each({f"{preset} attention={attention} remat={remat}": (preset, attention, remat)
-             for preset, attention, remat in sizes.train_cases}, sizes.train_case_seconds,
-            lambda case: _train_case(part, sizes, *case, limit))
+  limit = int(0.95 * memory_limit(smoke_limit=48 * 2**20))
+  needed = sizes.train_case_seconds
+  for preset, attention, remat, batch in sizes.train_cases:
+    name = f"{preset} attention={attention} remat={remat}"
+    if part.remaining() < needed:
+      part.note(f"{name}: not run (time cap: {part.remaining():.0f} s left, the last case took "
+                f"{needed:.0f} s)")
+      continue
+    print(f"train: {name}", flush=True)
+    start = time.perf_counter()
+    try:
+      _train_case(part, sizes, preset, attention, remat, batch, limit)
+    except Exception as e:  # pylint: disable=broad-except
+      part.error(name, e)
+    needed = time.perf_counter() - start
+    gc.collect()
 
 
 # ------------------------------------------------------------------------------ synthesis
 
 def _synthesis_config(sizes: Sizes):
-  """The synthesis model: bfloat16 parameters and compute, cuDNN attention on GPU."""
+  """The synthesis model: bfloat16 parameters and compute on accelerators; attention "auto"
+  (cuDNN's flash kernel on GPU)."""
   gpu = jax.default_backend() == "gpu"
   return get_preset(sizes.synth_preset, param_dtype="bfloat16",
-                    dtype="bfloat16" if gpu else "auto",
-                    attention_impl="cudnn" if gpu else "xla", **sizes.synth_overrides)
-
-
-def _synthesis_prompts(sizes: Sizes, vocab_size: int, count: int) -> list[list[int]]:
-  """`count` random prompts with lengths uniform in `sizes.prompt_lengths`; prompt i is the
-  same in every run and for every count."""
-  prompts = []
-  for i in range(count):
-    rng = np.random.default_rng([0, i])
-    length = rng.integers(sizes.prompt_lengths[0], sizes.prompt_lengths[1] + 1)
-    prompts.append(rng.integers(3, vocab_size, int(length)).tolist())
-  return prompts
+                    dtype="bfloat16" if gpu else "auto", **sizes.synth_overrides)
 
 
 def _cache_len(sizes: Sizes) -> int:
@@ -296,77 +242,95 @@ def _kv_bytes_per_token(config) -> int:
       config.compute_dtype).itemsize
 
 
-def _decode_roofline(config, params, prompts, new_tokens: int, bandwidth: float) -> dict:
-  """Bytes a decode step must read (all weights + the live KV cache) and their time."""
-  param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
-  live = sum(len(p) for p in prompts) + len(prompts) * new_tokens / 2
-  kv_bytes = live * _kv_bytes_per_token(config)
-  return {"param_bytes": param_bytes, "kv_live_bytes": kv_bytes,
-          "roofline_ms": 1e3 * (param_bytes + kv_bytes) / bandwidth}
+def _ceilings(out_dir: str, sizes: Sizes) -> dict[str, float]:
+  """The env part's measured copy bandwidth and matmul rate, measured here if it has none."""
+  env = read_part(out_dir, "env") or {}
+  if env.get("copy_bandwidth") and env.get("matmul_flops"):
+    return {name: env[name] for name in ("copy_bandwidth", "matmul_flops", "matmul_dtype")}
+  return measure_ceilings(sizes.copy_elements, sizes.matmul_size)
 
 
-def _synthesis_case(part: Part, sizes: Sizes, config, params, prompts, layers: str,
-                    bandwidth: float) -> dict:
-  """Generates for `prompts` twice (compile + timed) with decode layout `layers`."""
+def _synthesis_case(part: Part, sizes: Sizes, config, params, prompts,
+                    ceilings: dict[str, float]) -> dict:
+  """Generates for `prompts` twice (warm-up + timed) with one engine.
+
+  The row is written when the case starts and again after each stage (the decode program's
+  compile and HLO census, the warm-up, the timed run), so a case stopped at the part's cap
+  still reports what it reached.
+  """
   batch = len(prompts)
-  case = f"ours batch={batch} decode={layers}"
-  print(f"synthesis: {case}", flush=True)
   sampling = SamplingConfig(max_new_tokens=sizes.new_tokens)
-  engine = Engine(config.replace(decode_layers=layers), params, one_device_mesh(), RULES,
-                  eos_ids=[config.vocab_size], num_slots=batch, max_len=_cache_len(sizes),
-                  decode_chunk=sizes.new_tokens, prefill_row_len=sizes.prefill_row_len)
+  row = {"case": f"ours batch={batch}", "system": "ours", "batch": batch,
+         "new_tokens": sizes.new_tokens, "stage": "compiling decode", **ceilings}
+  part.add(row)
+  print(f"synthesis: {row['case']}", flush=True)
+  engine = Engine(config, params, one_device_mesh(), RULES, eos_ids=[config.vocab_size],
+                  num_slots=batch, max_len=_cache_len(sizes), decode_chunk=sizes.new_tokens,
+                  prefill_row_len=sizes.prefill_row_len,
+                  max_prefill_tokens=sizes.max_prefill_tokens)
   start = time.perf_counter()
-  decode_program = engine.lower_decode(sampling).compile()
+  decode_program = engine.decode_program(sampling)  # the program generate runs
   weight_shapes = [x.shape for x in jax.tree_util.tree_leaves(params["layers"])]
-  copies = hlo_copies.slice_copies(decode_program.as_text(), weight_shapes, engine.cache_shape)
-  decode_bytes = program_bytes(decode_program)
+  block_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params["layers"]))
+  row.update(stage="warm-up", decode_compile_s=time.perf_counter() - start,
+             decode_slice_copies=hlo_copies.slice_copies(decode_program.as_text(),
+                                                         weight_shapes, engine.cache_shape),
+             decode_program_gib=program_bytes(decode_program) / 2**30,
+             block_weight_bytes=block_bytes,
+             kv_cache_bytes=2 * config.num_layers * int(np.prod(engine.cache_shape)) *
+             jnp.dtype(config.compute_dtype).itemsize)
   del decode_program
-  engine.generate(prompts, sampling)  # compiles prefill and decode
-  warm_s = time.perf_counter() - start
+  part.save()
+  engine.generate(prompts, sampling)  # compiles the prefill programs
+  row.update(stage="timed run", compile_and_warm_s=time.perf_counter() - start)
+  part.save()
   engine.stats = GenerationStats()
   outputs = engine.generate(prompts, sampling)
   stats = engine.stats
   assert all(len(o) == sizes.new_tokens for o in outputs), "an output stopped early"
+  param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
+  floor = roofline.generation_floor(
+      roofline.ModelShape.from_config(config, param_bytes,
+                                      jnp.dtype(config.compute_dtype).itemsize),
+      [len(p) for p in prompts], sizes.new_tokens, ceilings["copy_bandwidth"],
+      ceilings["matmul_flops"])
   decode_ms = 1e3 * (stats.seconds - stats.prefill_seconds) / (sizes.new_tokens - 1)
-  roofline = _decode_roofline(config, params, prompts, sizes.new_tokens, bandwidth)
-  block_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params["layers"]))
-  row = {"case": case, "system": "ours", "batch": batch, "decode_layers": layers,
-         "new_tokens": sizes.new_tokens, "prompt_tokens": stats.prompt_tokens,
-         "tokens_per_s": stats.generated_tokens / stats.seconds, "seconds": stats.seconds,
-         "prefill_s": stats.prefill_seconds, "decode_ms_per_step": decode_ms,
-         "roofline_fraction": roofline["roofline_ms"] / decode_ms, **roofline,
-         "kv_read_bytes": batch * engine.max_len * _kv_bytes_per_token(config),
-         "copy_bandwidth": bandwidth, "block_weight_bytes": block_bytes,
-         "decode_slice_copies": copies, "decode_program_gib": decode_bytes / 2**30,
-         "compile_and_warm_s": warm_s, "prefill_buckets": sorted(stats.compiled_prefill_lengths)}
-  part.add(row)
-  print(f"  {row['tokens_per_s']:,.1f} tokens/s; prefill {stats.prefill_seconds:.2f} s; decode "
-        f"{decode_ms:.2f} ms/step = {100 * row['roofline_fraction']:.0f}% of the "
-        f"{roofline['roofline_ms']:.2f} ms roofline; copied per step: "
-        f"{copies['per_step']['weights'] / block_bytes:.2f}x the block weights, "
-        f"{copies['per_step']['cache'] / row['kv_read_bytes']:.2f}x the KV cache "
-        f"(compile + warm-up {warm_s:.0f} s)", flush=True)
+  row.update(stage="done", prompt_tokens=stats.prompt_tokens,
+             tokens_per_s=stats.generated_tokens / stats.seconds, seconds=stats.seconds,
+             prefill_s=stats.prefill_seconds, prefill_calls=stats.prefill_calls,
+             decode_ms_per_step=decode_ms, param_bytes=param_bytes,
+             roofline_fraction=1e3 * floor["decode_step_s"] / decode_ms,
+             end_to_end_fraction=floor["total_s"] / stats.seconds, floor=floor,
+             prefill_buckets=sorted(stats.compiled_prefill_lengths))
+  part.save()
+  copies = row["decode_slice_copies"]["per_step"]
+  print(f"  {row['tokens_per_s']:,.1f} tokens/s; prefill {stats.prefill_seconds:.2f} s in "
+        f"{stats.prefill_calls} calls; decode {decode_ms:.2f} ms/step = "
+        f"{100 * row['roofline_fraction']:.0f}% of the {1e3 * floor['decode_step_s']:.2f} ms "
+        f"floor; end to end {100 * row['end_to_end_fraction']:.0f}% of the roofline; copied "
+        f"per step: {copies['weights'] / block_bytes:.2f}x the block weights, "
+        f"{copies['cache'] / row['kv_cache_bytes']:.2f}x the KV cache (compile + warm-up "
+        f"{row['compile_and_warm_s']:.0f} s)", flush=True)
   return row
 
 
-def _largest_synthesis_batch(config, params, sizes: Sizes, unrolled: bool, limit: int) -> int:
-  """Slots that fit next to the weights, in decode (the KV cache; with unrolled layers, the
-  per-layer weight copies too) and in prefill (the cache, plus per prompt token its keys and
-  values of every layer, emitted before the cache write, and its activations)."""
+def _largest_synthesis_batch(config, params, sizes: Sizes, limit: int) -> int:
+  """Slots that fit next to the weights, in decode (the KV cache and the per-layer weight
+  slices `split_layers` makes for the decode loop) and in prefill (the cache, plus per prompt
+  token of one prefill call its keys and values of every layer, emitted before the cache
+  write, and its activations)."""
   param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
   block_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params["layers"]))
   cache_per_slot = _cache_len(sizes) * _kv_bytes_per_token(config)
-  mean_prompt = sum(sizes.prompt_lengths) / 2
   activations = 2 * (8 * config.embed_dim + 3 * config.mlp_dim)  # bfloat16, per token
-  prefill_per_slot = mean_prompt * (_kv_bytes_per_token(config) + activations)
+  prefill_call = sizes.max_prefill_tokens * (_kv_bytes_per_token(config) + activations)
   usable = 0.95 * limit - param_bytes
-  slots = int(min((usable - (block_bytes if unrolled else 0)) / cache_per_slot,
-                  usable / (cache_per_slot + prefill_per_slot)))
+  slots = int(min(usable - block_bytes, usable - prefill_call) / cache_per_slot)
   return min(sizes.synth_max_batch, slots // 16 * 16 if slots >= 32 else slots)
 
 
 def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
-  """Part 2: both decode layouts at the base batch, then the largest batch with the faster.
+  """Part 2: the base batch, then the largest batch that fits (and the time left).
 
   Args:
     part: where the results go.
@@ -375,111 +339,51 @@ def run_synthesis(part: Part, sizes: Sizes, out_dir: str) -> None:
   """
   config = _synthesis_config(sizes)
   params = store.init_params(config, one_device_mesh(), RULES)
-  bandwidth = _copy_bandwidth(out_dir, sizes)
-  prompts = _synthesis_prompts(sizes, config.vocab_size, sizes.synth_max_batch)
+  ceilings = _ceilings(out_dir, sizes)
+  prompts = synthesis_prompts(sizes, config.vocab_size, sizes.synth_max_batch)
   part.data.update({"model": sizes.synth_preset, "params": config.num_params(),
-                    "attention_impl": config.attention_impl, "dtype": config.compute_dtype,
-                    "auto_decode_layers": "unrolled" if config.decode_unrolled else "scan"})
-  layouts = ("unrolled", "scan") if config.decode_unrolled else ("scan", "unrolled")
+                    "attention_impl": config.attention_kernel, "dtype": config.compute_dtype})
 
-  def measure(batch: int, layers: str) -> dict:
+  def measure(batch: int) -> dict:
     nonlocal config
     try:
-      return _synthesis_case(part, sizes, config, params, prompts[:batch], layers, bandwidth)
+      return _synthesis_case(part, sizes, config, params, prompts[:batch], ceilings)
     except Exception as e:  # pylint: disable=broad-except
-      if config.attention_impl != "cudnn" or is_out_of_memory(e):
+      if config.attention_kernel != "cudnn" or is_out_of_memory(e):
         raise
       # Prefill is the only user of the attention kernel: go on without cuDNN.
-      part.error(f"batch={batch} decode={layers} attention=cudnn", e)
+      part.error(f"batch={batch} attention=cudnn", e)
       part.note("prefill attention falls back to xla for the remaining cases")
       config = config.replace(attention_impl="xla")
       part.data["attention_impl"] = "xla"
-      return _synthesis_case(part, sizes, config, params, prompts[:batch], layers, bandwidth)
+      return _synthesis_case(part, sizes, config, params, prompts[:batch], ceilings)
 
-  rows = {}
-  for layers in layouts:
-    # The second layout costs at most what the first did (its prefill program is cached).
-    if rows and part.remaining() < sum(rows[layouts[0]][k] for k in ("compile_and_warm_s",
-                                                                     "seconds")):
-      part.note(f"decode={layers} at batch {sizes.synth_batch}: not run (time cap)")
-      continue
-    try:
-      rows[layers] = measure(sizes.synth_batch, layers)
-    except Exception as e:  # pylint: disable=broad-except
-      part.error(f"batch={sizes.synth_batch} decode={layers}", e)
-    gc.collect()
-  if not rows:
+  try:
+    base = measure(sizes.synth_batch)
+  except Exception as e:  # pylint: disable=broad-except
+    part.error(f"batch={sizes.synth_batch}", e)
     return
-  best = min(rows.values(), key=lambda r: r["decode_ms_per_step"])
-  fits = _largest_synthesis_batch(config, params, sizes, best["decode_layers"] == "unrolled",
-                                  memory_limit(smoke_limit=64 * 2**20))
+  gc.collect()
+  fits = _largest_synthesis_batch(config, params, sizes, memory_limit(smoke_limit=64 * 2**20))
   # Two runs (compile + timed) must end inside the budget: time grows at most with the batch.
-  per_slot_s = best["seconds"] / best["batch"]
-  affordable = int((part.remaining() - best["compile_and_warm_s"]) / (2 * per_slot_s))
+  per_slot_s = base["seconds"] / base["batch"]
+  affordable = int((part.remaining() - base["compile_and_warm_s"]) / (2 * per_slot_s))
   batch = min(fits, affordable // 16 * 16 if affordable >= 32 else affordable)
   part.data["largest_batch_fits"] = fits
-  if batch <= best["batch"]:
+  if batch <= base["batch"]:
     part.note(f"largest batch: {fits} slots fit; {batch} fit the time left; not run")
     return
   if batch < fits:
     part.note(f"largest batch: {fits} slots fit, {batch} measured (time cap)")
-  while batch > best["batch"]:
+  while batch > base["batch"]:
     try:
-      measure(batch, best["decode_layers"])
+      measure(batch)
       return
     except Exception as e:  # pylint: disable=broad-except
       part.error(f"batch={batch}", e)
       if not is_out_of_memory(e):
         return
       batch = batch * 3 // 4 // 8 * 8
-
-
-def run_synthesis_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
-  """transformers' generate on the synthesis part's prompts and model shape.
-
-  Args:
-    part: where the results go.
-    sizes: the suite's sizes.
-    out_dir: the suite's output directory.
-  """
-  del out_dir
-  import torch  # pylint: disable=import-outside-toplevel
-  import transformers  # pylint: disable=import-outside-toplevel
-  config = _synthesis_config(sizes)
-  model, device = transformers_model(config)
-  part.data.update({"torch": torch.__version__, "transformers": transformers.__version__,
-                    "torch_dtype": str(model.dtype), "attention": "sdpa", "cache": "dynamic",
-                    "model": sizes.synth_preset})
-  part.note("dynamic KV cache: a static cache pays off only with torch.compile, whose compile "
-            "time does not fit this part's cap")
-  prompts = _synthesis_prompts(sizes, config.vocab_size, sizes.synth_batch)
-  width = max(len(p) for p in prompts)
-  ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=device)
-  mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-
-  def run(tokens: int) -> float:
-    start = time.perf_counter()
-    with torch.no_grad():
-      out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=tokens,
-                           min_new_tokens=tokens, do_sample=False, pad_token_id=0)
-    if device == "cuda":
-      torch.cuda.synchronize()
-    assert out.shape[1] == width + tokens
-    return time.perf_counter() - start
-
-  print(f"synthesis_hf: transformers {transformers.__version__} batch={len(prompts)}",
-        flush=True)
-  run(2)  # warm-up: kernels, allocator
-  first_s = run(1)
-  total_s = run(sizes.new_tokens)
-  decode_ms = 1e3 * (total_s - first_s) / (sizes.new_tokens - 1)
-  row = {"case": f"transformers batch={len(prompts)}", "system": "transformers",
-         "batch": len(prompts), "new_tokens": sizes.new_tokens,
-         "tokens_per_s": len(prompts) * sizes.new_tokens / total_s, "seconds": total_s,
-         "prefill_s": first_s, "decode_ms_per_step": decode_ms, "padded_width": width}
-  part.add(row)
-  print(f"  {row['tokens_per_s']:,.1f} tokens/s; prefill {first_s:.2f} s; decode "
-        f"{decode_ms:.2f} ms/step", flush=True)
 
 
 # -------------------------------------------------------------------------------- summary
@@ -496,6 +400,8 @@ def _summary_lines(out_dir: str, status: dict[str, str]) -> list[str]:
            "| part | case | result | target |", "|---|---|---|---|"]
   ours_by_batch = {}
   for row in (parts.get("synthesis") or {}).get("rows", []):
+    if "tokens_per_s" not in row:  # a case stopped before its timed run
+      continue
     best = ours_by_batch.get(row["batch"])
     if best is None or row["tokens_per_s"] > best["tokens_per_s"]:
       ours_by_batch[row["batch"]] = row
@@ -525,13 +431,20 @@ def _describe(name: str, row: dict, ours_by_batch: dict, parts: dict) -> tuple[s
             f"{row['tokens_per_s']:,.0f} tokens/s, MFU {100 * row['mfu']:.1f}%",
             f"MFU ≥ {100 * TARGETS['mfu']:.0f}% (1.3B)")
   if name == "synthesis":
-    copies = row["decode_slice_copies"]["per_step"]
+    copies = row.get("decode_slice_copies", {}).get("per_step")
+    copied = (f"copied per step: {copies['weights'] / row['block_weight_bytes']:.2f}x block "
+              f"weights, {copies['cache'] / row['kv_cache_bytes']:.2f}x KV cache"
+              if copies else "")
+    if row.get("stage") != "done":
+      return (row["case"], f"stopped at the {row.get('stage')} stage; {copied}".rstrip("; "),
+              "")
     return (row["case"],
             f"{row['tokens_per_s']:,.0f} tokens/s; prefill {row['prefill_s']:.2f} s; decode "
             f"{row['decode_ms_per_step']:.2f} ms/step = {100 * row['roofline_fraction']:.0f}% "
-            f"of roofline; copied per step: {copies['weights'] / row['block_weight_bytes']:.2f}x"
-            f" block weights, {copies['cache'] / row['kv_read_bytes']:.2f}x KV cache",
-            f"≥ {100 * TARGETS['roofline']:.0f}% of roofline")
+            f"of its floor; end to end {100 * row['end_to_end_fraction']:.0f}% of the "
+            f"roofline; {copied}",
+            f"decode ≥ {100 * TARGETS['roofline']:.0f}%, end to end ≥ "
+            f"{100 * TARGETS['end_to_end']:.0f}%")
   if name == "synthesis_hf":
     ours = ours_by_batch.get(row["batch"])
     ratio = f"; ours/transformers {ours['tokens_per_s'] / row['tokens_per_s']:.2f}x" if ours else ""
@@ -554,9 +467,10 @@ def run_summary(out_dir: str, status: dict[str, str]) -> None:
   print("\n".join(lines), flush=True)
 
 
-PARTS = {"env": run_env, "train": run_train, "synthesis": run_synthesis,
-         "synthesis_hf": run_synthesis_hf, "eval": suite_eval.run_eval,
-         "eval_hf": suite_eval.run_eval_hf, "summary": None}
+# Every part, in the summary's order; None: not run by `PARTS[name](...)` (the torch parts run
+# in suite_torch.py; summary in main).
+PARTS = {"env": run_env, "train": run_train, "synthesis": run_synthesis, "synthesis_hf": None,
+         "eval": suite_eval.run_eval, "eval_hf": None, "summary": None}
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -566,7 +480,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     argv: command-line arguments (default: sys.argv).
   """
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("part", choices=list(PARTS))
+  parser.add_argument("part", choices=[name for name, run in PARTS.items() if run] + ["summary"])
   parser.add_argument("--out", required=True, help="directory for PART.json")
   parser.add_argument("--smoke", action="store_true", help="toy sizes (CPU, seconds)")
   parser.add_argument("--budget", type=float, default=600.0,
@@ -580,7 +494,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     return
   jax.config.update("jax_compilation_cache_dir", "/tmp/instruct_pt_jax_cache")
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-  part = Part(args.part, args.out, args.budget, args.smoke)
+  part = Part(args.part, args.out, args.budget, args.smoke, describe_device())
   try:
     PARTS[args.part](part, sizes_for(args.smoke), args.out)
   except Exception as e:  # pylint: disable=broad-except

@@ -8,19 +8,16 @@
   continuation positions) as `instruct_pt.evaluation.scoring.Scorer`, without its shared
   prefixes (random requests share none) and bucket ladder (one row length here).
 * `eval_hf`: lm-eval's `hf` model (transformers, same shapes, random weights) on the same
-  requests, if lm-eval is importable; otherwise a note says why it was skipped.
+  requests, if lm-eval is importable; otherwise a note says why it was skipped. It runs in
+  `suite_torch.py` (a process without jax); `describe` below writes the summary cells of both.
 
 Requests are text over a word-level vocabulary (`w0 w17 ...`, one token per word), so both
-sides see the same token ids without a trained tokenizer.
+sides see the same token ids without a trained tokenizer (`suite_common.make_requests`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,39 +27,9 @@ from instruct_pt.data import packing
 from instruct_pt.model import store
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
-from suite_common import RULES, Part, Sizes, one_device_mesh, transformers_model
-
-Request = tuple[list[int], list[int]]
-
-
-def _make_requests(sizes: Sizes, vocab_size: int) -> list[Request]:
-  """Random (context, continuation) ids: contexts up to a quarter row, continuations 1-24."""
-  rng = np.random.default_rng(1)
-  longest = sizes.eval_row_len // 4
-  requests = []
-  for _ in range(sizes.eval_requests):
-    context = rng.integers(3, vocab_size, int(rng.integers(longest // 16, longest + 1)))
-    continuation = rng.integers(3, vocab_size, int(rng.integers(1, min(24, longest // 8) + 1)))
-    requests.append((context.tolist(), continuation.tolist()))
-  return requests
-
-
-def _as_text(ids: list[int], leading_space: bool = False) -> str:
-  return (" " if leading_space else "") + " ".join(f"w{i}" for i in ids)
-
-
-def _word_tokenizer_file(vocab_size: int, directory: str) -> str:
-  """Writes a word-level `tokenizer.json` (`w<i>` is id i; EOS `w1`, as the `hf` side is told)
-  and its `special_tokens_map.json` into `directory`; returns the tokenizer's path."""
-  import tokenizers  # pylint: disable=import-outside-toplevel
-  tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(
-      {f"w{i}": i for i in range(vocab_size)}, unk_token="w0"))
-  tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-  path = os.path.join(directory, "tokenizer.json")
-  tokenizer.save(path)
-  with open(os.path.join(directory, "special_tokens_map.json"), "w", encoding="utf-8") as f:
-    json.dump({"eos_token": "w1", "pad_token": "w0"}, f)
-  return path
+from suite_common import (Part, Request, Sizes, lm_eval_scorer, make_requests, score_row, timed,
+                          word_tokenizer_file)
+from suite_jax import RULES, one_device_mesh
 
 
 def _eval_config(name: str):
@@ -120,24 +87,6 @@ class PackedScorer:
     return totals.tolist()
 
 
-def _timed(score, requests) -> tuple[list[float], float]:
-  score(requests)  # compiles (and warms) every shape the requests need
-  start = time.perf_counter()
-  scores = score(requests)
-  return scores, time.perf_counter() - start
-
-
-def _lm_eval_scorer(lm):
-  """`requests -> log-likelihoods` through an lm-eval model's `loglikelihood`."""
-  from lm_eval.api.instance import Instance  # pylint: disable=import-outside-toplevel
-
-  def score(requests):
-    instances = [Instance("loglikelihood", {}, (_as_text(c), _as_text(t, True)), i)
-                 for i, (c, t) in enumerate(requests)]
-    return [ll for ll, _ in lm.loglikelihood(instances, disable_tqdm=True)]
-  return score
-
-
 def _evaluation_module_scorer(config, params, directory: str):
   """Scores through `instruct_pt.evaluation`'s lm-eval model, or None without that module."""
   try:
@@ -151,8 +100,8 @@ def _evaluation_module_scorer(config, params, directory: str):
   run.write_model_config(config)
   store.save_params(run.params, params)
   run.write_tokenizer(tokenizer_lib.load_tokenizer(
-      _word_tokenizer_file(config.vocab_size, tempfile.mkdtemp())))
-  return _lm_eval_scorer(get_model("instruct_pt").create_from_arg_string(f"run_dir={run}"))
+      word_tokenizer_file(config.vocab_size, tempfile.mkdtemp())))
+  return lm_eval_scorer(get_model("instruct_pt").create_from_arg_string(f"run_dir={run}"))
 
 
 def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
@@ -168,60 +117,16 @@ def run_eval(part: Part, sizes: Sizes, out_dir: str) -> None:
   def measure(name: str) -> None:
     config = _eval_config(name)
     params = store.init_params(config, one_device_mesh(), RULES)
-    requests = _make_requests(sizes, config.vocab_size)
+    requests = make_requests(sizes, config.vocab_size)
     with tempfile.TemporaryDirectory() as directory:
       score = _evaluation_module_scorer(config, params, directory)
       how = "instruct_pt.evaluation (lm-eval model instruct_pt)"
       if score is None:
         score = PackedScorer(config, params, sizes.eval_row_len, sizes.eval_rows)
         how = "PackedScorer (lm-eval, hence instruct_pt.evaluation, is not importable)"
-      scores, seconds = _timed(score, requests)
-    part.add(_score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
+      scores, seconds = timed(score, requests)
+    part.add(score_row(f"ours {name}", "ours", name, how, requests, scores, seconds))
   part.each({f"ours {name}": name for name in sizes.eval_models}, 10, measure)
-
-
-def run_eval_hf(part: Part, sizes: Sizes, out_dir: str) -> None:
-  """Part 3, reference: lm-eval's hf model on the same requests, or a note why not.
-
-  Args:
-    part: where the results go.
-    sizes: the suite's sizes.
-    out_dir: the suite's output directory.
-  """
-  del out_dir
-  try:
-    from lm_eval.models.huggingface import HFLM  # pylint: disable=import-outside-toplevel
-    import transformers  # pylint: disable=import-outside-toplevel
-  except ImportError as e:
-    part.note(f"lm-eval's hf model is not importable here ({e}): comparison skipped")
-    return
-  def measure(name: str) -> None:
-    config = _eval_config(name)
-    model, device = transformers_model(config)
-    with tempfile.TemporaryDirectory() as directory:
-      tokenizer = transformers.PreTrainedTokenizerFast(
-          tokenizer_file=_word_tokenizer_file(config.vocab_size, directory),
-          unk_token="w0", pad_token="w0", eos_token="w1")
-    batch = 64 if device == "cuda" else 8
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=device,
-              max_length=sizes.eval_row_len)
-    requests = _make_requests(sizes, config.vocab_size)
-    scores, seconds = _timed(_lm_eval_scorer(lm), requests)
-    part.add(_score_row(f"lm-eval hf {name} batch={batch}", "hf", name,
-                        "lm_eval.models.huggingface.HFLM", requests, scores, seconds))
-  part.each({f"lm-eval hf {name}": name for name in sizes.eval_models}, 10, measure)
-
-
-def _score_row(case: str, system: str, model: str, how: str, requests: list[Request],
-               scores: list[float], seconds: float) -> dict[str, Any]:
-  finite = bool(np.all(np.isfinite(scores)))
-  row = {"case": case, "system": system, "model": model, "how": how,
-         "requests": len(requests), "tokens": sum(len(c) + len(t) for c, t in requests),
-         "seconds": seconds, "requests_per_s": len(requests) / seconds,
-         "mean_loglikelihood": float(np.mean(scores)), "all_finite": finite}
-  print(f"  {row['requests_per_s']:,.1f} requests/s ({len(requests)} requests, "
-        f"{row['tokens']:,} tokens, {seconds:.2f} s; {how})", flush=True)
-  return row
 
 
 def describe(name: str, row: dict, parts: dict) -> tuple[str, str, str]:
