@@ -8,10 +8,14 @@ paragraphs, 24 to 60 tokens) from the same weights: the bundled SmolLM2-135M GGU
 random-weight model of a preset's shape (`<preset>_random`, e.g. Mistral-7B on a GPU). Each side
 runs once untimed (compilation / warm-up) and then `--repeats` timed, for `--new_tokens` and
 for 1 token (prefill and the first token): their difference is the decode time, printed per
-step. The decode roofline is the memory-bandwidth bound: every decode step reads all
-parameters and the live KV cache, so a step takes at least bytes / bandwidth. The ceiling is
-the best any engine could do here: prefill at the device's peak FLOP/s plus every decode step
-at the roofline. The last line holds both tokens/s figures and their ratio.
+step.
+
+The floor is the roofline of the whole generation (`roofline.py`, the device suite's
+formula): prefill at the measured matmul rate plus every decode step at the measured copy
+bandwidth (all weights and the live KV cache read, attention FLOPs counted). The `matmuls`
+line times the model's weight matmuls alone at this batch (one decode step's, in XLA): what
+no engine built on XLA's dot can go below. The last line holds both tokens/s figures and
+their ratio.
 """
 
 from __future__ import annotations
@@ -23,31 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import roofline
 from instruct_pt import parallel, run_dir
 from instruct_pt.data import sources
 from instruct_pt.model import hf, readers, store
 from instruct_pt.model.config import get_preset
 from instruct_pt.synthesis.generate import Engine, SamplingConfig
-from instruct_pt.train.metrics import device_peak_flops
-
-# Peak memory bandwidth per device (bytes/s), from vendor data sheets.
-_BANDWIDTH = (("H200", 4.8e12), ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100", 2.0e12),
-              ("TPU v6", 1.64e12), ("TPU v5 lite", 8.19e11), ("TPU v5e", 8.19e11),
-              ("TPU v5", 2.76e12), ("TPU v4", 1.2e12))
-
-
-def device_bandwidth(device) -> tuple[float, str]:
-  """Peak bytes/s of `device`: data sheet, or a measured large copy on unknown kinds (CPU)."""
-  for name, value in _BANDWIDTH:
-    if name.lower() in device.device_kind.lower():
-      return value, "data sheet"
-  source = np.ones(2**26, np.float32)  # 256 MiB
-  target = np.empty_like(source)
-  np.copyto(target, source)
-  start = time.perf_counter()
-  for _ in range(5):
-    np.copyto(target, source)
-  return 2 * source.nbytes * 5 / (time.perf_counter() - start), "measured copy"
+from suite_jax import measure_ceilings, median_seconds
 
 
 def load_model(name: str, mesh, rules):
@@ -119,6 +105,39 @@ def time_transformers(path, config, params, prompts, new_tokens,
   return (_seconds(lambda: run(1), repeats), _seconds(lambda: run(new_tokens), repeats))
 
 
+def matmul_seconds(params, batch: int) -> float:
+  """Seconds of the model's weight matmuls alone for one decode step at `batch` rows: every
+  block's projections (the attention's kernels flattened to [in, out]) and the output
+  projection, in one jitted program over the real parameters.
+
+  Args:
+    params: the model's parameters (stacked `layers`).
+    batch: rows multiplied.
+  """
+  attention, mlp = params["layers"]["attention"], params["layers"]["mlp"]
+  embed = mlp["gate"]["kernel"].shape[1]
+  kernels = [attention[name]["kernel"].reshape(-1, embed, np.prod(
+      attention[name]["kernel"].shape[3:])) for name in ("query", "key", "value")]
+  kernels.append(attention["out"]["kernel"].reshape(-1, np.prod(
+      attention["out"]["kernel"].shape[1:3]), embed))
+  kernels += [mlp[name]["kernel"] for name in ("gate", "up", "down")]
+  tied = "lm_head" not in params  # the embedding table is the head, as [vocab, embed]
+  head = params["embedder"]["embedding"] if tied else params["lm_head"]["kernel"]
+
+  def step(kernels, head, x):
+    total = jnp.zeros((), x.dtype)
+    for layer in range(kernels[0].shape[0]):
+      for kernel in kernels:
+        total += (x[:, :kernel.shape[1]] @ kernel[layer]).sum()
+    logits = (jnp.einsum("md,vd->mv", x[:, :embed], head) if tied else x[:, :embed] @ head)
+    return total + logits.sum()
+
+  width = max(kernel.shape[1] for kernel in kernels)
+  x = jnp.ones((batch, width), head.dtype)
+  run = jax.jit(step)
+  return median_seconds(lambda: run(kernels, head, x), 5)
+
+
 def _row(name, first_token_s, total_s, batch, new_tokens):
   step_ms = 1e3 * (total_s - first_token_s) / max(new_tokens - 1, 1)
   print(f"{name:>14} {first_token_s:12.3f} {step_ms:15.1f} {batch * new_tokens / total_s:10,.1f}")
@@ -146,15 +165,14 @@ def main() -> None:
   ours = time_ours(engine, prompts, args.new_tokens, args.repeats)
 
   device = mesh.devices.flat[0]
-  bandwidth, how = device_bandwidth(device)
+  ceilings = measure_ceilings(2**26, 2048 if jax.default_backend() == "cpu" else 8192,
+                              config.compute_dtype)
   param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
-  mean_len = np.mean([len(p) for p in prompts]) + args.new_tokens / 2
-  cache_bytes = (2 * config.num_layers * config.num_kv_heads * config.head_dim * mean_len *
-                 args.batch * jnp.dtype(config.compute_dtype).itemsize)
-  step_floor = (param_bytes + cache_bytes) / (bandwidth * mesh.size)
-  prefill_floor = (2 * config.num_params(include_embeddings=False) * sum(map(len, prompts)) /
-                   (device_peak_flops(device) * mesh.size))
-  ceiling = args.batch * args.new_tokens / (prefill_floor + (args.new_tokens - 1) * step_floor)
+  floor = roofline.generation_floor(
+      roofline.ModelShape.from_config(config, param_bytes,
+                                      jnp.dtype(config.compute_dtype).itemsize),
+      [len(p) for p in prompts], args.new_tokens, ceilings["copy_bandwidth"] * mesh.size,
+      ceilings["matmul_flops"] * mesh.size)
   print(f"model={args.model} ({config.num_params() / 1e6:.0f}M params) batch={args.batch} "
         f"new_tokens={args.new_tokens} devices={mesh.size} x {device.device_kind}")
   print(f"{'':>14} {'1st token s':>12} {'decode ms/step':>15} {'tokens/s':>10}")
@@ -163,19 +181,23 @@ def main() -> None:
   if not args.skip_transformers:
     theirs = time_transformers(path, config, params, prompts, args.new_tokens, args.repeats)
     _row("transformers", *theirs, args.batch, args.new_tokens)
-  print(f"{'ceiling':>14} {prefill_floor:12.3f} {1e3 * step_floor:15.1f} {ceiling:10,.1f}"
-        f"   (prefill at peak FLOP/s, decode at the roofline)")
-  print(f"decode roofline: {1e3 * step_floor:.1f} ms/step ({bandwidth / 1e9:.0f} GB/s {how}, "
-        f"{(param_bytes + cache_bytes) / 2**20:.0f} MiB read per step); our decode at "
-        f"{100 * 1e3 * step_floor / our_step:.0f}% of it")
+  print(f"{'floor':>14} {floor['prefill_s']:12.3f} {1e3 * floor['decode_step_s']:15.1f} "
+        f"{floor['tokens_per_s']:10,.1f}   (roofline.py: prefill at "
+        f"{ceilings['matmul_flops'] / 1e9:,.0f} GFLOP/s, decode steps at "
+        f"{ceilings['copy_bandwidth'] / 1e9:,.0f} GB/s, both measured, {ceilings['matmul_dtype']})")
+  matmuls_ms = 1e3 * matmul_seconds(params, args.batch)
+  print(f"{'matmuls':>14} {'':12} {matmuls_ms:15.1f} {'':10}   (the weight matmuls of one "
+        f"decode step alone, XLA)")
+  print(f"our decode step at {100 * floor['decode_step_s'] * 1e3 / our_step:.0f}% of its floor; "
+        f"{100 * matmuls_ms / our_step:.0f}% of it is the weight matmuls")
   ours_tps = args.batch * args.new_tokens / ours[1]
   if theirs is None:
     print(f"ours: {ours_tps:,.2f} tokens/s")
     return
   theirs_tps = args.batch * args.new_tokens / theirs[1]
   print(f"ours: {ours_tps:,.2f} tokens/s  transformers: {theirs_tps:,.2f} tokens/s  "
-        f"ratio: {ours_tps / theirs_tps:.2f}x  (ceiling/transformers: "
-        f"{ceiling / theirs_tps:.2f}x)")
+        f"ratio: {ours_tps / theirs_tps:.2f}x  (floor/transformers: "
+        f"{floor['tokens_per_s'] / theirs_tps:.2f}x)")
 
 
 if __name__ == "__main__":

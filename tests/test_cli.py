@@ -320,14 +320,17 @@ def test_generate_throughput_benchmark_summary_line():
   ours, ours_error = _printed(last.split("ours: ")[1].split(" tokens/s")[0])
   theirs, theirs_error = _printed(last.split("transformers: ")[1].split(" tokens/s")[0])
   ratio, ratio_error = _printed(last.split("ratio: ")[1].split("x")[0])
-  ceiling = float(last.split("ceiling/transformers: ")[1].split("x")[0])
+  floor = float(last.split("floor/transformers: ")[1].split("x")[0])
   assert ours > 0 and theirs > theirs_error
   # The printed ratio agrees with the printed rates within their rounding, whatever the load.
   lowest = (ours - ours_error) / (theirs + theirs_error) - ratio_error
   highest = (ours + ours_error) / (theirs - theirs_error) + ratio_error
   assert lowest <= ratio <= highest, (last, lowest, highest)
-  # The side-by-side table: prefill, decode per step and tokens/s of each and of the ceiling.
+  # The side-by-side table: prefill, decode per step and tokens/s of each and of the roofline
+  # floor, and the weight matmuls' share of our decode step.
   rows = {line.split()[0]: line.split()[1:4] for line in result.stdout.splitlines()
-          if line.split() and line.split()[0] in ("ours", "transformers", "ceiling")}
-  assert set(rows) == {"ours", "transformers", "ceiling"}
-  assert float(rows["ceiling"][2].replace(",", "")) > ours and ceiling > 0
+          if line.split() and line.split()[0] in ("ours", "transformers", "floor")}
+  assert set(rows) == {"ours", "transformers", "floor"}
+  assert float(rows["floor"][2].replace(",", "")) > ours and floor > 0
+  matmuls = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["matmuls"])
+  assert float(matmuls.split()[1]) > 0
