@@ -77,8 +77,10 @@ def time_ours(engine, prompts, new_tokens, repeats) -> tuple[float, float]:
 
 
 def time_transformers(path, config, params, prompts, new_tokens,
-                      repeats) -> tuple[float, float]:
-  """Seconds to generate 1 and `new_tokens` tokens per prompt with transformers."""
+                      repeats) -> tuple[float, float, float]:
+  """Seconds to generate 1 and `new_tokens` tokens per prompt with transformers, and of its
+  weight matmuls alone for one decode step (every `Linear`, the head included, at the
+  batch's rows)."""
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
   if path is not None:
@@ -102,40 +104,63 @@ def time_transformers(path, config, params, prompts, new_tokens,
                      min_new_tokens=tokens, do_sample=False, pad_token_id=0)
     if device == "cuda":
       torch.cuda.synchronize()
-  return (_seconds(lambda: run(1), repeats), _seconds(lambda: run(new_tokens), repeats))
+
+  linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+  inputs = {width: torch.ones(len(prompts), width, dtype=model.dtype, device=device)
+            for width in {m.in_features for m in linears}}
+
+  def matmuls():
+    with torch.no_grad():
+      for module in linears:
+        inputs[module.in_features] @ module.weight.T
+    if device == "cuda":
+      torch.cuda.synchronize()
+  return (_seconds(lambda: run(1), repeats), _seconds(lambda: run(new_tokens), repeats),
+          _seconds(matmuls, 5))
 
 
-def matmul_seconds(params, batch: int) -> float:
+def matmul_seconds(params, batch: int, matmul_params: int) -> float:
   """Seconds of the model's weight matmuls alone for one decode step at `batch` rows: every
-  block's projections (the attention's kernels flattened to [in, out]) and the output
-  projection, in one jitted program over the real parameters.
+  block's projections (the attention's kernels flattened to [in, out], each layer's its own
+  array, as the engine's `split_layers` makes them) and the output projection, in one jitted
+  program over the real parameters.
 
   Args:
     params: the model's parameters (stacked `layers`).
     batch: rows multiplied.
+    matmul_params: the model's matmul parameters (`roofline.ModelShape`): the kernels
+      multiplied must hold exactly these.
   """
   attention, mlp = params["layers"]["attention"], params["layers"]["mlp"]
   embed = mlp["gate"]["kernel"].shape[1]
-  kernels = [attention[name]["kernel"].reshape(-1, embed, np.prod(
-      attention[name]["kernel"].shape[3:])) for name in ("query", "key", "value")]
-  kernels.append(attention["out"]["kernel"].reshape(-1, np.prod(
+  stacked = [attention[name]["kernel"].reshape(-1, embed, np.prod(
+      attention[name]["kernel"].shape[2:])) for name in ("query", "key", "value")]
+  stacked.append(attention["out"]["kernel"].reshape(-1, np.prod(
       attention["out"]["kernel"].shape[1:3]), embed))
-  kernels += [mlp[name]["kernel"] for name in ("gate", "up", "down")]
+  stacked += [mlp[name]["kernel"] for name in ("gate", "up", "down")]
+  layers = [[kernel[i] for kernel in stacked] for i in range(stacked[0].shape[0])]
   tied = "lm_head" not in params  # the embedding table is the head, as [vocab, embed]
   head = params["embedder"]["embedding"] if tied else params["lm_head"]["kernel"]
+  counted = sum(kernel.size for kernels in layers for kernel in kernels) + head.size
+  if counted != matmul_params:
+    raise ValueError(f"the matmuls hold {counted:,} parameters; the model has "
+                     f"{matmul_params:,}")
+  inputs = {width: jnp.ones((batch, width), head.dtype)
+            for width in {kernel.shape[0] for kernel in layers[0]}}
 
-  def step(kernels, head, x):
-    total = jnp.zeros((), x.dtype)
-    for layer in range(kernels[0].shape[0]):
+  def step(layers, head, inputs):
+    # Each product's first element feeds the next one's input, so they run one after the
+    # other, as in the model (XLA would otherwise run independent products concurrently).
+    previous = jnp.zeros((), head.dtype)
+    for kernels in layers:
       for kernel in kernels:
-        total += (x[:, :kernel.shape[1]] @ kernel[layer]).sum()
-    logits = (jnp.einsum("md,vd->mv", x[:, :embed], head) if tied else x[:, :embed] @ head)
-    return total + logits.sum()
+        previous = (inputs[kernel.shape[0]] + 1e-30 * previous) @ kernel
+        previous = previous[0, 0]
+    x = inputs[embed] + 1e-30 * previous
+    return jnp.einsum("md,vd->mv", x, head) if tied else x @ head
 
-  width = max(kernel.shape[1] for kernel in kernels)
-  x = jnp.ones((batch, width), head.dtype)
   run = jax.jit(step)
-  return median_seconds(lambda: run(kernels, head, x), 5)
+  return median_seconds(lambda: run(layers, head, inputs), 5)
 
 
 def _row(name, first_token_s, total_s, batch, new_tokens):
@@ -168,9 +193,10 @@ def main() -> None:
   ceilings = measure_ceilings(2**26, 2048 if jax.default_backend() == "cpu" else 8192,
                               config.compute_dtype)
   param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params))
+  shape = roofline.ModelShape.from_config(config, param_bytes,
+                                          jnp.dtype(config.compute_dtype).itemsize)
   floor = roofline.generation_floor(
-      roofline.ModelShape.from_config(config, param_bytes,
-                                      jnp.dtype(config.compute_dtype).itemsize),
+      shape,
       [len(p) for p in prompts], args.new_tokens, ceilings["copy_bandwidth"] * mesh.size,
       ceilings["matmul_flops"] * mesh.size)
   print(f"model={args.model} ({config.num_params() / 1e6:.0f}M params) batch={args.batch} "
@@ -180,14 +206,18 @@ def main() -> None:
   theirs = None
   if not args.skip_transformers:
     theirs = time_transformers(path, config, params, prompts, args.new_tokens, args.repeats)
-    _row("transformers", *theirs, args.batch, args.new_tokens)
+    _row("transformers", *theirs[:2], args.batch, args.new_tokens)
   print(f"{'floor':>14} {floor['prefill_s']:12.3f} {1e3 * floor['decode_step_s']:15.1f} "
         f"{floor['tokens_per_s']:10,.1f}   (roofline.py: prefill at "
         f"{ceilings['matmul_flops'] / 1e9:,.0f} GFLOP/s, decode steps at "
         f"{ceilings['copy_bandwidth'] / 1e9:,.0f} GB/s, both measured, {ceilings['matmul_dtype']})")
-  matmuls_ms = 1e3 * matmul_seconds(params, args.batch)
+  matmuls_ms = 1e3 * matmul_seconds(params, args.batch, shape.matmul_params)
   print(f"{'matmuls':>14} {'':12} {matmuls_ms:15.1f} {'':10}   (the weight matmuls of one "
         f"decode step alone, XLA)")
+  if theirs is not None:
+    print(f"{'their matmuls':>14} {'':12} {1e3 * theirs[2]:15.1f} {'':10}   (the same in "
+          f"torch, every Linear: their decode step's share "
+          f"{100 * theirs[2] / ((theirs[1] - theirs[0]) / max(args.new_tokens - 1, 1)):.0f}%)")
   print(f"our decode step at {100 * floor['decode_step_s'] * 1e3 / our_step:.0f}% of its floor; "
         f"{100 * matmuls_ms / our_step:.0f}% of it is the weight matmuls")
   ours_tps = args.batch * args.new_tokens / ours[1]

@@ -49,8 +49,9 @@ class ModelShape:
   def from_config(cls, config: Any, weight_bytes: int, kv_itemsize: int = 2) -> ModelShape:
     """The shape of a model config (duck-typed: our `ModelConfig`, or anything with its
     `num_layers`, `num_heads`, `num_kv_heads`, `head_dim`, `vocab_size`, `embed_dim` and
-    `num_params`). The matmul parameters are the blocks' and the output projection's (tied
-    or not), not the embedding lookup's.
+    `num_params`). The matmul parameters are the blocks' projections and the output
+    projection (tied or not): not the embedding lookup, not the RMSNorm scales (two per
+    layer and the final one).
 
     Args:
       config: the model's config.
@@ -59,7 +60,8 @@ class ModelShape:
     """
     return cls(layers=config.num_layers, heads=config.num_heads,
                kv_heads=config.num_kv_heads, head_dim=config.head_dim,
-               matmul_params=(config.num_params(include_embeddings=False) +
+               matmul_params=(config.num_params(include_embeddings=False) -
+                              (2 * config.num_layers + 1) * config.embed_dim +
                               config.vocab_size * config.embed_dim),
                weight_bytes=weight_bytes, kv_itemsize=kv_itemsize)
 

@@ -90,10 +90,11 @@ def test_one_new_token_is_the_prefill_alone():
 
 def test_shape_from_a_config():
   """`from_config` reads the config's fields; its matmul parameters are those without
-  embeddings (60) plus the output projection (vocab 10 x width 4 = 40)."""
+  embeddings (72) less the norm scales ((2 x 1 layer + 1) x width 4 = 12) plus the output
+  projection (vocab 10 x width 4 = 40): 100."""
   config = SimpleNamespace(num_layers=1, num_heads=2, num_kv_heads=1, head_dim=4,
                            vocab_size=10, embed_dim=4,
                            num_params=lambda include_embeddings=True:
-                           60 + 900 * include_embeddings)
+                           72 + 900 * include_embeddings)
   assert roofline.ModelShape.from_config(config, weight_bytes=1000) == SHAPE
   assert roofline.ModelShape.from_config(config, 4000, kv_itemsize=4).kv_bytes_per_token == 32
