@@ -41,32 +41,20 @@ def test_counts_bytes_and_flops():
   assert (floor["decode_flops"], floor["decode_bytes"], floor["decode_steps"]) == (1504, 2352, 2)
 
 
-def test_bandwidth_bound():
-  """1,000 bytes/s, 1 MFLOP/s: every phase is its bytes / 1,000.
-
-  prefill max(2,272 / 1e6, 1,128 / 1,000) = 1.128 s; steps 1.160 + 1.192 = 2.352 s (mean
-  1.176 s); total 3.48 s; 2 * 3 tokens / 3.48 s = 1.7241... tokens/s.
-  """
-  floor = _floor(1000.0, 1e6)
-  assert floor["prefill_s"] == pytest.approx(1.128)
-  assert floor["decode_s"] == pytest.approx(2.352)
-  assert floor["decode_step_s"] == pytest.approx(1.176)
-  assert floor["total_s"] == pytest.approx(3.48)
-  assert floor["tokens_per_s"] == pytest.approx(6 / 3.48)
-
-
-def test_flop_bound():
-  """1 GB/s, 1,000 FLOP/s: every phase is its FLOPs / 1,000.
-
-  prefill max(2.272 s, 1,128 / 1e9 s) = 2.272 s; steps 0.720 + 0.784 = 1.504 s (mean
-  0.752 s); total 3.776 s; 6 / 3.776 = 1.5889... tokens/s.
-  """
-  floor = _floor(1e9, 1000.0)
-  assert floor["prefill_s"] == pytest.approx(2.272)
-  assert floor["decode_s"] == pytest.approx(1.504)
-  assert floor["decode_step_s"] == pytest.approx(0.752)
-  assert floor["total_s"] == pytest.approx(3.776)
-  assert floor["tokens_per_s"] == pytest.approx(6 / 3.776)
+@pytest.mark.parametrize("bandwidth, flops, expected", [
+    # 1,000 bytes/s, 1 MFLOP/s: every phase is its bytes / 1,000. Prefill max(2,272 / 1e6,
+    # 1,128 / 1,000) = 1.128 s; steps 1.160 + 1.192 = 2.352 s (mean 1.176 s); total 3.48 s.
+    (1000.0, 1e6, (1.128, 2.352, 1.176, 3.48)),
+    # 1 GB/s, 1,000 FLOP/s: every phase is its FLOPs / 1,000. Prefill max(2.272 s, 1,128 /
+    # 1e9 s) = 2.272 s; steps 0.720 + 0.784 = 1.504 s (mean 0.752 s); total 3.776 s.
+    (1e9, 1000.0, (2.272, 1.504, 0.752, 3.776)),
+], ids=["bandwidth_bound", "flop_bound"])
+def test_one_bound_throughout(bandwidth, flops, expected):
+  """Known answers when one ceiling binds every phase; 2 prompts x 3 tokens / total."""
+  floor = _floor(bandwidth, flops)
+  got = tuple(floor[k] for k in ("prefill_s", "decode_s", "decode_step_s", "total_s"))
+  assert got == pytest.approx(expected)
+  assert floor["tokens_per_s"] == pytest.approx(6 / expected[3])
 
 
 def test_each_phase_takes_its_own_bound():
