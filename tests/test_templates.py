@@ -55,9 +55,20 @@ def test_recover_official_option_rules():
   assert _recovered(question, "Paris") == ("Which city?", ("Rome", "Paris", "Oslo"), "Paris",
                                            None)
   assert _recovered(question, "paris") is None
-  assert _recovered(question, "None of the above") == (
-      "Which city?", ("Rome", "Paris", "Oslo"), "None of the above", None)
-  assert _recovered(question, "Madrid") is None
+  # The release's unanswerable strings (82: 41 and their lowercased copies): "None" and
+  # "none" are on it, "None of the above" is not, and a missing comma in the release runs
+  # two strings together, so "None of the options fit" alone is not either.
+  assert _recovered(question, "None") == ("Which city?", ("Rome", "Paris", "Oslo"), "None",
+                                          None)
+  assert _recovered(question, "none of the above choices")[2] == "none of the above choices"
+  joined = ("None of the available choices adequately meet the specified conditions"
+            "None of the options fit")
+  assert _recovered(question, joined)[2] == joined
+  for dropped in ("None of the above", "None of the options fit", "NONE", "Madrid"):
+    assert _recovered(question, dropped) is None, dropped
+  assert len(pools.UNANSWERABLE_OPTIONS) == 82 == len(pools.UNANSWERABLE_OPTION_SET)
+  assert pools.UNANSWERABLE_OPTIONS[0] == "None of the above choices"
+  assert pools.UNANSWERABLE_OPTIONS[41] == "none of the above choices"
   assert _recovered("Q?\nOptions:\n- a\n- \n- b\nmore", "b\nmore") == (
       "Q?", ("a", "", "b\nmore"), "b\nmore", None)
   assert _recovered("Q?\nOptions:\n- a\nOptions:\n- b", "a") is None  # two markers
@@ -89,8 +100,7 @@ def test_option_block_and_label_only_answer():
   block, answer = templates.render_options(item, bullets, random.Random(1))
   assert answer == "Paris" and sorted(block.split("\n")[1:]) == ["- Oslo;", "- Paris;",
                                                                  "- Rome;"]
-  unanswerable = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Oslo",
-                                         "None of the above"))
+  unanswerable = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Oslo", "None"))
   block, answer = templates.render_options(unanswerable, _style(unanswerable="Not stated"),
                                            random.Random(2))
   assert answer == "Not stated" and "Rome" in block and "Oslo" in block

@@ -121,19 +121,45 @@ OPTION_LEADS = ("\n", " ")
 OPTION_ENDS = ("", ";")
 OPTION_END_WEIGHTS = (2, 1)
 
-# Strings standing for the gold answer "None of the above" and its kin. An answer equal to
-# one of these (or its lowercased copy), and not itself an option, is written as one string
-# drawn from them per text (the options are left as they are).
-UNANSWERABLE_OPTIONS = (
-    "None of the above", "None of the above choices", "None of these", "Not enough information",
-    "The text does not say", "Cannot be determined", "Unanswerable", "It is not mentioned",
-    "There is no way to tell", "The passage gives no answer", "No answer is given",
-    "Insufficient information", "None of the options", "Unknown from the text",
-    "The answer is not in the passage", "Impossible to know", "None of the listed answers",
-    "Not stated", "No correct option above", "The article does not specify",
+# The official release's strings standing for a gold answer that is none of the options:
+# an answer equal to one of them, and not itself an option, is written as one string drawn
+# from them per text (the options are left as they are); any other answer that matches no
+# option drops the pair. The release's list, as it is: 41 strings, then each lowercased (82
+# in all, the draw made over all 82). Its 23rd entry is two strings run together (a missing
+# comma in the release), so "None of the options fit" alone is not on it; nor is "None of
+# the above", while "None" is.
+_UNANSWERABLE_CASED = (
+    "None of the above choices", "None", "None of the provided choices meet the criteria",
+    "No option among those listed fulfills the requirements",
+    "There is no suitable choice among the options presented",
+    "Not one of the options provided can adequately respond",
+    "None of the selections offered provide a valid solution",
+    "No option listed is sufficient to answer the question",
+    "None of the given alternatives satisfy the conditions",
+    "There are no appropriate choices among the options given",
+    "Not a single option among those provided offers a valid response",
+    "None of the choices given align with the requirements",
+    "No option provided adequately addresses the question at hand",
+    "None of the options presented offer a viable solution",
+    "Not one of the provided options is applicable to the question",
+    "None of the choices listed can sufficiently address the question",
+    "There is no option provided that meets the necessary criteria",
+    "None of the options available are suitable for the question posed",
+    "Not a single choice among those offered meets the specified criteria",
+    "None of the alternatives provided adequately fulfill the requirements",
+    "No option among those presented adequately resolves the question",
+    "None of the available choices adequately meet the specified conditions"
+    "None of the options fit",
+    "No option works", "Nothing fits", "No suitable choice", "No viable option",
+    "No answer among these", "None are right", "Nothing applies", "No match", "No valid choice",
+    "None of the options meet the criteria", "No option satisfies the conditions",
+    "Nothing matches the requirements", "No suitable answer", "No appropriate choice",
+    "No correct option", "None of these options fit", "No answer provided", "No valid response",
+    "No matching selection",
 )
-UNANSWERABLE_OPTION_SET = frozenset(UNANSWERABLE_OPTIONS) | frozenset(
-    option.lower() for option in UNANSWERABLE_OPTIONS)
+UNANSWERABLE_OPTIONS = _UNANSWERABLE_CASED + tuple(option.lower()
+                                                   for option in _UNANSWERABLE_CASED)
+UNANSWERABLE_OPTION_SET = frozenset(UNANSWERABLE_OPTIONS)
 
 # ---- Layout strings (drawn per group of linked entries) ------------------------------------
 
