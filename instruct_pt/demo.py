@@ -417,7 +417,7 @@ class Report:
   comparison: Any
 
 
-def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:
+def arm_tokens(layout: DemoLayout, size: DemoSize, augmented_texts: Sequence[str]) -> str:
   """Markdown: per arm, its corpus (texts, tokens), the tokens it read (rows x length), the
   loss-bearing ones among them (from its metrics), and the passes over its corpus.
 
@@ -429,6 +429,7 @@ def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:
   Args:
     layout: the demo's directories.
     size: the demo's size.
+    augmented_texts: the synthesis shards' texts (Instruct PT's augmented corpus).
   """
   from instruct_pt.data.tasks import INSTRUCTION_SEPARATOR  # pylint: disable=import-outside-toplevel
   tokenizer = tokenizer_lib.load_tokenizer(layout.base.tokenizer)
@@ -437,8 +438,7 @@ def arm_tokens(layout: DemoLayout, size: DemoSize) -> str:
     return [len(ids) + 1 for ids in tokenizer.encode_batch(list(texts))]  # + EOS
 
   raw = tokens([d["text"] for d in read_documents(layout)])
-  augmented = tokens([json.loads(line)["text"] for shard in layout.synthesis.shards()
-                      for line in shard.read_text().splitlines() if line.strip()])
+  augmented = tokens(augmented_texts)
   instructions = tokens([r["prompt"] + INSTRUCTION_SEPARATOR + r["response"]
                          for r in _general_instructions()])
   rows = size.pretrain_tokens
@@ -487,8 +487,7 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
   comparison = commands.compare([str(m) for m in models.values()], name=name,
                                 output_dir=str(layout.root), labels=list(models),
                                 cluster_field=demo_comparison.CLUSTER_FIELD)
-  results = {arm: json.loads((layout.arm(arm).eval_dir(name) / "results.json").read_text())
-             for arm in ARMS}
+  results = dict(zip(ARMS, comparison.results))  # the arms lead `models`
   estimates = {label: demo_comparison.paired_estimates(results[subtrahend], results[minuend])
                for label, minuend, subtrahend in COMPARISONS}
   demo_report.difference_chart(estimates, str(layout.root.path / "differences.png"),
@@ -502,13 +501,14 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
                              "task categories of the synthesized pairs")
   records = [json.loads(line) for shard in layout.synthesis.shards()
              for line in shard.read_text().splitlines() if line.strip()]
+  tokens = arm_tokens(layout, size, [record["text"] for record in records])
   documents = {d["id"]: d["text"] for d in read_documents(layout)}
   summary = (demo_comparison.primary_table(estimates) + "\n\n"
              + demo_comparison.verdict_lines(estimates) + "\n")
   text = _REPORT.format(
       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=demo_report.machine(),
       size=size.name, total=sum(timings.values()), stages=_stages_table(layout, size, timings),
-      design=demo_comparison.design(size.name), summary=summary, tokens=arm_tokens(layout, size),
+      design=demo_comparison.design(size.name), summary=summary, tokens=tokens,
       levels=comparison.table, final_losses=", ".join(
           f"{label} {points[-1][1]:.3f}" for label, points in curves.items() if points),
       synthesis=demo_report.synthesis_line(stats), samples=demo_report.sample_pairs(records, documents, 3))

@@ -57,6 +57,8 @@ class Comparison:
     chart_path: the bar chart.
     differences: "<run> − <first run>" -> that run's paired estimates against the first
       (`paired.compare_runs`); empty when they could not be computed (the table says why).
+    results: each run's loaded results.json, in `labels`' order (for callers that compute
+      more from the samples without reading the files again).
   """
 
   labels: tuple[str, ...]
@@ -67,6 +69,7 @@ class Comparison:
   chart_path: str
   differences: dict[str, tuple[paired.Estimate, ...]] = dataclasses.field(
       default_factory=dict)
+  results: tuple[dict[str, Any], ...] = ()
 
 
 def results_file(source: str, name: Optional[str] = None) -> str:
@@ -186,7 +189,7 @@ def compare(sources: Sequence[str], name: Optional[str] = None,
   chart_path = os.path.join(output_dir, CHART_FILE)
   bar_chart(labels, rows, chart_path)
   return Comparison(labels, tuple(files), tuple(rows), table, table_path, chart_path,
-                    estimates)
+                    estimates, tuple(loaded))
 
 
 def _paired(labels: Sequence[str], loaded: Sequence[dict[str, Any]],
