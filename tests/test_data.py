@@ -316,3 +316,6 @@ def test_best_fit_rows_in_arrival_and_decreasing_order():
   lengths = [3, 2, 1, 4, 2]
   assert packing.best_fit_rows(lengths, 4) == [[0, 2], [1, 4], [3]]
   assert packing.best_fit_rows(lengths, 4, decreasing=True) == [[3], [0, 2], [1, 4]]
+  # Where best fit and first fit differ: [2, 3, 1] in rows of 4. The 1 fits both open rows
+  # (2 and 1 free); best fit takes the tighter, the 3's row (first fit would give [[0, 2], [1]]).
+  assert packing.best_fit_rows([2, 3, 1], 4) == [[0], [1, 2]]

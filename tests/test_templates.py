@@ -106,6 +106,42 @@ def test_option_block_and_label_only_answer():
   assert answer == "Not stated" and "Rome" in block and "Oslo" in block
 
 
+def test_every_option_label_style_written_out():
+  """Each label style of the pool on three options, the block as it must read (labels by
+  hand: A B C, a b c, 1 2 3, or the bullet itself), in the shuffled order of the block; the
+  answer is the gold option's label (its text for bullets)."""
+  item = recovery.recover(QAPair("Pick?\nOptions:\n- x\n- y\n- z", "y"))
+  ordinals = {"upper": "ABC", "lower": "abc", "digit": "123"}
+  for alphabet, label_format in pools.OPTION_LABEL_STYLES:
+    style = _style(option_start="", option_lead="\n", option_labels=(alphabet, label_format),
+                   option_end="")
+    block, answer = templates.render_options(item, style, random.Random(5))
+    lines = block.split("\n")[1:]
+    options = [line.rsplit(" ", 1)[1] for line in lines]
+    assert sorted(options) == ["x", "y", "z"], block
+    if alphabet == "bullet":
+      expected = [f"{label_format} {option}" for option in options]
+      assert answer == "y"
+    else:
+      labels = [label_format.format(ordinal) for ordinal in ordinals[alphabet]]
+      expected = [f"{label} {option}" for label, option in zip(labels, options)]
+      assert answer == labels[options.index("y")]
+    assert lines == expected, (alphabet, label_format, block)
+
+
+def test_numbered_questions_count_from_one():
+  """A numbered group writes its questions and answers numbered 1, 2, 3 (by hand: "\n1. ",
+  "\n2. ", ...), each answer under the number of its question."""
+  items = [recovery.recover(QAPair(f"Q{i}?", f"A{i}!")) for i in (1, 2, 3)]
+  plain = templates.Pattern("", "{question}", " ", "", "{answer}")
+  group = {"layout": "numbered_questions", "number": "\n{}. ", "patterns": {"plain": plain},
+           "template": "{context}|{questions}|{answers}"}
+  text = _style()
+  written = templates._render_entry("CTX", items, group, text,  # pylint: disable=protected-access
+                                    random.Random(0))
+  assert written == "CTX|\n1. Q1?\n2. Q2?\n3. Q3?|\n1. A1!\n2. A2!\n3. A3!"
+
+
 def _gaps(text, count):
   """Between each question `Q<i>?` and its answer `A<i>!`, the text a pattern puts there."""
   gaps = []
