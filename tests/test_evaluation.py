@@ -110,6 +110,10 @@ def test_packed_scoring_equals_each_request_alone(tiny_ours):
   logits = jax.jit(lambda p, t: Decoder(tiny_ours.config).apply({"params": p}, t)[0])(
       tiny_ours.params, jnp.asarray([contexts[0]]))
   requests.append((contexts[0], [int(np.argmax(logits[0, -1]))]))  # greedy continuation
+  after = jax.jit(lambda p, t: Decoder(tiny_ours.config).apply({"params": p}, t)[0])(
+      tiny_ours.params, jnp.asarray([contexts[0] + requests[-1][1]]))
+  # Mixed: its first token greedy, its second the least likely: not greedy as a whole.
+  requests.append((contexts[0], requests[-1][1] + [int(np.argmin(after[0, -1]))]))
   scorer = scoring.Scorer(tiny_ours.config, tiny_ours.params, tiny_ours.mesh, RULES,
                           row_len=64, batch_tokens=256)
   answers = scorer.score(requests)
@@ -117,10 +121,11 @@ def test_packed_scoring_equals_each_request_alone(tiny_ours):
   for index, ((logprob, is_greedy), (want, want_greedy)) in enumerate(zip(answers, expected)):
     assert abs(logprob - want) < 1e-4, index
     assert is_greedy == want_greedy, index
-  assert answers[-1][1]
+  assert answers[-2][1] and not answers[-1][1]
   assert scorer.stats.contexts == len(contexts)
-  # Each context once, then each distinct continuation less its last token.
-  assert scorer.stats.tokens == sum(len(c) + 0 + 0 + 6 + 15 for c in contexts)
+  # Each context once, then each distinct continuation less its last token (the mixed one's:
+  # 1).
+  assert scorer.stats.tokens == sum(len(c) + 0 + 0 + 6 + 15 for c in contexts) + 1
   # A tree longer than the longest row (max_length) is split, each part with the context.
   short = scoring.Scorer(tiny_ours.config, tiny_ours.params, tiny_ours.mesh, RULES,
                          max_length=40, row_len=16, batch_tokens=256)

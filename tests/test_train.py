@@ -217,14 +217,18 @@ def test_weight_decay_skips_norm_scales():
 
 
 def test_gradient_clipping_bounds_the_update_norm():
-  """With clip_norm, the first Adam update is computed from clipped gradients."""
-  tx, _ = optim.make_optimizer(optim.OptimizerConfig(clip_norm=1.0, weight_decay=0.0), 10)
+  """With clip_norm, the first Adam update is computed from clipped gradients: after one step
+  the first moment is (1 - b1) x the clipped gradient, so its norm is (1 - b1) x clip_norm
+  (0.1 x 1.0), where the unclipped gradient (norm 200) would give 20."""
+  config = optim.OptimizerConfig(clip_norm=1.0, weight_decay=0.0)
+  tx, _ = optim.make_optimizer(config, 10)
   params = {"w": np.ones(4, np.float32)}
   state = tx.init(params)
   grads = {"w": np.full(4, 100.0, np.float32)}
-  clipped = optax.clip_by_global_norm(1.0).update(grads, optax.EmptyState())[0]
-  assert math.isclose(float(optax.tree.norm(clipped)), 1.0, rel_tol=1e-5)
-  updates, _ = tx.update(grads, state, params)
+  updates, state = tx.update(grads, state, params)
+  first_moment = optax.tree_utils.tree_get(state, "mu")
+  assert math.isclose(float(optax.tree.norm(first_moment)), (1 - config.b1) * config.clip_norm,
+                      rel_tol=1e-5)
   assert np.all(np.isfinite(updates["w"]))
 
 
