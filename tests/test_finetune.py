@@ -21,6 +21,7 @@ from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import finetune as finetune_lib
 from instruct_pt.train import checkpoints, loop, optim
 from instruct_pt.train import state as state_lib
+from trees import assert_trees_equal, zip_leaves  # pylint: disable=wrong-import-position
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULES = parallel.LOGICAL_AXIS_RULES
@@ -81,8 +82,7 @@ def test_promot_stage1_trains_only_the_prompt_and_stage2_only_the_model(mesh, tm
   assert (result.stage, result.step, result.preempted) == (2, 4, False)
   initial = store.init_params(TINY, mesh, RULES, TRAIN.seed)
   first = _checkpoint(tmp_path, 1, 4, prompt=4, trainable="prompt")
-  for before, after in zip(_leaves(initial), _leaves(first.params)):
-    np.testing.assert_array_equal(after, before)
+  assert_trees_equal(first.params, initial)
   # Adam's moments are the prompt's (and the step counts): none for any parameter.
   assert {leaf.shape for leaf in _leaves(first.opt_state)} == {(), (4, TINY.embed_dim)}
   start = finetune_lib.sample_prompt(initial, 4, 5000, TRAIN.seed)
@@ -91,13 +91,12 @@ def test_promot_stage1_trains_only_the_prompt_and_stage2_only_the_model(mesh, tm
   np.testing.assert_array_equal(saved, first.prompt)
   second = jax.device_get(result.state)
   np.testing.assert_array_equal(second.prompt, saved)
-  moved = [np.abs(a - b).max() for a, b in zip(_leaves(initial), _leaves(second.params))]
+  moved = [np.abs(a - b).max() for _, a, b in zip_leaves(initial, second.params)]
   assert min(moved) > 0
   # Stage 2's checkpoint on disk holds the same prompt, and the run loads as its model.
   np.testing.assert_array_equal(_checkpoint(tmp_path, 2, 4, prompt=4).prompt, saved)
   loaded = run_dir.restore_params(run_dir.RunDir(tmp_path), TINY, mesh, RULES)
-  for a, b in zip(_leaves(loaded), _leaves(second.params)):
-    np.testing.assert_array_equal(a, b)
+  assert_trees_equal(loaded, second.params)
 
 
 def test_prompt_step_computes_no_weight_gradients(mesh):
@@ -176,8 +175,7 @@ def test_resuming_mid_stage1_and_mid_stage2_gives_the_uninterrupted_run(mesh, tm
   finished = _finetune(mesh, run, "promot")
   assert (finished.stage, finished.step, finished.preempted) == (2, 4, False)
   assert sorted(finished.losses) == [2] and sorted(finished.losses[2]) == [3, 4]
-  for a, b in zip(_leaves(finished.state.params), _leaves(reference.state.params)):
-    np.testing.assert_array_equal(a, b)
+  assert_trees_equal(finished.state.params, reference.state.params)
   np.testing.assert_array_equal(jax.device_get(finished.state.prompt),
                                 jax.device_get(reference.state.prompt))
   np.testing.assert_array_equal(run_dir.read_prompt(run, TINY.embed_dim),

@@ -11,6 +11,7 @@ from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import loop, optim
 from instruct_pt.train import state as state_lib
+from trees import zip_leaves  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 LEARNING_RATE = 1e-2
@@ -119,8 +120,8 @@ def test_sharded_training_step_equals_single_device():
   (loss_1, grads_1, metrics_1), _ = _loss_and_grads((1, 1, 1))
   (loss_8, grads_8, metrics_8), state_8 = _loss_and_grads((2, 2, 2))
   np.testing.assert_allclose(loss_8, loss_1, rtol=1e-5)
-  for a, b in zip(jax.tree_util.tree_leaves(grads_8), jax.tree_util.tree_leaves(grads_1)):
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
+  for name, a, b in zip_leaves(grads_8, grads_1):
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max(), err_msg=name)
   for name in ("loss", "grad_norm"):
     np.testing.assert_allclose(metrics_8[name], metrics_1[name], rtol=1e-5)
   # The parameters really are distributed: the query kernel is split over fsdp and tensor.

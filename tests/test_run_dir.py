@@ -11,6 +11,7 @@ from instruct_pt import parallel, run_dir
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import store
 from instruct_pt.model.config import get_preset
+from trees import assert_trees_equal  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 
@@ -37,11 +38,6 @@ def _imported_run(path, config, params):
   run.write_model_config(config)
   run.write_tokenizer(tokenizer_lib.ByteTokenizer())
   return run
-
-
-def _assert_trees_equal(first, second):
-  for a, b in zip(jax.tree_util.tree_leaves(first), jax.tree_util.tree_leaves(second)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_paths_are_absolute_and_named_once(tmp_path, monkeypatch):
@@ -85,7 +81,7 @@ def test_params_round_trip_through_the_run_directory(tmp_path, mesh):
   loaded = run_dir.load(str(tmp_path / "run"), mesh, RULES)
   assert loaded.config == config.replace(dtype=config.compute_dtype)
   assert isinstance(loaded.tokenizer, tokenizer_lib.ByteTokenizer)
-  _assert_trees_equal(loaded.params, params)
+  assert_trees_equal(loaded.params, params)
   config_only = run_dir.load(str(tmp_path / "run"), with_params=False)
   assert config_only.params is None and config_only.config == loaded.config
 
@@ -129,12 +125,12 @@ def test_load_skips_an_unreadable_newest_checkpoint(tmp_path, mesh, caplog):
   for step, params in ((10, older), (20, newer)):
     saver.save(state.TrainState(step=np.int32(step), params=params, opt_state={}))
   saver.close()
-  _assert_trees_equal(run_dir.load(str(run), mesh, RULES).params, newer)
+  assert_trees_equal(run_dir.load(str(run), mesh, RULES).params, newer)
 
   _truncate_files(run.checkpoint_item(20, run_dir.PARAMS_ITEM))
   with caplog.at_level(logging.WARNING):
     loaded = run_dir.load(str(run), mesh, RULES)
-  _assert_trees_equal(loaded.params, older)
+  assert_trees_equal(loaded.params, older)
   assert "checkpoint step 20" in caplog.text and "unreadable" in caplog.text
   assert (run.checkpoints / "20").exists()
 

@@ -17,6 +17,7 @@ from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
 from instruct_pt.train import checkpoints, loop, metrics, optim
 from instruct_pt.train import state as state_lib
+from trees import assert_trees_equal  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 BYTES = tokenizer_lib.ByteTokenizer()
@@ -95,8 +96,7 @@ def test_checkpoint_restores_onto_a_different_mesh(mesh, tmp_path):
   query = restored.params["layers"]["attention"]["query"]["kernel"]
   assert query.sharding.mesh.shape == other_mesh.shape
   assert query.sharding.spec == PartitionSpec(None, "fsdp", "tensor", None)
-  for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(reference)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert_trees_equal(restored, reference)
   # Training moved the parameters away from their initial values.
   assert not np.allclose(np.asarray(query), saved.params["layers"]["attention"]["query"]["kernel"])
 

@@ -22,6 +22,7 @@ from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Attention, Decoder
 from instruct_pt.train import loop, optim
+from trees import zip_leaves  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 TINY = get_preset("tiny")
@@ -201,9 +202,10 @@ def _units_file(path, kind, cells, shape=None):
 def _check_moves(before, after, masks):
   """Every entry outside `masks` is bit-identical; every leaf with trained entries moved."""
   moved = 0
-  for (path, old), new, mask in zip(jax.tree_util.tree_leaves_with_path(before),
-                                    jax.tree_util.tree_leaves(after),
-                                    jax.tree_util.tree_leaves(masks)):
+  pairs = zip_leaves(before, after)
+  assert [mask.shape for mask in jax.tree_util.tree_leaves(masks)] == [
+      old.shape for _, old, _ in pairs]
+  for (path, old, new), mask in zip(pairs, jax.tree_util.tree_leaves(masks)):
     assert np.array_equal(old[~mask], new[~mask]), path
     if mask.any():
       assert not np.array_equal(old[mask], new[mask]), path
