@@ -185,6 +185,20 @@ def test_top_k_and_top_p_restrict_the_support():
   assert set(greedy.tolist()) == {0}
 
 
+def test_temperature_sharpens_the_distribution_by_its_power():
+  """At temperature 0.5 the probabilities [0.5, 0.3, 0.15, 0.05] become their squares,
+  renormalised: [0.685, 0.247, 0.062, 0.007] (by hand: 0.25, 0.09, 0.0225, 0.0025 over
+  0.365); 4,096 draws with fixed keys land within 0.03 of each (4 standard errors or more), at
+  temperature 1 within 0.03 of the original."""
+  logits = jax.numpy.log(jax.numpy.asarray([[0.5, 0.3, 0.15, 0.05]] * 4096))
+  keys = jax.random.split(jax.random.key(1), 4096)
+  for temperature, expected in ((0.5, [0.685, 0.247, 0.062, 0.007]),
+                                (1.0, [0.5, 0.3, 0.15, 0.05])):
+    drawn = np.asarray(sample_tokens(logits, keys, SamplingConfig(temperature=temperature)))
+    frequencies = np.bincount(drawn, minlength=4) / len(drawn)
+    np.testing.assert_allclose(frequencies, expected, atol=0.03, err_msg=str(temperature))
+
+
 def test_bad_prompts_are_refused(engine):
   """An empty prompt or one that leaves no room for max_new_tokens is named."""
   with pytest.raises(ValueError, match="prompt 1 is empty"):
