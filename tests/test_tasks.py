@@ -336,12 +336,31 @@ def test_demo_tasks_and_inspect():
       "demo_instruct_augmented", "demo_instructions"}
   report = inspect.report("demo_instruct_pt", BYTES, 512, num_examples=2, sample_size=30)
   lines = report.splitlines()
+  rows = {}
   for task in ("demo_raw", "demo_instruct_augmented", "demo_synthesizer_sft"):
     row = next(line for line in lines if line.startswith(task + " "))
     assert len(row.split()) == 10, row  # name, rate, 3 counts, tok/ex, trunc, 3 shares
+    rows[task] = [float(v) for v in row.split()[1:]]
+  assert rows["demo_raw"][2] == rows["demo_raw"][3]  # raw text: every token bears loss
+  assert rows["demo_synthesizer_sft"][3] < rows["demo_synthesizer_sft"][2]  # pairs only
+  for share in (6, 7, 8):  # the shares of examples, tokens and loss tokens add up to 100%
+    assert abs(sum(row[share] for row in rows.values()) - 100) < 0.05
   assert sum(line.startswith("--- example") for line in lines) == 2
   assert "</s>" in report  # decoded raw examples end with EOS
   assert any(p.splitlines()[0] in report for p in sources.demo_corpus("train"))
   assert "demo_synthesizer_sft <- synthesizer_sft.jsonl" in report
   sft_report = inspect.report("demo_synthesizer_sft", BYTES, 2048, num_examples=1)
   assert "⟦ <CON> " in sft_report and "</CON>\n\n⟧<QUE> " in sft_report
+
+
+def test_inspect_counts_table_known_answer():
+  """Hand-made counts: task a (rate 3) 2 examples, 10 tokens, 4 loss tokens; task b (rate 1)
+  1 example, 30 tokens, all bearing loss, truncated. Per example a 5 / 2, b 30 / 30; rate-
+  weighted totals 3 x 5 + 30 = 45 tokens and 3 x 2 + 30 = 36 loss tokens: examples 75 / 25%,
+  tokens 15 / 45 = 33.33% and 66.67%, loss tokens 6 / 36 = 16.67% and 83.33%."""
+  counts = {"a": dict(examples=2, tokens=10, loss_tokens=4, truncated=0),
+            "b": dict(examples=1, tokens=30, loss_tokens=30, truncated=1)}
+  lines = inspect._counts_table(counts, {"a": 3.0, "b": 1.0}, 64, 2)  # pylint: disable=protected-access
+  rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+  assert rows["a"] == ["3", "2", "10", "4", "5.0", "0", "75.00", "33.33", "16.67"]
+  assert rows["b"] == ["1", "1", "30", "30", "30.0", "1", "25.00", "66.67", "83.33"]
