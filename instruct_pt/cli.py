@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -308,10 +309,15 @@ def demo_command(args: argparse.Namespace) -> int:
   return 0
 
 
+# Every parser and sub-parser matches flags whole: an abbreviation (`--task` for `--tasks`)
+# would run a command the user did not type.
+_Parser = functools.partial(argparse.ArgumentParser, allow_abbrev=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
   """The `instruct-pt` argument parser."""
-  parser = argparse.ArgumentParser(prog="instruct-pt", description=__doc__.splitlines()[0])
-  commands = parser.add_subparsers(dest="command", required=True)
+  parser = _Parser(prog="instruct-pt", description=__doc__.splitlines()[0])
+  commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
   train = commands.add_parser("train", help="train or continue training a model")
   _add_gin_flags(train)
   train.set_defaults(func=train_command)
@@ -390,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
   tokenizer.add_argument("--output_dir", required=True)
   tokenizer.set_defaults(func=tokenizer_command)
   data = commands.add_parser("data", help="look at SeqIO tasks and mixtures")
-  data_commands = data.add_subparsers(dest="data_command", required=True)
+  data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
   inspect = data_commands.add_parser("inspect", help="decoded examples, loss masks, counts")
   inspect.add_argument("--mixture", required=True, help="a registered task or mixture")
   inspect.add_argument("--num_examples", type=int, default=3)

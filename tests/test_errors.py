@@ -113,3 +113,16 @@ def test_bad_path_arguments_give_one_line(paths, capsys, line, fragments):
   # Nothing a user had was touched: the fixture's files and runs are all still there.
   assert set(before) <= set(os.listdir(paths["root"]))
   assert open(paths["file"], encoding="utf-8").read() == "not a directory\n"
+
+
+def test_flags_are_never_abbreviated(capsys):
+  """`--task=demo` (for `--tasks`), `--num=2` (for `--num_examples`) and `--gin_par` are
+  refused by every parser, sub-parsers included, instead of running a command the user did
+  not type."""
+  for line in (["evaluate", "--run_dir=RUN", "--task=demo"],
+               ["data", "inspect", "--mixture=demo_raw", "--num=2"],
+               ["train", "--run_dir=RUN", "--gin_par=train.num_steps=5"]):
+    with pytest.raises(SystemExit) as exit_info:
+      cli.main(line)
+    assert exit_info.value.code == 2
+    assert f"unrecognized arguments: {line[-1]}" in capsys.readouterr().err, line

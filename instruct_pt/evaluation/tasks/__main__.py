@@ -13,7 +13,7 @@ from instruct_pt.evaluation.tasks import demo, suites
 
 def main() -> None:
   parser = argparse.ArgumentParser(prog="python -m instruct_pt.evaluation.tasks",
-                                   description=__doc__.splitlines()[0])
+                                   description=__doc__.splitlines()[0], allow_abbrev=False)
   parser.add_argument("--out", default=None,
                       help="write DIR/demo and DIR/paper instead of the shipped files")
   parser.add_argument("--corpus_from_running_python", action="store_true",
