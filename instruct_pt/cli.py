@@ -142,6 +142,9 @@ def convert_command(args: argparse.Namespace) -> int:
   if kind not in expected:
     wanted = " or ".join(run_dir.SOURCE_KINDS[k] for k in expected)
     raise ValueError(f"--{flag}={source} is a {run_dir.SOURCE_KINDS[kind]}, not a {wanted}")
+  if kind in ("bundled", "gguf"):  # before the run directory is created
+    from instruct_pt.model import readers  # pylint: disable=import-outside-toplevel
+    readers.resolve_gguf(source)
   run = config.ConvertRun(source=source, run_dir=args.run_dir, to_hf=args.to_hf,
                           param_dtype=args.param_dtype, dtype=args.dtype,
                           mesh=_mesh_config(args))

@@ -126,3 +126,13 @@ def test_flags_are_never_abbreviated(capsys):
       cli.main(line)
     assert exit_info.value.code == 2
     assert f"unrecognized arguments: {line[-1]}" in capsys.readouterr().err, line
+
+
+def test_a_missing_source_creates_no_run_directory(tmp_path, capsys):
+  """`convert --from_gguf=missing.gguf` names the file in one line and leaves no (empty) run
+  directory behind: the source is checked before anything is created."""
+  status = cli.main(["convert", f"--from_gguf={tmp_path}/missing.gguf",
+                     f"--run_dir={tmp_path}/run"])
+  error = capsys.readouterr().err.strip().splitlines()
+  assert status == 2 and len(error) == 1 and f"{tmp_path}/missing.gguf" in error[0], error
+  assert not (tmp_path / "run").exists()
