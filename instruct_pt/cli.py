@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
+import difflib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -312,14 +313,67 @@ def demo_command(args: argparse.Namespace) -> int:
   return 0
 
 
-# Every parser and sub-parser matches flags whole: an abbreviation (`--task` for `--tasks`)
-# would run a command the user did not type.
-_Parser = functools.partial(argparse.ArgumentParser, allow_abbrev=False)
+class _Parser(argparse.ArgumentParser):
+  """Every parser and sub-parser of the CLI: flags match whole (an abbreviation, `--task` for
+  `--tasks`, would run a command the user did not type), and an unknown flag's error says
+  what was probably meant: a flag spelt with dashes or a typo (`--gin-file`: did you mean
+  `--gin_file`?), or a setting given as a flag (`--num_steps=5`: use
+  `--gin_param=train.num_steps=5`)."""
+
+  def __init__(self, *args, **kwargs):
+    kwargs.setdefault("allow_abbrev", False)
+    super().__init__(*args, **kwargs)
+    self._words: list[str] = []
+
+  def parse_known_args(self, args=None, namespace=None):
+    self._words = list(sys.argv[1:] if args is None else args)
+    return super().parse_known_args(args, namespace)
+
+  def error(self, message):
+    if message.startswith("unrecognized arguments:"):
+      # The top parser reports its sub-command's leftovers: hint from that command's flags.
+      command = _command_parser(self, self._words)
+      hints = [_flag_hint(command, word) for word in message.split(":", 1)[1].split()]
+      message += "".join(f"; {hint}" for hint in hints if hint)
+    super().error(message)
+
+
+def _command_parser(parser: argparse.ArgumentParser,
+                    words: Sequence[str]) -> argparse.ArgumentParser:
+  """The (sub-)parser that `words` select: `data inspect ...` -> the inspect parser."""
+  for action in parser._actions:  # pylint: disable=protected-access
+    if isinstance(action, argparse._SubParsersAction):  # pylint: disable=protected-access
+      for index, word in enumerate(words):
+        if word in action.choices:
+          return _command_parser(action.choices[word], words[index + 1:])
+  return parser
+
+
+def _flag_hint(parser: argparse.ArgumentParser, word: str) -> Optional[str]:
+  """What an unknown `--flag[=value]` probably meant, or None."""
+  if not word.startswith("--"):
+    return None
+  name, _, value = word[2:].partition("=")
+  actions = parser._actions  # pylint: disable=protected-access
+  flags = [option for action in actions for option in action.option_strings
+           if option.startswith("--")]
+  close = difflib.get_close_matches("--" + name.replace("-", "_"), flags, n=1, cutoff=0.75)
+  if close:
+    return f"did you mean {close[0]}?"
+  if "--gin_param" in flags:
+    from instruct_pt import config  # pylint: disable=import-outside-toplevel
+    for cls, gin_name in config.GIN_NAMES.items():
+      if name.replace("-", "_") in {field.name for field in dataclasses.fields(cls)}:
+        setting = f"{gin_name}.{name.replace('-', '_')}"
+        return f"{setting} is a setting: use --gin_param={setting}={value or 'VALUE'}"
+  return None
 
 
 def build_parser() -> argparse.ArgumentParser:
   """The `instruct-pt` argument parser."""
   parser = _Parser(prog="instruct-pt", description=__doc__.splitlines()[0])
+  parser.add_argument("--version", action="version",
+                      version=f"instruct-pt {importlib.metadata.version('instruct_pt')}")
   commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
   train = commands.add_parser("train", help="train or continue training a model")
   _add_gin_flags(train)

@@ -1,6 +1,7 @@
 """Every command, every path argument, fed what it does not expect: one line naming the path
 and what was expected, exit status 2, no traceback, and nothing already written lost."""
 
+import importlib.metadata
 import os
 
 import jax
@@ -126,6 +127,33 @@ def test_flags_are_never_abbreviated(capsys):
       cli.main(line)
     assert exit_info.value.code == 2
     assert f"unrecognized arguments: {line[-1]}" in capsys.readouterr().err, line
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("train --run_dir=RUN --gin-file=x.gin", "; did you mean --gin_file?"),
+    ("evaluate --run_dir=RUN --task=demo", "; did you mean --tasks?"),
+    ("data inspect --mixture=demo_raw --num_exmples=2", "; did you mean --num_examples?"),
+    ("train --run_dir=RUN --num_steps=5",
+     "; train.num_steps is a setting: use --gin_param=train.num_steps=5"),
+    ("synthesize --run_dir=RUN --num_slots=4",
+     "; synthesize.num_slots is a setting: use --gin_param=synthesize.num_slots=4"),
+])
+def test_an_unknown_flag_says_what_was_meant(capsys, line, hint):
+  """A flag with dashes or a typo names the command's flag; a setting given as a flag names
+  the --gin_param that sets it. One error line, nothing run."""
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(line.split(" "))
+  error = capsys.readouterr().err.strip().splitlines()[-1]
+  assert exit_info.value.code == 2 and error.endswith(hint), error
+
+
+def test_version(capsys):
+  """`instruct-pt --version` prints the installed version."""
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--version"])
+  assert exit_info.value.code == 0
+  version = importlib.metadata.version("instruct_pt")
+  assert capsys.readouterr().out.strip() == f"instruct-pt {version}"
 
 
 def test_a_missing_source_creates_no_run_directory(tmp_path, capsys):

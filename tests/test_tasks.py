@@ -360,7 +360,8 @@ def test_inspect_counts_table_known_answer():
   tokens 15 / 45 = 33.33% and 66.67%, loss tokens 6 / 36 = 16.67% and 83.33%."""
   counts = {"a": dict(examples=2, tokens=10, loss_tokens=4, truncated=0),
             "b": dict(examples=1, tokens=30, loss_tokens=30, truncated=1)}
-  lines = inspect._counts_table(counts, {"a": 3.0, "b": 1.0}, 64, 2)  # pylint: disable=protected-access
+  table = inspect._counts_table  # pylint: disable=protected-access
+  lines = table(counts, {"a": 3.0, "b": 1.0}, 64, 2)
   rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
   assert rows["a"] == ["3", "2", "10", "4", "5.0", "0", "75.00", "33.33", "16.67"]
   assert rows["b"] == ["1", "1", "30", "30", "30.0", "1", "25.00", "66.67", "83.33"]
