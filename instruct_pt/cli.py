@@ -36,23 +36,32 @@ def train_command(args: argparse.Namespace) -> int:
   """Trains a model from gin configs; resumes from the run directory's latest checkpoint."""
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
   result = commands.train(config.train_run(args.run_dir, args.gin_file, args.gin_param))
-  status = "preempted, checkpoint saved" if result.preempted else "done"
-  print(f"train: {status} at step {result.step}. Run directory: {args.run_dir} "
+  print(f"train: {_stop_status(result)} at step {result.step}. Run directory: {args.run_dir} "
         f"(metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
-  return 0
+  return 130 if result.stop_signal == "SIGINT" else 0
+
+
+def _stop_status(result) -> str:
+  """How a training run ended: done, preempted or interrupted (Ctrl-C), the latter two with
+  their checkpoint saved."""
+  if not result.preempted:
+    return "done"
+  if result.stop_signal == "SIGINT":
+    return "interrupted (re-run the command to resume), checkpoint saved"
+  return "preempted, checkpoint saved"
 
 
 def finetune_command(args: argparse.Namespace) -> int:
   """Fine-tunes a model in two stages; re-running resumes in whichever stage it stopped."""
   from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
   result = commands.finetune(config.finetune_run(args.run_dir, args.gin_file, args.gin_param))
-  status = "preempted, checkpoint saved" if result.preempted else "done"
+  status = _stop_status(result)
   out = run_dir.RunDir(args.run_dir)
   prompt = f"; the soft prompt: {out.prompt.name}" if out.prompt.exists() else ""
   print(f"finetune: {status} at stage {result.stage} step {result.step}. Run directory: "
         f"{args.run_dir} ({out.stage(1).path.name}/, {out.stage(2).path.name}/: checkpoints "
         f"and metrics; config.gin{prompt})")
-  return 0
+  return 130 if result.stop_signal == "SIGINT" else 0
 
 
 def _documented_attributes(cls: type) -> dict[str, str]:
@@ -599,6 +608,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.debug("traceback of the error below", exc_info=True)
     print(f"instruct-pt {args.command}: error: {e}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # Ctrl-C outside a training loop, or a second one inside
+    logging.debug("traceback of the interrupt", exc_info=True)
+    print(f"\ninstruct-pt {args.command}: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -279,3 +279,21 @@ def test_batch_not_dividing_the_mesh_is_refused(mesh, tmp_path):
   """train.batch_size must split over the batch shards: clear error naming it."""
   with pytest.raises(ValueError, match=r"train.batch_size=12 is not divisible by the 8"):
     _train(mesh, tmp_path, 2, batch_size=12)
+
+
+def test_ctrl_c_asks_for_a_checkpoint_and_a_second_one_aborts():
+  """The loop's signal handler: a first SIGINT (or a SIGTERM) asks the loop to save and stop
+  at the next step, naming the signal; a second SIGINT raises KeyboardInterrupt at once. The
+  previous handlers come back on exit."""
+  import signal  # pylint: disable=import-outside-toplevel
+  before = signal.getsignal(signal.SIGINT)
+  with loop._Preemption() as preemption:  # pylint: disable=protected-access
+    assert not preemption.reached(1)
+    signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+    assert preemption.reached(2) and preemption.cause == "SIGINT"
+    with pytest.raises(KeyboardInterrupt):
+      signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+  assert signal.getsignal(signal.SIGINT) is before
+  with loop._Preemption() as preemption:  # pylint: disable=protected-access
+    signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    assert preemption.reached(1) and preemption.cause == "SIGTERM"

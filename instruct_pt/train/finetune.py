@@ -117,9 +117,10 @@ class FinetuneResult:
   Attributes:
     stage: the stage the run stopped in (2 once finished).
     step: that stage's step.
-    preempted: the run stopped early on SIGTERM after saving; running again resumes.
+    preempted: the run stopped early on a signal after saving; running again resumes.
     losses: training losses this invocation computed, by stage and step.
     state: the final train state of the stage it stopped in (parameters, prompt).
+    stop_signal: the signal that stopped it ("SIGTERM", "SIGINT"), or None.
   """
 
   stage: int
@@ -127,6 +128,7 @@ class FinetuneResult:
   preempted: bool
   losses: dict[int, dict[int, float]]
   state: Any
+  stop_signal: Optional[str] = None
 
 
 StageBatches = Callable[[int], loop.BatchSource]
@@ -185,7 +187,7 @@ def finetune(model_config: ModelConfig, optimizer_config: OptimizerConfig,
         trainable="prompt" if config.promot else "params")
     losses[1] = first.losses
     if first.preempted:
-      return FinetuneResult(1, first.step, True, losses, first.state)
+      return FinetuneResult(1, first.step, True, losses, first.state, first.stop_signal)
     # Only the parameters and prompt go on (stage 1's optimizer state is dropped here).
     params, prompt = first.state.params, first.state.prompt
     del first
@@ -195,7 +197,8 @@ def finetune(model_config: ModelConfig, optimizer_config: OptimizerConfig,
                      prompt_length=0 if prompt is None else prompt.shape[0],
                      init_prompt=lambda _: prompt, trainable="params")
   losses[2] = second.losses
-  return FinetuneResult(2, second.step, second.preempted, losses, second.state)
+  return FinetuneResult(2, second.step, second.preempted, losses, second.state,
+                        second.stop_signal)
 
 
 def _stage1_optimizer(optimizer_config: OptimizerConfig,

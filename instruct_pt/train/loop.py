@@ -9,7 +9,8 @@ One screen of logic (EasyLM's rule), split into functions a test can call on the
   a step differentiates only the trained part of the state (the parameters, or a soft prompt
   ahead of every row with the parameters frozen), so a frozen part gets no gradients at all;
 * `train` runs the loop: resumes from the newest readable checkpoint, feeds step-indexed
-  batches, logs metrics, saves asynchronously every N steps and on SIGTERM (preemption), and
+  batches, logs metrics, saves asynchronously every N steps and on SIGTERM (preemption) or
+  SIGINT (Ctrl-C), and
   stops with an error naming the step on a non-finite loss without saving the bad state.
 
 The loop takes numpy batches with the packed decoder features of `instruct_pt.data.packing`
@@ -234,30 +235,46 @@ def make_eval_step(model: Decoder) -> Callable:
 
 
 class _Preemption:
-  """Tells the loop when to save and stop because the job is being preempted.
+  """Tells the loop when to save and stop: the job is being preempted, or interrupted.
 
-  Single process: a SIGTERM handler sets a flag that the loop reads at the next step
-  boundary. Several processes (pods): every host must stop at the same step, so only JAX's
-  preemption sync point (driven by the distributed runtime's own SIGTERM notifier, which a
-  Python handler would replace) decides.
+  Single process: a SIGTERM or SIGINT (Ctrl-C) handler sets a flag that the loop reads at the
+  next step boundary, where it saves a checkpoint and stops; a second Ctrl-C aborts at once.
+  Several processes (pods): every host must stop at the same step, so only JAX's preemption
+  sync point (driven by the distributed runtime's own SIGTERM notifier, which a Python handler
+  would replace) decides.
+
+  Attributes:
+    requested: a signal asked the loop to stop.
+    cause: the name of that signal ("SIGTERM", "SIGINT"); "SIGTERM" on pods.
   """
+
+  _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self):
     self.requested = False
-    self._previous = None
+    self.cause = "SIGTERM"
+    self._previous = {}
     self._multi_process = jax.process_count() > 1
 
   def __enter__(self):
     if not self._multi_process:
       try:
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self._SIGNALS}
       except ValueError:  # not the main thread: no signal handling
-        self._previous = None
+        self._previous = {}
     return self
 
   def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint at the next step boundary")
+    del frame
+    if signum == signal.SIGINT and self.requested:
+      signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
+      raise KeyboardInterrupt("interrupted twice: stopping without a checkpoint")
+    self.cause = signal.Signals(signum).name
+    if signum == signal.SIGINT:
+      logging.warning("Interrupted (Ctrl-C): saving a checkpoint at the next step boundary; "
+                      "press Ctrl-C again to stop at once, without it")
+    else:
+      logging.warning("SIGTERM received: saving a checkpoint at the next step boundary")
     self.requested = True
 
   def reached(self, step: int) -> bool:
@@ -266,8 +283,8 @@ class _Preemption:
     return self.requested
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
 
 
 @dataclasses.dataclass
@@ -277,13 +294,16 @@ class TrainResult:
   Attributes:
     step: the step the run stopped at.
     losses: training loss of every step this invocation ran, by step.
-    preempted: True when the run stopped early on SIGTERM after saving.
+    preempted: True when the run stopped early on a signal after saving.
     state: the train state the run stopped with (on the mesh).
+    stop_signal: the signal that stopped it ("SIGTERM": preemption; "SIGINT": Ctrl-C), or
+      None.
   """
   step: int
   losses: dict[int, float]
   preempted: bool = False
   state: Optional[TrainState] = None
+  stop_signal: Optional[str] = None
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -427,7 +447,7 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
     progress = tqdm(total=config.num_steps, initial=start_step, desc="train", unit="step")
 
-  preempted = False
+  preempted, stop_signal = False, None
   window_start, window_steps = time.perf_counter(), 0
   step = start_step
   try:
@@ -468,8 +488,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
         if step % config.checkpoint_every == 0 or step == config.num_steps or preempt_now:
           save(state)
         if preempt_now and step < config.num_steps:
-          preempted = True
-          logging.warning("Preempted: checkpoint saved at step %d", step)
+          preempted, stop_signal = True, preemption.cause
+          logging.warning("Stopped on %s: checkpoint saved at step %d", stop_signal, step)
           break
     check_pending()
   finally:
@@ -477,4 +497,5 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     writer.close()
     if progress is not None:
       progress.close()
-  return TrainResult(step=step, losses=losses, preempted=preempted, state=state)
+  return TrainResult(step=step, losses=losses, preempted=preempted, state=state,
+                     stop_signal=stop_signal)
