@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import jax
 
-from instruct_pt import config, parallel, run_dir
+from instruct_pt import config, parallel, run_dir, run_lock
 from instruct_pt.data import feed, sources
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import hf, store
@@ -80,23 +80,24 @@ def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
   parallel.maybe_initialize_distributed()
   mesh, rules = _mesh(run.mesh)
   out = run_dir.RunDir(run.run_dir).create()
-  start = starting_point(run.model, mesh, rules)
-  model_config = start.config
-  if model_config.vocab_size < start.tokenizer.vocab_size:
-    raise ValueError(f"model vocab_size={model_config.vocab_size} is smaller than the "
-                     f"tokenizer's {start.tokenizer.vocab_size} ids")
-  train_feed, eval_feed = feed.make_feeds(run.data, start.tokenizer, run.train.seq_len,
-                                          run.train.batch_size, run.train.seed,
-                                          with_eval=bool(run.train.eval_every))
-  logging.info("training data %s: packing efficiency %.1f%%",
-               run.data.mixture or "demo corpus", 100 * train_feed.packing_efficiency())
-  out.config_gin.write_text(config.to_gin(run))
-  out.write_model_config(model_config)
-  out.write_tokenizer(start.tokenizer)
-  return loop.train(model_config, run.optimizer, run.train, mesh, rules, out,
-                    train_batches=train_feed.iterate,
-                    eval_batches=eval_feed.iterate if eval_feed else None,
-                    init_params=start.params, show_progress=show_progress)
+  with run_lock.writer_lock(out):
+    start = starting_point(run.model, mesh, rules)
+    model_config = start.config
+    if model_config.vocab_size < start.tokenizer.vocab_size:
+      raise ValueError(f"model vocab_size={model_config.vocab_size} is smaller than the "
+                       f"tokenizer's {start.tokenizer.vocab_size} ids")
+    train_feed, eval_feed = feed.make_feeds(run.data, start.tokenizer, run.train.seq_len,
+                                            run.train.batch_size, run.train.seed,
+                                            with_eval=bool(run.train.eval_every))
+    logging.info("training data %s: packing efficiency %.1f%%",
+                 run.data.mixture or "demo corpus", 100 * train_feed.packing_efficiency())
+    out.config_gin.write_text(config.to_gin(run))
+    out.write_model_config(model_config)
+    out.write_tokenizer(start.tokenizer)
+    return loop.train(model_config, run.optimizer, run.train, mesh, rules, out,
+                      train_batches=train_feed.iterate,
+                      eval_batches=eval_feed.iterate if eval_feed else None,
+                      init_params=start.params, show_progress=show_progress)
 
 
 def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_lib.FinetuneResult:
@@ -117,26 +118,27 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
   parallel.maybe_initialize_distributed()
   mesh, rules = _mesh(run.mesh)
   out = run_dir.RunDir(run.run_dir).create()
-  start = starting_point(run.model, mesh, rules)
-  if start.config.vocab_size < start.tokenizer.vocab_size:
-    raise ValueError(f"model vocab_size={start.config.vocab_size} is smaller than the "
-                     f"tokenizer's {start.tokenizer.vocab_size} ids")
-  feeds = {}
-  for stage in run_dir.STAGES:  # both built first: a bad mixture fails before any training
-    data = dataclasses.replace(run.data, mixture=run.finetune.mixture(stage))
-    feeds[stage] = feed.make_feeds(data, start.tokenizer, run.train.seq_len,
-                                   run.train.batch_size, run.train.seed,
-                                   with_eval=bool(run.train.eval_every))
-    logging.info("stage %d data %s: packing efficiency %.1f%%", stage,
-                 data.mixture or "demo corpus", 100 * feeds[stage][0].packing_efficiency())
-  out.config_gin.write_text(config.to_gin(run))
-  out.write_model_config(start.config)
-  out.write_tokenizer(start.tokenizer)
-  return finetune_lib.finetune(
-      start.config, run.optimizer, run.train, run.finetune, mesh, rules, out,
-      train_batches=lambda stage: feeds[stage][0].iterate,
-      eval_batches=lambda stage: feeds[stage][1].iterate if feeds[stage][1] else None,
-      init_params=start.params, show_progress=show_progress)
+  with run_lock.writer_lock(out):
+    start = starting_point(run.model, mesh, rules)
+    if start.config.vocab_size < start.tokenizer.vocab_size:
+      raise ValueError(f"model vocab_size={start.config.vocab_size} is smaller than the "
+                       f"tokenizer's {start.tokenizer.vocab_size} ids")
+    feeds = {}
+    for stage in run_dir.STAGES:  # both built first: a bad mixture fails before any training
+      data = dataclasses.replace(run.data, mixture=run.finetune.mixture(stage))
+      feeds[stage] = feed.make_feeds(data, start.tokenizer, run.train.seq_len,
+                                     run.train.batch_size, run.train.seed,
+                                     with_eval=bool(run.train.eval_every))
+      logging.info("stage %d data %s: packing efficiency %.1f%%", stage,
+                   data.mixture or "demo corpus", 100 * feeds[stage][0].packing_efficiency())
+    out.config_gin.write_text(config.to_gin(run))
+    out.write_model_config(start.config)
+    out.write_tokenizer(start.tokenizer)
+    return finetune_lib.finetune(
+        start.config, run.optimizer, run.train, run.finetune, mesh, rules, out,
+        train_batches=lambda stage: feeds[stage][0].iterate,
+        eval_batches=lambda stage: feeds[stage][1].iterate if feeds[stage][1] else None,
+        init_params=start.params, show_progress=show_progress)
 
 
 def analyze_units(run: config.AnalyzeUnitsRun) -> Any:
@@ -234,19 +236,20 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
   from instruct_pt.synthesis import generate, pipeline  # pylint: disable=import-outside-toplevel
   parallel.maybe_initialize_distributed()
   out = run_dir.RunDir(run.run_dir).create()
-  sources.list_files(run.synthesis.source_spec())  # fail before the slow part
-  mesh, rules = _mesh(run.mesh, jax.local_devices())
-  model = run_dir.load(run.synthesis.model, mesh, rules)
-  if model.tokenizer is None or model.tokenizer.eos_id is None:
-    raise ValueError(f"synthesize.model={run.synthesis.model!r} has no tokenizer with an EOS "
-                     f"id to stop generation on")
-  engine = generate.Engine(model.config, model.params, mesh, rules,
-                           eos_ids=[model.tokenizer.eos_id], num_slots=run.synthesis.num_slots,
-                           max_len=run.synthesis.max_len,
-                           max_prefill_tokens=run.synthesis.max_prefill_tokens)
-  out.config_gin.write_text(config.to_gin(run))
-  converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
-  return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)
+  with run_lock.writer_lock(out):
+    sources.list_files(run.synthesis.source_spec())  # fail before the slow part
+    mesh, rules = _mesh(run.mesh, jax.local_devices())
+    model = run_dir.load(run.synthesis.model, mesh, rules)
+    if model.tokenizer is None or model.tokenizer.eos_id is None:
+      raise ValueError(f"synthesize.model={run.synthesis.model!r} has no tokenizer with an EOS "
+                       f"id to stop generation on")
+    engine = generate.Engine(model.config, model.params, mesh, rules,
+                             eos_ids=[model.tokenizer.eos_id], num_slots=run.synthesis.num_slots,
+                             max_len=run.synthesis.max_len,
+                             max_prefill_tokens=run.synthesis.max_prefill_tokens)
+    out.config_gin.write_text(config.to_gin(run))
+    converter = pipeline.ShardConverter(engine, model.tokenizer, run.synthesis)
+    return pipeline.run(run.synthesis, converter, out, show_progress=show_progress)
 
 
 def compile(run: config.CompileRun, save: bool = False) -> Any:  # pylint: disable=redefined-builtin

@@ -43,7 +43,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import jax
 
-from instruct_pt import commands, config, demo_comparison, demo_report, run_dir
+from instruct_pt import commands, config, demo_comparison, demo_report, run_dir, run_lock
 from instruct_pt.data import demo_corpus
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.data.registry import DataConfig
@@ -359,45 +359,46 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
   demo_tasks.check_snapshot()
   layout = DemoLayout.at(run_dir_path)
   layout.root.create()
-  if layout.size.exists():
-    started = json.loads(layout.size.read_text())
-    if started.get("name") != size.name:
-      raise ValueError(f"{layout.root} holds a {started.get('name')} demo; run the "
-                       f"{size.name} one in another --run_dir")
-    try:
-      same = DemoSize(**started) == size  # fields added since take their defaults
-    except TypeError:  # a field this version no longer has, or lacks one it needs
-      same = False
-    if not same:
-      raise ValueError(f"{layout.root} holds a {size.name} demo of other sizes (an earlier "
-                       f"version's); run this one in another --run_dir")
-  else:
-    layout.size.write_text(json.dumps(dataclasses.asdict(size)))
-  if not jax.config.jax_compilation_cache_dir:
-    # The arms and the evaluations compile the same programs: compile each once.
-    jax.config.update("jax_compilation_cache_dir", str(layout.compilation_cache))
-  stage = Stages(layout, STAGE_COUNT)
-  stage("import SmolLM2-135M-Instruct", layout.base.has_model,
-        lambda: commands.convert(config.ConvertRun(source="smollm2", run_dir=str(layout.base))))
-  tuning = synthesizer_run(layout, size)
-  stage("fine-tune the synthesizer", lambda: trained(tuning),
-        lambda: commands.train(tuning, show_progress))
-  stage("sample the documents", layout.documents.exists,
-        lambda: write_documents(layout, size))
-  synthesis = synthesis_run(layout, size)
-  stage("synthesize", layout.synthesis.stats.exists,
-        lambda: commands.synthesize(synthesis, show_progress))
-  for arm in ARMS:
-    training = pretrain_run(layout, size, arm)
-    stage(f"continual pre-training: {ARM_LABELS[arm]}", functools.partial(trained, training),
-          functools.partial(commands.train, training, show_progress))
-  evaluations = [evaluation_run(model, size)
-                 for model in evaluated_models(layout, size).values()]
-  stage("evaluate", lambda: all(map(evaluated, evaluations)),
-        lambda: [commands.evaluate(e, show_progress) for e in evaluations if not evaluated(e)])
-  report = write_report(layout, size, stage.timings)
-  print(f"\n{report.summary}\nreport: {report.path}", flush=True)
-  return report.path
+  with run_lock.writer_lock(layout.root):
+    if layout.size.exists():
+      started = json.loads(layout.size.read_text())
+      if started.get("name") != size.name:
+        raise ValueError(f"{layout.root} holds a {started.get('name')} demo; run the "
+                         f"{size.name} one in another --run_dir")
+      try:
+        same = DemoSize(**started) == size  # fields added since take their defaults
+      except TypeError:  # a field this version no longer has, or lacks one it needs
+        same = False
+      if not same:
+        raise ValueError(f"{layout.root} holds a {size.name} demo of other sizes (an earlier "
+                         f"version's); run this one in another --run_dir")
+    else:
+      layout.size.write_text(json.dumps(dataclasses.asdict(size)))
+    if not jax.config.jax_compilation_cache_dir:
+      # The arms and the evaluations compile the same programs: compile each once.
+      jax.config.update("jax_compilation_cache_dir", str(layout.compilation_cache))
+    stage = Stages(layout, STAGE_COUNT)
+    stage("import SmolLM2-135M-Instruct", layout.base.has_model,
+          lambda: commands.convert(config.ConvertRun(source="smollm2", run_dir=str(layout.base))))
+    tuning = synthesizer_run(layout, size)
+    stage("fine-tune the synthesizer", lambda: trained(tuning),
+          lambda: commands.train(tuning, show_progress))
+    stage("sample the documents", layout.documents.exists,
+          lambda: write_documents(layout, size))
+    synthesis = synthesis_run(layout, size)
+    stage("synthesize", layout.synthesis.stats.exists,
+          lambda: commands.synthesize(synthesis, show_progress))
+    for arm in ARMS:
+      training = pretrain_run(layout, size, arm)
+      stage(f"continual pre-training: {ARM_LABELS[arm]}", functools.partial(trained, training),
+            functools.partial(commands.train, training, show_progress))
+    evaluations = [evaluation_run(model, size)
+                   for model in evaluated_models(layout, size).values()]
+    stage("evaluate", lambda: all(map(evaluated, evaluations)),
+          lambda: [commands.evaluate(e, show_progress) for e in evaluations if not evaluated(e)])
+    report = write_report(layout, size, stage.timings)
+    print(f"\n{report.summary}\nreport: {report.path}", flush=True)
+    return report.path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -104,6 +104,35 @@ def test_a_signal_saves_a_checkpoint_and_the_rerun_continues(tmp_path, stop, ret
   assert f"done at step {saved + 5}" in rerun.stdout
 
 
+def test_a_second_writer_is_refused_before_it_does_anything(tmp_path):
+  """Two `train` commands on one run directory: the second stops with one line naming the
+  first's pid and host (before loading a model or data: it logs nothing of that), and the
+  metrics hold each step once; the lock is gone when the first has finished."""
+  run = tmp_path / "run"
+  args = [sys.executable, "-m", "instruct_pt.cli", "train", f"--gin_file={TINY}",
+          "--gin_param=train.num_steps=100000", "--gin_param=train.checkpoint_every=100000",
+          "--gin_param=train.log_every=5", f"--run_dir={run}"]
+  first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+  deadline = time.time() + 120
+  while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").stat().st_size):
+    assert time.time() < deadline and first.poll() is None, first.communicate()
+    time.sleep(0.2)
+  second = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False,
+                          timeout=120)
+  first.send_signal(signal.SIGTERM)
+  _, first_stderr = first.communicate(timeout=120)
+  assert first.returncode == 0, first_stderr
+  assert second.returncode == 2, second.stderr
+  error = second.stderr.strip().splitlines()[-1]
+  assert error.startswith(f"instruct-pt train: error: {run} is in use by pid {first.pid} on "
+                          f"host "), error
+  assert "training data" not in second.stderr
+  steps = _metric_steps(run)
+  assert steps and len(steps) == len(set(steps)), steps
+  assert not (run / "writer.lock").exists()
+
+
 def test_core_imports_without_tensorflow():
   """Acceptance: model, parallel and the train loop import with TensorFlow blocked."""
   code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['seqio'] = None; "

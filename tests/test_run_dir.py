@@ -146,3 +146,37 @@ def _truncate_files(directory, size=10):
       path = os.path.join(root, name)
       if os.path.getsize(path) > 1000:
         os.truncate(path, size)
+
+
+def test_writer_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path, caplog):
+  """A lock of a live process of this host is refused with one line naming it; one of a dead
+  process (or another host's) is taken over with a warning; the holder's exit removes it,
+  and a lock it does not hold (taken over since) is left alone."""
+  import json  # pylint: disable=import-outside-toplevel
+  import socket  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from instruct_pt import run_lock  # pylint: disable=import-outside-toplevel
+  out = run_dir.RunDir(tmp_path / "run").create()
+  lock = out.path / run_lock.LOCK_FILE
+  host = socket.gethostname()
+  with run_lock.writer_lock(out):
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+  assert not lock.exists()
+  lock.write_text(json.dumps({"pid": os.getppid(), "host": host, "since": "then"}))
+  with pytest.raises(ValueError, match=f"is in use by pid {os.getppid()} on host {host} since "
+                                       "then"):
+    with run_lock.writer_lock(out):
+      pass
+  assert json.loads(lock.read_text())["pid"] == os.getppid()  # not touched
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  for holder in ({"pid": int(dead.stdout), "host": host, "since": "then"},
+                 {"pid": os.getppid(), "host": "another-host", "since": "then"}):
+    lock.write_text(json.dumps(holder))
+    with caplog.at_level("WARNING"):
+      with run_lock.writer_lock(out):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        lock.write_text(json.dumps(dict(holder, since="later")))  # someone took it over
+    assert "taking over the writer lock" in caplog.text
+    assert json.loads(lock.read_text())["since"] == "later"  # theirs: left alone
