@@ -243,7 +243,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
       row_len=args.row_len or scoring.row_len,
       batch_tokens=args.batch_tokens or scoring.batch_tokens, soft_prompt=args.soft_prompt,
       unit_mask=args.unit_mask, mesh=_mesh_config(args), temperature=args.temperature,
-      top_k=args.top_k or None,
+      top_k=args.top_k or None, overwrite=args.overwrite,
       experts=tuple(e.strip() for e in (args.experts or "").split(",") if e.strip()))
   results = commands.evaluate(run)
   if results is not None:
@@ -480,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--num_fewshot", type=int, default=None,
                         help="few-shot examples (default: each task's own)")
   evaluate.add_argument("--limit", type=int, default=None, help="documents per task")
+  evaluate.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier evaluation's results of the same name")
   evaluate.add_argument("--include_path", action="append", default=[],
                         help="another directory of lm-eval task YAML files (repeatable)")
   evaluate.add_argument("--name", default=None, help="the results' name under RUN/eval/ "

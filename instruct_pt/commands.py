@@ -13,6 +13,7 @@ import logging
 from typing import Any, Callable, Optional, Sequence
 
 import jax
+from etils import epath
 
 from instruct_pt import config, parallel, run_dir, run_lock
 from instruct_pt.data import feed, sources
@@ -309,10 +310,15 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
   Raises:
     ValueError / FileNotFoundError: unknown tasks, malformed task files, a model source
       without parameters or tokenizer; one line naming it.
+    FileExistsError: results are there already and `run.overwrite` is False.
   """
   runner = _evaluation_module("runner")
   parallel.maybe_initialize_distributed()
   output_dir = run.results_dir()
+  existing = epath.Path(output_dir) / "results.json"
+  if not run.overwrite and existing.exists():
+    raise FileExistsError(f"{existing} holds an earlier evaluation; pass --overwrite to replace "
+                          f"it, or --name for results of their own")
   manager, tasks = runner.resolve_tasks(run.tasks, run.include_path)
   mesh, rules = _mesh(run.mesh, jax.local_devices())
   settings = {name: getattr(run, name)

@@ -204,6 +204,8 @@ class EvaluateRun:
       results go to `<model>/eval/<name>`.
     temperature: the routing softmax temperature of `experts`.
     top_k: experts mixed per request (None: all of them).
+    overwrite: replace the results of an earlier evaluation in the output directory; without
+      it an existing `results.json` stops the command before anything runs.
   """
 
   model: str
@@ -222,6 +224,7 @@ class EvaluateRun:
   experts: tuple[str, ...] = ()
   temperature: float = 0.1
   top_k: Optional[int] = 1
+  overwrite: bool = False
 
   def __post_init__(self):
     for flag in ("soft_prompt", "unit_mask"):

@@ -257,12 +257,12 @@ def test_compare_passes_the_cluster_field_and_refuses_it_without_compare(monkeyp
   assert "--cluster_field applies to --compare only" in capsys.readouterr().err
 
 
-def test_evaluate_and_compare_commands(tiny_hf, tmp_path):
+def test_evaluate_and_compare_commands(tiny_hf, tmp_path, capsys):
   """Acceptance, second half, on the tiny model (SmolLM2 runs in the parity test above):
   `instruct-pt evaluate --run_dir=RUN --tasks=demo` writes RUN/eval/<name>/results.json
   (acc, acc_norm, perplexities) and prints the table; `--compare RUN RUN2` prints the runs
   side by side with differences (and paired ones per item) and writes the table and chart."""
-  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  from instruct_pt import cli, commands, config  # pylint: disable=import-outside-toplevel
   run = str(tmp_path / "RUN")
   commands.convert(config.ConvertRun(source=tiny_hf, run_dir=run))
   result = instruct_pt("evaluate", f"--run_dir={run}", "--tasks=demo", "--limit=2")
@@ -276,6 +276,14 @@ def test_evaluate_and_compare_commands(tiny_hf, tmp_path):
   assert "demo_cloze" in result.stdout and "acc_norm" in result.stdout
   assert "0 requests longer than max_length=256 were truncated" in result.stdout
   assert os.path.exists(os.path.join(os.path.dirname(path), "results.md"))
+  # The same evaluation again is refused before it runs: nothing replaced without --overwrite.
+  with open(path, "rb") as f:
+    written = f.read()
+  again = cli.main(["evaluate", f"--run_dir={run}", "--tasks=demo", "--limit=2"])
+  assert again == 2 and (f"{path} holds an earlier evaluation; pass --overwrite"
+                         in capsys.readouterr().err)
+  with open(path, "rb") as f:
+    assert f.read() == written
   # A second run whose accuracy is 0.25 higher.
   other = tmp_path / "RUN2" / "eval" / "demo-limit2"
   other.mkdir(parents=True)
