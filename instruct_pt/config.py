@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import typing
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import gin
@@ -396,8 +397,66 @@ _CONFIGURABLES = {cls: gin.external_configurable(cls, name) for cls, name in GIN
 
 
 def gin_configured(cls: type) -> Any:
-  """An instance of a `GIN_NAMES` dataclass with the parsed gin bindings applied."""
+  """An instance of a `GIN_NAMES` dataclass with the parsed gin bindings applied.
+
+  Raises:
+    ValueError: a bound value of another type than its field's, in one line
+      (`train.num_steps='ten': expected an int`), before the class checks its values.
+  """
+  _check_bound_types(cls)
   return _CONFIGURABLES[cls]()
+
+
+def _check_bound_types(cls: type) -> None:
+  """Raises a ValueError naming the first gin binding of `cls` whose value does not fit its
+  field's annotation (ints, numbers, strings, booleans, None, tuples and dicts are checked;
+  gin references and other annotations are not)."""
+  hints = typing.get_type_hints(cls)
+  for field in dataclasses.fields(cls):
+    setting = f"{GIN_NAMES[cls]}.{field.name}"
+    try:
+      value = gin.query_parameter(setting)
+    except ValueError:  # not bound
+      continue
+    if not _fits(value, hints[field.name]):
+      raise ValueError(f"{setting}={value!r}: expected {_describe_type(hints[field.name])}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+  """Whether `value` fits the annotation `hint` (unchecked kinds fit)."""
+  if isinstance(value, gin.config.ConfigurableReference) or hint is Any:
+    return True
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin is Union:
+    return any(_fits(value, arg) for arg in args)
+  if hint is type(None):
+    return value is None
+  if hint in (int, float, bool):
+    allowed = {int: (int,), float: (int, float), bool: (bool,)}[hint]
+    return isinstance(value, allowed) and (hint is bool or not isinstance(value, bool))
+  if hint is str:
+    return isinstance(value, str)
+  if origin is tuple:
+    if not isinstance(value, (tuple, list)):
+      return False
+    if len(args) == 2 and args[1] is Ellipsis:
+      return all(_fits(item, args[0]) for item in value)
+    return len(value) == len(args) and all(map(_fits, value, args))
+  if dict in (hint, origin):
+    return isinstance(value, dict)
+  return True
+
+
+def _describe_type(hint: Any) -> str:
+  """`hint` in words: "an int", "a number or None", "a tuple of strings"."""
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin is Union:
+    return " or ".join(_describe_type(arg) for arg in args)
+  if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+    return f"a tuple of {_describe_type(args[0])}s".replace("a tuple of an ", "a tuple of ")
+  names = {int: "an int", float: "a number", bool: "True or False", str: "a string",
+           type(None): "None", dict: "a dict"}
+  return names.get(hint, names.get(origin, str(hint)))
 
 
 def resolve_config_path(path: str) -> str:

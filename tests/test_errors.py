@@ -95,6 +95,14 @@ CASES = [
     ("data inspect --mixture=demo_rwa", ["--mixture='demo_rwa' is not registered",
                                          "did you mean demo_raw"]),
     ("demo --run_dir={file}", ["{file} is a file, not a directory"]),
+    # Typed settings: a value of another type than its field's is one line, before any check
+    # of the class compares it (a TypeError traceback before).
+    ("train --gin_file={tiny} --gin_param=train.num_steps='ten' --run_dir={root}/t7",
+     ["train.num_steps='ten': expected an int"]),
+    ("train --gin_file={tiny} --gin_param=optimizer.clip_norm='x' --run_dir={root}/t8",
+     ["optimizer.clip_norm='x': expected a number or None"]),
+    ("synthesize --gin_file={synthesis_gin} --gin_param=synthesize.num_slots=2.5 "
+     "--run_dir={root}/s4", ["synthesize.num_slots=2.5: expected an int"]),
 ]
 
 
