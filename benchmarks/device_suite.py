@@ -238,8 +238,9 @@ def _cache_len(sizes: Sizes) -> int:
 
 
 def _kv_bytes_per_token(config) -> int:
-  return 2 * config.num_layers * config.num_kv_heads * config.head_dim * jnp.dtype(
-      config.compute_dtype).itemsize
+  """Cache bytes of one token (`roofline.ModelShape`, the one count of them)."""
+  return roofline.ModelShape.from_config(
+      config, 0, jnp.dtype(config.compute_dtype).itemsize).kv_bytes_per_token
 
 
 def _ceilings(out_dir: str, sizes: Sizes) -> dict[str, float]:
