@@ -60,9 +60,10 @@ setup(
     description=__doc__,
     packages=find_packages(include=["instruct_pt", "instruct_pt.*"]),
     package_data={"instruct_pt.data": ["demo_data/*.jsonl", "snapshots/*"],
-                  # The offline lm-eval tasks: YAML, their data and the data-path module.
+                  # The lm-eval tasks: YAML, the demo's data and the modules beside them.
                   "instruct_pt.evaluation.tasks": ["demo/*.yaml", "demo/*.jsonl", "demo/*.json",
-                                                   "demo/*.py", "paper/*.yaml"]},
+                                                   "demo/*.py", "adaptllm/*.yaml",
+                                                   "adaptllm/*.py", "paper/*.yaml"]},
     python_requires=">=3.10",
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -243,7 +243,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
       row_len=args.row_len or scoring.row_len,
       batch_tokens=args.batch_tokens or scoring.batch_tokens, soft_prompt=args.soft_prompt,
       unit_mask=args.unit_mask, mesh=_mesh_config(args), temperature=args.temperature,
-      top_k=args.top_k or None, overwrite=args.overwrite,
+      top_k=args.top_k or None, overwrite=args.overwrite, adaptllm_dir=args.adaptllm_dir,
       experts=tuple(e.strip() for e in (args.experts or "").split(",") if e.strip()))
   results = commands.evaluate(run)
   if results is not None:
@@ -476,12 +476,17 @@ def build_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--run_dir", help="the model: a run directory (results go to "
                         "RUN/eval/<name>/), Hugging Face directory, GGUF or bundled name")
   evaluate.add_argument("--tasks", help="comma-separated lm-eval tasks or groups: demo, "
-                        "paper_general, paper_biomed, arc_easy, ... (globs allowed)")
+                        "paper_general, paper_biomed, paper_finance, adaptllm_law, arc_easy, ... (globs "
+                        "allowed)")
   evaluate.add_argument("--num_fewshot", type=int, default=None,
                         help="few-shot examples (default: each task's own)")
   evaluate.add_argument("--limit", type=int, default=None, help="documents per task")
   evaluate.add_argument("--overwrite", action="store_true",
                         help="replace an earlier evaluation's results of the same name")
+  evaluate.add_argument("--adaptllm_dir", default=None,
+                        help="a local copy of the AdaptLLM task data (DIR/<config>/test.json "
+                        "or .jsonl; default: the Hugging Face hub), for paper_biomed, "
+                        "paper_finance, adaptllm_law")
   evaluate.add_argument("--include_path", action="append", default=[],
                         help="another directory of lm-eval task YAML files (repeatable)")
   evaluate.add_argument("--name", default=None, help="the results' name under RUN/eval/ "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from typing import Any, Callable, Optional, Sequence
 
 import jax
@@ -319,7 +320,11 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
   if not run.overwrite and existing.exists():
     raise FileExistsError(f"{existing} holds an earlier evaluation; pass --overwrite to replace "
                           f"it, or --name for results of their own")
-  manager, tasks = runner.resolve_tasks(run.tasks, run.include_path)
+  # The AdaptLLM tasks count option tokens with the model's tokenizer (an expert's, routed).
+  metadata = {"run_dir": run.experts[0] if run.experts else run.model}
+  if run.adaptllm_dir is not None:
+    metadata["adaptllm_dir"] = os.path.abspath(run.adaptllm_dir)
+  manager, tasks = runner.resolve_tasks(run.tasks, run.include_path, metadata)
   mesh, rules = _mesh(run.mesh, jax.local_devices())
   settings = {name: getattr(run, name)
               for name in ("max_length", "row_len", "batch_tokens", "soft_prompt", "unit_mask")

@@ -185,8 +185,8 @@ class EvaluateRun:
     model: a model source (`run_dir.load`): run directory (imported, trained or
       fine-tuned), Hugging Face directory, GGUF file or bundled GGUF name.
     tasks: lm-eval task, group or tag names (globs allowed): the shipped ones (`demo`,
-      `demo_cloze`, `demo_perplexity`, `paper_general`, `paper_biomed`), those under
-      `include_path`, and lm-eval's own.
+      `demo_cloze`, `demo_perplexity`, `paper_general`, `paper_biomed`, `paper_finance`,
+      `adaptllm_law`, `adaptllm_*`), those under `include_path`, and lm-eval's own.
     num_fewshot: few-shot examples per task; None keeps each task's default.
     limit: documents per task; None runs them all.
     include_path: task directories besides the shipped ones.
@@ -207,6 +207,8 @@ class EvaluateRun:
     top_k: experts mixed per request (None: all of them).
     overwrite: replace the results of an earlier evaluation in the output directory; without
       it an existing `results.json` stops the command before anything runs.
+    adaptllm_dir: a local copy of the AdaptLLM task datasets (`<config>/test.json[l]` per
+      task); None reads them from the Hugging Face hub.
   """
 
   model: str
@@ -226,8 +228,11 @@ class EvaluateRun:
   temperature: float = 0.1
   top_k: Optional[int] = 1
   overwrite: bool = False
+  adaptllm_dir: Optional[str] = None
 
   def __post_init__(self):
+    if self.adaptllm_dir is not None and not os.path.isdir(self.adaptllm_dir):
+      raise FileNotFoundError(f"--adaptllm_dir={self.adaptllm_dir} is not a directory")
     for flag in ("soft_prompt", "unit_mask"):
       if self.experts and getattr(self, flag) is not None:
         raise ValueError(f"--{flag} is for one model, not routed --experts")

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("lm_eval")
 
 from instruct_pt.data import sources  # pylint: disable=wrong-import-position
-from instruct_pt.evaluation.tasks import demo, suites  # pylint: disable=wrong-import-position
+from instruct_pt.evaluation.tasks import adaptllm, demo, suites  # pylint: disable=wrong-import-position
 
 
 def _read(directory, name):
@@ -68,13 +68,18 @@ def test_reading_comprehension_items(shipped_manifest):
     assert phrase not in pool_text
 
 
-def test_paper_suite_files_are_rendered_from_the_table(tmp_path):
-  written = suites.write_groups(str(tmp_path))
-  assert [os.path.basename(p) for p in written] == ["paper_general.yaml", "paper_biomed.yaml"]
-  for path in written:
+def test_paper_suite_and_adaptllm_task_files_are_rendered_from_the_tables(tmp_path):
+  written = suites.write_groups(str(tmp_path / "paper"))
+  assert [os.path.basename(p) for p in written] == [
+      "paper_general.yaml", "paper_biomed.yaml", "paper_finance.yaml", "adaptllm_law.yaml"]
+  tasks = adaptllm.write_tasks(str(tmp_path / "adaptllm"))
+  assert len(tasks) == 13
+  for path, shipped in [(p, suites.PAPER_DIR) for p in written] + [
+      (p, adaptllm.ADAPTLLM_DIR) for p in tasks]:
     with open(path, encoding="utf-8") as f, open(os.path.join(
-        suites.PAPER_DIR, os.path.basename(path)), encoding="utf-8") as g:
+        shipped, os.path.basename(path)), encoding="utf-8") as g:
       assert f.read() == g.read()
   assert suites.PAPER_SUITES["paper_general"].lm_eval_tasks[:2] == ["arc_easy", "arc_challenge"]
-  assert suites.PAPER_SUITES["paper_finance"].needs_adaptllm == [
-      "ConvFinQA", "Headline", "FiQA SA", "FPB", "NER"]
+  assert suites.PAPER_SUITES["paper_finance"].lm_eval_tasks == [
+      "adaptllm_convfinqa", "adaptllm_headline", "adaptllm_fiqa_sa", "adaptllm_fpb",
+      "adaptllm_ner"]

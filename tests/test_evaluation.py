@@ -438,11 +438,6 @@ def test_unknown_task_names_the_closest_known_ones():
     runner.resolve_tasks(["demo_clozee"])
 
 
-def test_paper_suite_without_lm_eval_tasks_says_what_it_needs():
-  with pytest.raises(ValueError, match="AdaptLLM/finance-tasks"):
-    runner.resolve_tasks(["paper_finance"])
-
-
 def test_malformed_task_file_is_named_with_its_line(tmp_path):
   (tmp_path / "mine.yaml").write_text("task: mine\ndataset_path: json\n  bad: [\n")
   with pytest.raises(ValueError, match=rf"^{tmp_path}/mine.yaml:3: malformed task file"):

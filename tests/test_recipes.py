@@ -63,12 +63,10 @@ class Step:
   Attributes:
     title: what it does, as the commands block's comment says.
     command: the `instruct-pt ...` command line (shell words; `LAUNCH` runs it).
-    stops_with: for a step documented to stop with an error: a piece of that error.
   """
 
   title: str
   command: str
-  stops_with: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +128,7 @@ def _from_scratch(size: str, model: str) -> Experiment:
 
 
 def _continual(domain: str, data: str, texts: str, corpus: str, augmented: str, suite: str,
-               import_base: bool, stops_with: str = "") -> Experiment:
+               import_base: bool) -> Experiment:
   steps = []
   if import_base:
     steps.append(Step("Import Llama-3-8B (base, not Instruct)",
@@ -144,10 +142,9 @@ def _continual(domain: str, data: str, texts: str, corpus: str, augmented: str, 
            f"instruct-pt train --gin_file=configs/data/{data}_cpt.gin "
            f"--gin_file=configs/continual/llama3_8b.gin "
            f"--run_dir={BUCKET}/runs/llama3_8b_{data}"),
-      Step(f"Evaluate on the {domain} suite" + (
-           " (stops, naming the AdaptLLM task files it needs)" if stops_with else ""),
+      Step(f"Evaluate on the {domain} suite (AdaptLLM's tasks, from the hub)",
            f"instruct-pt evaluate --run_dir={BUCKET}/runs/llama3_8b_{data} --tasks={suite} "
-           f"--output_dir=eval/llama3_8b_{data}", stops_with),
+           f"--output_dir=eval/llama3_8b_{data}"),
   ]
   return Experiment(f"Continual pre-training on {domain}: Llama-3-8B", "s.5, s.6", "llama3_8b",
                     tuple(steps))
@@ -174,7 +171,7 @@ EXPERIMENTS = (
     _continual("biomedicine", "biomed", "PubMed abstract", "pubmed", "pubmed", "paper_biomed",
                import_base=True),
     _continual("finance", "finance", "financial news text", "financial_news", "finance",
-               "paper_finance", import_base=False, stops_with="AdaptLLM/finance-tasks"),
+               "paper_finance", import_base=False),
 )
 
 INPUTS = (
@@ -634,8 +631,8 @@ def test_step_runs_at_tiny_size(tiny_recipes, number):
                                     if shlex.split(s.command)[1] == "evaluate"])
 def test_evaluation_step_resolves_offline(tiny_recipes, number):
   """What runs without lm-eval's datasets: the model an evaluation reads exists (as the tiny
-  step before it left it), its suite resolves to the shipped group, or the step stops naming
-  what it needs; a comparison reads earlier evaluations' outputs."""
+  step before it left it) and its suite resolves to the shipped group; a comparison reads
+  earlier evaluations' outputs."""
   pytest.importorskip("lm_eval")
   from instruct_pt.evaluation import runner  # pylint: disable=import-outside-toplevel
   from instruct_pt.evaluation.tasks import suites  # pylint: disable=import-outside-toplevel
@@ -650,10 +647,6 @@ def test_evaluation_step_resolves_offline(tiny_recipes, number):
     assert set(args.compare) <= set(earlier)
     return
   assert run_dir.load(args.run_dir, with_params=False).config.embed_dim == 64  # tiny
-  if step.stops_with:
-    with pytest.raises(ValueError, match=re.escape(step.stops_with)):
-      runner.resolve_tasks([args.tasks])
-    return
   _, tasks = runner.resolve_tasks([args.tasks])
   assert tasks == [args.tasks] and suites.PAPER_SUITES[args.tasks].lm_eval_tasks
 
