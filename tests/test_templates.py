@@ -6,6 +6,8 @@ import itertools
 import random
 import re
 
+import pytest
+
 from instruct_pt.synthesis import template_pools as pools
 from instruct_pt.synthesis import categories, filters, recovery, templates
 from instruct_pt.data.formats import QAPair
@@ -75,34 +77,33 @@ def test_recover_official_option_rules():
   assert _recovered("\nOptions:\n- a\n- b", "a") is None  # no stem
 
 
-def _style(**changes):
-  base = templates.draw_text_style(random.Random(0))
-  return dataclasses.replace(base, **changes)
+def _style(options, unanswerable="None of these"):
+  """Our text style with the given option format (and unanswerable string)."""
+  base = templates.draw_text_style(random.Random(0), 3)
+  return dataclasses.replace(base, options=options, unanswerable=unanswerable)
 
 
 def test_option_block_and_label_only_answer():
   """`start + lead + label + option + end` per option, shuffled per pair; the answer is the
   gold option's label alone, and that label is the gold option's in the block."""
   item = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Paris\n- Oslo", "Paris"))
-  style = _style(option_start="Options:", option_lead=" ", option_labels=("upper", "{}."),
-                 option_end="")
+  style = _style(templates.our_option_style("Options:", " ", ("upper", "{}."), "", 3))
   blocks = set()
   for seed in range(40):
-    block, answer = templates.render_options(item, style, random.Random(seed))
+    block, answer = templates.render_options(item, style, seed)
     order = re.findall(r" ([A-C])\. (\w+)", block)
     assert block.startswith("Options: A. ") and [o for _, o in order] in (
         [list(p) for p in itertools.permutations(["Rome", "Paris", "Oslo"])])
     assert answer == dict((o, l) for l, o in order)["Paris"] + "."
     blocks.add(block)
   assert len(blocks) > 1  # the gold moves around
-  bullets = _style(option_start="", option_lead="\n", option_labels=("bullet", "-"),
-                   option_end=";")
-  block, answer = templates.render_options(item, bullets, random.Random(1))
+  bullets = _style(templates.our_option_style("", "\n", ("bullet", "-"), ";", 3))
+  block, answer = templates.render_options(item, bullets, 1)
   assert answer == "Paris" and sorted(block.split("\n")[1:]) == ["- Oslo;", "- Paris;",
                                                                  "- Rome;"]
   unanswerable = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Oslo", "None"))
-  block, answer = templates.render_options(unanswerable, _style(unanswerable="Not stated"),
-                                           random.Random(2))
+  block, answer = templates.render_options(unanswerable, _style(bullets.options, "Not stated"),
+                                           2)
   assert answer == "Not stated" and "Rome" in block and "Oslo" in block
 
 
@@ -113,9 +114,8 @@ def test_every_option_label_style_written_out():
   item = recovery.recover(QAPair("Pick?\nOptions:\n- x\n- y\n- z", "y"))
   ordinals = {"upper": "ABC", "lower": "abc", "digit": "123"}
   for alphabet, label_format in pools.OPTION_LABEL_STYLES:
-    style = _style(option_start="", option_lead="\n", option_labels=(alphabet, label_format),
-                   option_end="")
-    block, answer = templates.render_options(item, style, random.Random(5))
+    style = _style(templates.our_option_style("", "\n", (alphabet, label_format), "", 3))
+    block, answer = templates.render_options(item, style, 5)
     lines = block.split("\n")[1:]
     options = [line.rsplit(" ", 1)[1] for line in lines]
     assert sorted(options) == ["x", "y", "z"], block
@@ -129,17 +129,27 @@ def test_every_option_label_style_written_out():
     assert lines == expected, (alphabet, label_format, block)
 
 
-def test_numbered_questions_count_from_one():
-  """A numbered group writes its questions and answers numbered 1, 2, 3 (by hand: "\n1. ",
-  "\n2. ", ...), each answer under the number of its question."""
-  items = [recovery.recover(QAPair(f"Q{i}?", f"A{i}!")) for i in (1, 2, 3)]
-  plain = templates.Pattern("", "{question}", " ", "", "{answer}")
-  group = {"layout": "numbered_questions", "number": "\n{}. ", "patterns": {"plain": plain},
-           "template": "{context}|{questions}|{answers}"}
-  text = _style()
-  written = templates._render_entry("CTX", items, group, text,  # pylint: disable=protected-access
-                                    random.Random(0))
-  assert written == "CTX|\n1. Q1?\n2. Q2?\n3. Q3?|\n1. A1!\n2. A2!\n3. A3!"
+def test_numbered_questions_count_from_one(monkeypatch):
+  """Ours numbers a group's questions and answers 1, 2, 3 in one of our formats, no item end
+  (by hand: "\n1. ", "\n2. ", ...); each answer is under the number of its question."""
+  monkeypatch.setattr(templates, "draw_layout",
+                      lambda min_pairs, rng: ("numbered_questions", False))
+  text = templates.draw_text_style(random.Random(0), 0)
+  for seed in range(20):
+    group = templates._draw_group(  # pylint: disable=protected-access
+        3, 3, text, random.Random(seed))
+    assert any(group.number_items == (form.format(1), form.format(2), form.format(3))
+               for form in pools.NUMBER_FORMATS), group.number_items
+    assert group.number_ends == ("", "", "")
+  pairs = [(recovery.recover(QAPair(f"Q{i}?", f"A{i}!")),
+            {"question": f"Q{i}?", "answer": f"A{i}!"}) for i in (1, 2, 3)]
+  plain = templates.Pattern("", "{question}", " ", "", "{answer}", "")
+  group = templates.GroupStyle(
+      "numbered_questions", {"plain": plain},
+      numbered="{context}|{questions}|{answers}", number_items=("\n1. ", "\n2. ", "\n3. "),
+      number_ends=("", "", ""))
+  assert templates.render_entry("CTX", pairs, group) == (
+      "CTX|\n1. Q1?\n2. Q2?\n3. Q3?|\n1. A1!\n2. A2!\n3. A3!")
 
 
 def _gaps(text, count):
@@ -152,9 +162,10 @@ def _gaps(text, count):
 
 
 def test_every_pair_of_a_text_shares_one_pattern(monkeypatch):
-  """The official sampling unit: within one text, every plain pair is written with the same
-  pattern (the same text between question and answer), across both linked entries, in each
-  layout that writes whole pairs; across texts (seeds), the patterns vary."""
+  """The official sampling unit, in our pools (filtered; the release's include answer ->
+  question patterns, which `_gaps` cannot read): within one text, every plain pair is written
+  with the same pattern (the same text between question and answer), across both linked
+  entries, in each layout that writes whole pairs; across texts (seeds), the patterns vary."""
   entries = [templates.Entry(f"Text {e}.", [QAPair(f"Q{i}?", f"A{i}!")
                                             for i in range(3 * e, 3 * e + 3)], linked=e == 1)
              for e in range(2)]
@@ -162,7 +173,7 @@ def test_every_pair_of_a_text_shares_one_pattern(monkeypatch):
   for layout in ("classic", "dialog", "next_turn_dialog"):
     monkeypatch.setattr(templates, "draw_layout", lambda min_pairs, rng, l=layout: (l, False))
     for seed in range(30):
-      (output,) = templates.templatify(entries, seed)
+      (output,) = templates.templatify(entries, seed, "filtered")
       assert output.entries == (0, 1)
       gaps = _gaps(output.text, 6)
       assert len(set(gaps)) == 1, (layout, seed, gaps)
@@ -170,8 +181,9 @@ def test_every_pair_of_a_text_shares_one_pattern(monkeypatch):
   assert len(shapes) >= 20
 
 
-def test_output_units_follow_the_official_chain_breaks():
-  """Hand-derived from the official `cook_pt_entries` (A, B, C the three rounds):
+@pytest.mark.parametrize("mode", templates.MODES)
+def test_output_units_follow_the_official_chain_breaks(mode):
+  """Hand-derived from the official `cook_pt_entries` (A, B, C the three rounds), in both modes:
   all linked -> one text; B without pairs (so C not linked) -> A, B raw, C; B's only pair a
   malformed CoT while linked -> A and C in one text, then B raw; unlinked A-B -> two texts."""
   a = templates.Entry("A1 text.", [QAPair("qa1", "x")])
@@ -180,7 +192,7 @@ def test_output_units_follow_the_official_chain_breaks():
 
   def units(entries):
     return [(o.entries, o.text if o.text in {e.text for e in entries} else None)
-            for o in templates.templatify(entries, 12345)]
+            for o in templates.templatify(entries, 12345, mode)]
 
   assert units([a, b, c]) == [((0, 1, 2), None)]
   b_empty = templates.Entry("B1 text.", [], linked=False)
@@ -197,16 +209,18 @@ def test_output_units_follow_the_official_chain_breaks():
 
 
 def test_texts_keep_every_question_answer_and_rationale():
-  """Whatever the layout: each kept question stem and answer is in its text; rationales
-  too, except in Inline few-shot texts whose pairs are not all CoT (the official layout shows
-  a rationale only when every example has one)."""
+  """Ours (filtered) whatever the layout: each kept question stem and answer is in its text;
+  rationales too, except in Inline few-shot texts whose pairs are not all CoT (the official
+  layout shows a rationale only when every example has one). Not in official mode: the
+  release's pools drop the answer in 5 of 79 plain patterns (and the rationale in some CoT
+  ones), so there an answer need not be in the text."""
   entries = [templates.Entry(CONTEXT, [PLAIN, OPTIONS_COT, COT]),
              templates.Entry("Pierre Curie was a French physicist.",
                              [QAPair("Who was Pierre Curie?", "A French physicist"),
                               QAPair("What was his nationality?", "French")], linked=True)]
   without_rationale = 0
   for seed in range(40):
-    (output,) = templates.templatify(entries, seed)
+    (output,) = templates.templatify(entries, seed, "filtered")
     items = recovery.recover_all(entries[0].pairs + list(entries[1].pairs))[0]
     for item in items:
       assert item.question in output.text
@@ -217,10 +231,11 @@ def test_texts_keep_every_question_answer_and_rationale():
   assert without_rationale <= 6
 
 
-def test_official_layout_and_inversion_rates_pinned_here():
-  """The official numbers, written here (not read from the module): Classic 80, Dialog 5,
-  Numbered 5, Inline 5, Next-turn 5 when every entry has >= 2 pairs, else Classic 95, Dialog
-  5; inversion 5% of Classic and Dialog groups, never of the others (20,000 draws each)."""
+def test_our_layout_and_inversion_rates_pinned_here():
+  """Ours draws the official marginal rates, written here (not read from the module): Classic
+  80, Dialog 5, Numbered 5, Inline 5, Next-turn 5 when every entry has >= 2 pairs, else Classic
+  95, Dialog 5; inversion 5% of Classic and Dialog groups, never of the others (20,000 draws
+  each; independent draws, so Dialog groups are inverted too, which the release never does)."""
   official = {2: {"classic": 0.80, "dialog": 0.05, "numbered_questions": 0.05,
                   "inline_few_shot": 0.05, "next_turn_dialog": 0.05},
               1: {"classic": 0.95, "dialog": 0.05}}
@@ -238,25 +253,29 @@ def test_official_layout_and_inversion_rates_pinned_here():
   assert templates.draw_layout(0, random.Random(0))[0] in ("classic", "dialog")
 
 
-def test_separator_and_hidden_option_rates_pinned_here():
-  """Entry and pair separators follow the official example-separator shares (36/34/7/1/1 of
-  79 for `\n\n\n`, `\n\n`, `\n`, and the two dashed rules); half the texts hide options."""
-  styles = [templates.draw_text_style(random.Random(seed)) for seed in range(8000)]
-  for field in ("entry_separator", "pair_separator"):
-    tally = collections.Counter(getattr(s, field) for s in styles)
+def test_our_separator_and_hidden_option_rates_pinned_here():
+  """Ours: the entry separator and one pair separator per text (every pattern of the text has
+  it) follow the release's plain-QA separator shares (36/34/7/1/1 of 79 for `\n\n\n`, `\n\n`,
+  `\n`, and the two dashed rules); half the texts hide options."""
+  styles = [templates.draw_text_style(random.Random(seed), 3) for seed in range(8000)]
+  assert all(len({p.separator for p in s.patterns.values()}) == 1 for s in styles)
+  for name, separator_of in (("entry", lambda s: s.entry_separator),
+                             ("pair", lambda s: s.patterns["plain"].separator)):
+    tally = collections.Counter(separator_of(s) for s in styles)
     for separator, count in (("\n\n\n", 36), ("\n\n", 34), ("\n", 7)):
-      assert abs(tally[separator] / 8000 - count / 79) < 0.02, (field, tally)
-  hidden = sum(s.hidden_options for s in styles) / 8000
+      assert abs(tally[separator] / 8000 - count / 79) < 0.02, (name, tally)
+  hidden = sum(s.patterns["options"] == s.patterns["plain"] for s in styles) / 8000
   assert abs(hidden - 0.5) < 0.02
   # In texts, a hidden list leaves the wrong options out (the answer is written as its text).
   entry = [templates.Entry(CONTEXT, [OPTIONS_WITH_GOLD, PLAIN])]
-  with_list = sum("Vienna" in templates.templatify(entry, seed)[0].text for seed in range(200))
+  with_list = sum("Vienna" in templates.templatify(entry, seed, "filtered")[0].text
+                  for seed in range(200))
   assert 70 <= with_list <= 130
 
 
 def test_every_layout_writes_every_pair(monkeypatch):
-  """Every layout, forced (inverted too where the official code inverts), writes all the
-  questions and answers of both entries of a group."""
+  """Ours: every layout, forced (inverted too where the official code inverts), writes all
+  the questions and answers of both entries of a group."""
   entries = [templates.Entry(CONTEXT, [PLAIN, COT]),
              templates.Entry("Another text.", [QAPair("Q0?", "A0!"), QAPair("Q1?", "A1!")],
                              linked=True)]
@@ -264,7 +283,7 @@ def test_every_layout_writes_every_pair(monkeypatch):
     for inverted in (False, True) if layout in templates.INVERTIBLE_LAYOUTS else (False,):
       monkeypatch.setattr(templates, "draw_layout",
                           lambda min_pairs, rng, l=layout, i=inverted: (l, i))
-      (output,) = templates.templatify(entries, 3)
+      (output,) = templates.templatify(entries, 3, "filtered")
       for fragment in ("Where was Marie Curie born?", "Warsaw", "Q0?", "A0!", "Q1?", "A1!",
                        "How many years after her birth", "36", CONTEXT, "Another text."):
         assert fragment in output.text, (layout, inverted, fragment)
@@ -272,11 +291,36 @@ def test_every_layout_writes_every_pair(monkeypatch):
         assert output.text.index("Where was Marie") < output.text.index(CONTEXT)
 
 
-def test_templatify_is_deterministic_and_seed_dependent():
+@pytest.mark.parametrize("mode", templates.MODES)
+def test_templatify_is_deterministic_and_seed_dependent(mode):
   entries = [templates.Entry(CONTEXT, [PLAIN, OPTIONS_COT])]
-  outputs = [templates.templatify(entries, seed) for seed in range(30)]
-  assert outputs == [templates.templatify(entries, seed) for seed in range(30)]
+  outputs = [templates.templatify(entries, seed, mode) for seed in range(30)]
+  assert outputs == [templates.templatify(entries, seed, mode) for seed in range(30)]
   assert len({o[0].text for o in outputs}) == 30
+  with pytest.raises(ValueError, match="mode"):
+    templates.templatify(entries, 0, "strict")
+
+
+# A target that starts with a label of its own ("Answer: x"), stacked on a targets prefix (two
+# letters at least: "C:" alone is an option's label).
+LEADING_LABEL = re.compile(r"^[A-Za-z][\w' ]{1,24}: ")
+
+
+def test_no_label_is_stacked_on_our_targets_prefix(monkeypatch):
+  """Ours writes no "A: Answer: x" (17 of our 90 plain prefix-target combinations and 51 of the
+  216 CoT ones did; the release's plain and CoT pools never do): no target phrasing starts
+  with a label, and no Classic text has a targets prefix followed by one."""
+  for targets in (pools.QA_TARGETS, pools.OPTION_TARGETS, pools.COT_TARGETS,
+                  pools.OPTION_COT_TARGETS):
+    assert not [t for t in targets if LEADING_LABEL.match(t)]
+  monkeypatch.setattr(templates, "draw_layout", lambda min_pairs, rng: ("classic", False))
+  entries = [templates.Entry(CONTEXT, [PLAIN, COT])]  # option blocks read like labels
+  prefixes = {targets_prefix for _, targets_prefix in pools.QA_PREFIXES if targets_prefix}
+  for seed in range(300):
+    text = templates.templatify(entries, seed, "filtered")[0].text
+    for prefix in prefixes:
+      stacked = re.search(r"(?:^|\s)" + re.escape(prefix) + LEADING_LABEL.pattern[1:], text)
+      assert not stacked, (seed, stacked)
 
 
 def test_pool_sizes_as_the_docstring_states():

@@ -221,7 +221,8 @@ class ShardConverter:
     records_out = []
     for head, chain in chains.items():
       entries = [entry for _, entry, _ in chain]
-      for text in templates.templatify(entries, self.config.seed + 100003 * index + head):
+      for text in templates.templatify(entries, self.config.seed + 100003 * index + head,
+                                       self.config.post_processing):
         members = [chain[i] for i in text.entries]
         records_out.append({
             "text": text.text,

@@ -1,10 +1,14 @@
-"""Data tables for `templates`: the parts patterns are composed of, and the layout strings.
+"""Our pools (the filtered mode of `templates`): pattern parts and layout strings.
 
 Written for this project in the spirit of the official FLAN-style pools (PAPER.md section 2);
-no string is copied from the official code. The official pools are lists of whole patterns
-(79 plain QA, 48 with options, 210 CoT, 240 options + CoT). Ours are *parts*: a pattern of a
-pair kind is drawn part by part (a prefix pair, an input phrasing, a target phrasing and the
-delimiter between them), so each kind has thousands of distinct patterns:
+apart from the release's unanswerable-option strings (used in both modes), no string is copied
+from the official code, whose pools the official mode draws from (`template_official`,
+`template_official_patterns`). The official pools are lists of whole patterns (79 plain QA, 48
+with options, 210 CoT, 240 options + CoT), some of them answer -> question. Ours are *parts*,
+all question -> answer: a pattern of a pair kind is drawn part by part (a prefix pair, an input
+phrasing, a target phrasing and the delimiter between them), so each kind has thousands of
+distinct patterns; no target phrasing starts with a label of its own, so none is stacked on the
+targets prefix ("A: Answer: x"; of the release's 577 pair patterns one does, options + CoT 37):
 
   plain           QA_PREFIXES 18 x QA_INPUTS 14 x QA_TARGETS 5 x DELIMITERS 3     = 3,780
   options         18 x OPTION_INPUTS 10 x OPTION_TARGETS 6 x 3                    = 3,240
@@ -47,7 +51,7 @@ QA_INPUTS = (
     "{question}\nWhat is the answer?", "Try to answer this.\n{question}",
     "Read the question and reply. {question}", "Quick question: {question}",
 )
-QA_TARGETS = ("{answer}", "The answer is {answer}", "{answer}.", "Answer: {answer}",
+QA_TARGETS = ("{answer}", "The answer is {answer}", "{answer}.", "{answer}, according to the text",
               "It is {answer}")
 
 OPTION_INPUTS = (
@@ -58,8 +62,8 @@ OPTION_INPUTS = (
     "Test question: {question}\n{options}", "Answer by picking an option. {question} {options}",
 )
 OPTION_TARGETS = ("{option_answer}", "The answer is {option_answer}", "{option_answer}.",
-                  "Correct option: {option_answer}", "I choose {option_answer}",
-                  "Selected: {option_answer}")
+                  "The correct option is {option_answer}", "I choose {option_answer}",
+                  "{option_answer} is correct")
 
 COT_INPUTS = (
     "{question}\nLet's think step by step.", "{question}\nExplain your reasoning.",
@@ -71,10 +75,10 @@ COT_INPUTS = (
 )
 COT_TARGETS = (
     "{cot}. So the answer is {answer}.", "{cot}. Therefore, the answer is {answer}.",
-    "{cot}. The answer: {answer}.", "Let's think: {cot}. The answer is {answer}.",
-    "Reasoning: {cot}.\nAnswer: {answer}", "{cot}. Thus, {answer}.",
-    "{cot}. Hence the answer is {answer}.", "Step by step: {cot}. Final answer: {answer}",
-    "{cot}.\nSo, {answer}.", "Rationale: {cot}. Answer: {answer}", "{cot}. That gives {answer}.",
+    "{cot}. The answer: {answer}.", "Let's think it through. {cot}. The answer is {answer}.",
+    "{cot}.\nAnswer: {answer}", "{cot}. Thus, {answer}.",
+    "{cot}. Hence the answer is {answer}.", "Step by step, {cot}. Final answer: {answer}",
+    "{cot}.\nSo, {answer}.", "{cot}. Answer: {answer}", "{cot}. That gives {answer}.",
     "{cot}. In conclusion, {answer}.",
 )
 
@@ -87,11 +91,11 @@ OPTION_COT_INPUTS = (
 )
 OPTION_COT_TARGETS = (
     "{cot}. So the answer is {option_answer}.", "{cot}. Therefore, the answer is "
-    "{option_answer}.", "Reasoning: {cot}.\nCorrect option: {option_answer}",
+    "{option_answer}.", "{cot}.\nCorrect option: {option_answer}",
     "{cot}. The right choice is {option_answer}.", "{cot}. Thus, {option_answer}.",
-    "Let's think: {cot}. I choose {option_answer}.", "Why: {cot}.\nAnswer: {option_answer}",
+    "Let's think it through. {cot}. I choose {option_answer}.", "{cot}.\nAnswer: {option_answer}",
     "{cot}. Hence {option_answer}.", "{cot}.\nSelected option: {option_answer}",
-    "Step by step: {cot}. Choice: {option_answer}",
+    "Step by step, {cot}. Choice: {option_answer}",
 )
 
 # Separators between pairs, and between the entries of a text (drawn per text), with the
