@@ -38,6 +38,9 @@ EVAL = ["lm-eval>=0.4.13,<0.5", "matplotlib>=3.7"]
 # JAX on the CPU (instruct_pt.hardware).
 TPU = ["jax[tpu]" + JAX]
 
+# The documentation site (mkdocs.yml, docs/): `mkdocs build --strict` runs in the test suite.
+DOCS = ["mkdocs>=1.6,<2", "mkdocs-material>=9.5,<10"]
+
 EXTRAS = {
     # SeqIO tasks and mixtures (instruct_pt/data/tasks.py); the core runs without them.
     "data": DATA,
@@ -48,8 +51,11 @@ EXTRAS = {
     # nbclient + ipykernel execute notebooks/quickstart.ipynb headless; pytest-xdist runs the
     # suite on every core (`make test`).
     # jax[tpu] (libtpu) compiles for TPU slices on this CPU host (tests/test_aot.py).
-    "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "transformers>=4.46,<6", "accelerate>=1.0",
-             "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"] + DATA + EVAL + TPU,
+    # build makes the wheel tests/test_demo.py installs into a fresh venv.
+    "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "transformers>=4.46,<6",
+             "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",
+             "build>=1.2"] + DATA + EVAL + TPU + DOCS,
+    "docs": DOCS,
     "gpu": ["jax[cuda12]" + JAX],  # CUDA 12 drivers; jax >= 0.11 also has cuda13
     "tpu": TPU,
 }
@@ -58,8 +64,11 @@ setup(
     name="instruct_pt",
     version="0.1.0",
     description=__doc__,
-    packages=find_packages(include=["instruct_pt", "instruct_pt.*"]),
-    package_data={"instruct_pt.data": ["demo_data/*.jsonl", "snapshots/*"],
+    # The gin recipes (top-level configs/) install as instruct_pt/configs/ (`config.CONFIG_ROOT`).
+    packages=find_packages(include=["instruct_pt", "instruct_pt.*"]) + ["instruct_pt.configs"],
+    package_dir={"instruct_pt.configs": "configs"},
+    package_data={"instruct_pt.configs": ["*/*.gin"],
+                  "instruct_pt.data": ["demo_data/*.jsonl", "snapshots/*"],
                   # The lm-eval tasks: YAML, the demo's data and the modules beside them.
                   "instruct_pt.evaluation.tasks": ["demo/*.yaml", "demo/*.jsonl", "demo/*.json",
                                                    "demo/*.py", "adaptllm/*.yaml",

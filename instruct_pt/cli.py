@@ -24,7 +24,8 @@ _USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryE
 
 def _add_gin_flags(parser: argparse.ArgumentParser, run_dir: bool = True) -> None:
   parser.add_argument("--gin_file", action="append", default=[],
-                      help="gin config file (repeatable); paths relative to the repo work too")
+                      help="gin file: a path, or a shipped recipe by name "
+                           "(pretrain/instructlm_1_3b); repeatable")
   parser.add_argument("--gin_param", action="append", default=[],
                       help='gin binding, e.g. --gin_param="train.num_steps=100" (repeatable)')
   if run_dir:

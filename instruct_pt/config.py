@@ -19,20 +19,24 @@ command's run
 config from them; `to_gin` renders any run config back into bindings (every field, defaults
 included), which is what a run directory's `config.gin` holds: parsing it rebuilds the run.
 
-Gin files may `include` other files by a path relative to the repository root (e.g.
-`include 'configs/models/tiny.gin'`), from any working directory.
+A gin file is found by its path, or relative to `CONFIG_ROOT` (`configs/pretrain/x.gin`), or
+by its recipe name (`pretrain/instructlm_1_3b`); gin files `include` others by a path under
+`CONFIG_ROOT` (`include 'configs/models/tiny.gin'`), from any working directory. In a clone,
+`CONFIG_ROOT` is the repository; an installed package holds the recipes as
+`instruct_pt/configs/`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
+import difflib
 import os
 import typing
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import gin
+from gin import config as gin_config
 
 from instruct_pt import run_dir
 from instruct_pt.analysis import units as analysis_units
@@ -48,7 +52,10 @@ from instruct_pt.train.finetune import FinetuneConfig
 from instruct_pt.train.loop import TrainConfig
 from instruct_pt.train.optim import OptimizerConfig
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The folder holding `configs/`: the package when installed from a wheel, else the clone.
+CONFIG_ROOT = (_PACKAGE_DIR if os.path.isdir(os.path.join(_PACKAGE_DIR, "configs"))
+               else os.path.dirname(_PACKAGE_DIR))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -464,42 +471,57 @@ def _describe_type(hint: Any) -> str:
   return names.get(hint, names.get(origin, str(hint)))
 
 
+def recipe_names() -> list[str]:
+  """The shipped gin recipes by name (`pretrain/instructlm_1_3b`)."""
+  configs = os.path.join(CONFIG_ROOT, "configs")
+  return sorted(os.path.relpath(os.path.join(root, name), configs)[:-len(".gin")]
+                for root, _, files in os.walk(configs) for name in files
+                if name.endswith(".gin"))
+
+
 def resolve_config_path(path: str) -> str:
-  """Finds a gin file given as-is, relative to the working directory or to the repository.
+  """Finds a gin file: as given (or relative to the working directory), relative to
+  `CONFIG_ROOT`, or by recipe name under `CONFIG_ROOT/configs` (with or without `.gin`).
 
   Args:
-    path: the path the user gave.
+    path: the path or name the user gave.
 
   Raises:
-    FileNotFoundError: naming the path and where it was looked for.
+    FileNotFoundError: naming the path, where it was looked for and the closest recipes.
     IsADirectoryError: the path is a directory.
   """
-  for candidate in (path, os.path.join(REPO_ROOT, path)):
+  configs = os.path.join(CONFIG_ROOT, "configs")
+  named = path if path.endswith(".gin") else path + ".gin"
+  for candidate in (path, os.path.join(CONFIG_ROOT, path), os.path.join(configs, named)):
     if os.path.isfile(candidate):
       return candidate
     if os.path.isdir(candidate):
       raise IsADirectoryError(f"gin file {path!r} is a directory; expected a .gin file")
-  raise FileNotFoundError(f"gin file {path!r} not found (looked in {os.getcwd()} and "
-                          f"{REPO_ROOT})")
-
-
-class _HideGinPathNotFound(logging.Filter):
-  """gin logs an error (on the root logger) for every include it then finds on the search
-  path; a file found nowhere still raises."""
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return not (record.module == "resource_reader" and
-                str(record.msg).startswith("Path not found"))
+  close = difflib.get_close_matches(path.removesuffix(".gin").removeprefix("configs/"),
+                                    recipe_names(), n=3, cutoff=0.6)
+  hint = f"; closest recipes: {', '.join(close)}" if close else ""
+  raise FileNotFoundError(f"gin file {path!r} not found (looked in {os.getcwd()}, "
+                          f"{CONFIG_ROOT} and {configs}){hint}")
 
 
 @contextlib.contextmanager
-def _quiet_include_search() -> Iterator[None]:
-  hide = _HideGinPathNotFound()
-  logging.getLogger().addFilter(hide)
+def _gin_file_search() -> Iterator[None]:
+  """While parsing: gin looks for files, includes too, under `CONFIG_ROOT` first, then as given
+  (relative to the working directory), and only as files: its package-resource reader is left
+  out (it takes a folder named `configs` on `sys.path` for a namespace package and fails there,
+  and logs an error for every include it does not find before the search path does). Gin's
+  search path and readers are restored after, so repeated parses add nothing."""
+  # gin keeps both lists as module globals (gin-config 0.5); there is no public way to scope
+  # them.
+  prefixes, readers = list(gin_config._LOCATION_PREFIXES), list(gin_config._FILE_READERS)  # pylint: disable=protected-access
+  gin_config._LOCATION_PREFIXES[:] = [CONFIG_ROOT, ""]  # pylint: disable=protected-access
+  gin_config._FILE_READERS[:] = [(read, exists) for read, exists in readers  # pylint: disable=protected-access
+                                 if read.__module__ != "gin.resource_reader"]
   try:
     yield
   finally:
-    logging.getLogger().removeFilter(hide)
+    gin_config._LOCATION_PREFIXES[:] = prefixes  # pylint: disable=protected-access
+    gin_config._FILE_READERS[:] = readers  # pylint: disable=protected-access
 
 
 def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None:
@@ -515,8 +537,7 @@ def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None
       message names the file or binding.
   """
   gin.clear_config()
-  gin.add_config_file_search_path(REPO_ROOT)
-  with _quiet_include_search():
+  with _gin_file_search():
     for path in gin_files:
       resolved = resolve_config_path(path)
       try:

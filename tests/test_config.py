@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import os
 
 import pytest
 
@@ -53,13 +54,47 @@ def test_convert_run_needs_exactly_one_destination():
     config.ConvertRun(source="smollm2", run_dir="a", to_hf="b")
 
 
-def test_parse_leaves_no_logging_filter_behind():
-  """Hiding gin's include-search messages is scoped to parsing (no import-time global)."""
-  before = list(logging.getLogger().filters)
-  config.parse([TINY])
-  assert logging.getLogger().filters == before
+def test_parse_leaves_gin_search_state_and_logging_as_they_were(caplog):
+  """Parsing scopes gin's file search (its search path does not grow with each parse, its
+  readers come back) and logs nothing about includes it found."""
+  from gin import config as gin_config  # pylint: disable=import-outside-toplevel
+  before = (list(logging.getLogger().filters), list(gin_config._LOCATION_PREFIXES),  # pylint: disable=protected-access
+            list(gin_config._FILE_READERS))  # pylint: disable=protected-access
+  with caplog.at_level(logging.INFO):
+    config.parse(["pretrain/instructlm_1_3b"])
+    config.parse([TINY])
+  assert (logging.getLogger().filters, gin_config._LOCATION_PREFIXES,  # pylint: disable=protected-access
+          gin_config._FILE_READERS) == before  # pylint: disable=protected-access
+  assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records
 
 
 def test_unknown_preset_names_the_known_ones():
   with pytest.raises(ValueError, match="Unknown model preset 'nope'; known presets: tiny"):
     config.ModelSpec(preset="nope").resolve()
+
+
+def test_recipes_resolve_by_name_and_path_from_any_directory(tmp_path, monkeypatch):
+  """`pretrain/instructlm_1_3b` (with or without `.gin`), `configs/pretrain/...gin` and an
+  absolute path name one file; from another working directory, the recipe's own `include` of
+  `configs/models/...` is found too."""
+  monkeypatch.chdir(tmp_path)
+  path = os.path.join(config.CONFIG_ROOT, "configs", "pretrain", "instructlm_1_3b.gin")
+  for name in ("pretrain/instructlm_1_3b", "pretrain/instructlm_1_3b.gin",
+               "configs/pretrain/instructlm_1_3b.gin", path):
+    assert os.path.samefile(config.resolve_config_path(name), path), name
+  assert "pretrain/instructlm_1_3b" in config.recipe_names()
+  run = config.train_run(str(tmp_path / "run"), ["pretrain/instructlm_1_3b"])
+  assert run.model.preset == "instructlm_1_3b"
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("pretrain/instructlm_1_3", "closest recipes: pretrain/instructlm_1_3b"),
+    ("configs/pretrain/tiny_cpu_typo.gin", "closest recipes: pretrain/tiny_cpu"),
+    ("nothing/like/it", None),
+])
+def test_a_mistyped_recipe_names_the_closest_ones(name, hint):
+  with pytest.raises(FileNotFoundError) as error:
+    config.resolve_config_path(name)
+  message = str(error.value)
+  assert message.startswith(f"gin file {name!r} not found")
+  assert (hint in message) if hint else "closest" not in message

@@ -2,12 +2,14 @@
 its plots, resuming by re-running, and notebooks/quickstart.ipynb headless (nbclient).
 
 One quick demo runs per session (the `quick_demo` fixture, a subprocess on one CPU device, as a
-user runs it). The notebook runs in a copy of its first stages (model, synthesizer, documents,
+user runs it: the `instruct-pt` of a wheel built with `python -m build` and installed,
+non-editable, into a fresh venv, from a directory outside the clone). The notebook runs in a copy of its first stages (model, synthesizer, documents,
 synthesis), so its cells skip those and train, evaluate and report themselves, through the
 same `demo` and `commands` functions. (One file, so a parallel run keeps them on one worker.)
 """
 
 import dataclasses
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -28,23 +30,76 @@ PLOTS = ("differences.png", "compare.png", "loss.png", "categories.png")
 
 
 @pytest.fixture(scope="module")
-def quick_demo(tmp_path_factory):
+def installed(tmp_path_factory):
+  """`(instruct-pt, working directory)`: the console script of the project's wheel, built with
+  `python -m build` from a copy of the sources and installed non-editable into a fresh venv
+  (its dependencies are this venv's, on its path through a .pth file, which adds no editable
+  install), and a directory outside the clone to run it from."""
+  root = tmp_path_factory.mktemp("installed")
+  sources = root / "sources"
+  sources.mkdir()
+  shutil.copy(os.path.join(REPO, "setup.py"), sources)
+  for package in ("instruct_pt", "configs"):
+    shutil.copytree(os.path.join(REPO, package), sources / package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+  subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o",
+                  str(root / "dist"), str(sources)], check=True, capture_output=True)
+  (wheel,) = (root / "dist").glob("instruct_pt-*.whl")
+  venv = root / "venv"
+  subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+  (site_packages,) = venv.glob("lib/python*/site-packages")
+  (site_packages / "dependencies.pth").write_text(
+      next(p for p in sys.path if p.endswith("site-packages")) + "\n")
+  subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                  "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True)
+  outside = root / "elsewhere"
+  outside.mkdir()
+  return str(venv / "bin" / "instruct-pt"), outside
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory, installed):
   """`instruct-pt demo --quick` run once (a subprocess on one CPU device, as a user runs it):
   `(run directory, CompletedProcess)`. Tests may re-run stages there, not change results."""
   pytest.importorskip("lm_eval")
   pytest.importorskip("seqio")
   run_dir = tmp_path_factory.mktemp("quick_demo")
-  result = run_demo(run_dir)
+  result = run_demo(installed, run_dir)
   assert result.returncode == 0, result.stderr[-3000:]
   return run_dir, result
 
 
-def run_demo(run_dir, quick=True):
-  """Runs (or resumes) `instruct-pt demo [--quick] --run_dir=run_dir` in a subprocess."""
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  return subprocess.run([sys.executable, "-m", "instruct_pt.cli", "demo",
-                         *(["--quick"] if quick else []), f"--run_dir={run_dir}"], cwd=REPO,
-                        capture_output=True, text=True, timeout=1200, check=False, env=env)
+def run_demo(installed, run_dir, quick=True):
+  """Runs (or resumes) `instruct-pt demo [--quick] --run_dir=run_dir` in a subprocess.
+
+  Args:
+    installed: the `installed` fixture.
+    run_dir: the demo's directory.
+    quick: the quick demo (else the full one).
+  """
+  executable, cwd = installed
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PYTHONPATH")}
+  return subprocess.run([executable, "demo", *(["--quick"] if quick else []),
+                         f"--run_dir={run_dir}"], cwd=cwd, capture_output=True, text=True,
+                        timeout=1200, check=False, env=env)
+
+
+def test_the_wheel_holds_the_recipes_and_runs_from_outside_the_clone(installed):
+  """The installed package is the wheel's (not the clone's), reports its version, and finds its
+  shipped recipes by name from another directory."""
+  executable, cwd = installed
+  python = os.path.join(os.path.dirname(executable), "python")
+  where = subprocess.run(
+      [python, "-c", "import instruct_pt.config as c; print(c.__file__); print(c.CONFIG_ROOT);"
+       "print(c.resolve_config_path('pretrain/instructlm_1_3b'))"],
+      cwd=cwd, capture_output=True, text=True, check=True).stdout.split()
+  venv = os.path.dirname(os.path.dirname(executable))
+  assert all(path.startswith(venv) for path in where), where
+  assert where[2].endswith(os.path.join("instruct_pt", "configs", "pretrain",
+                                        "instructlm_1_3b.gin"))
+  version = subprocess.run([executable, "--version"], cwd=cwd, capture_output=True, text=True,
+                           check=True)
+  assert version.stdout.strip() == f"instruct-pt {importlib.metadata.version('instruct_pt')}"
 
 
 def _table(markdown: str) -> tuple[list[str], list[list[str]]]:
@@ -172,18 +227,18 @@ def test_quick_demo_plots_are_real_pngs(quick_demo):
     assert f"]({name})" in (run_dir / "report.md").read_text()
 
 
-def test_rerunning_the_demo_skips_finished_stages(quick_demo):
+def test_rerunning_the_demo_skips_finished_stages(quick_demo, installed):
   run_dir, _ = quick_demo
   before = json.loads((run_dir / "timings.json").read_text())
-  again = run_demo(run_dir)
+  again = run_demo(installed, run_dir)
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count("done earlier") == demo.STAGE_COUNT, again.stdout
   assert json.loads((run_dir / "timings.json").read_text()) == before
 
 
-def test_the_full_demo_refuses_a_quick_demos_directory(quick_demo):
+def test_the_full_demo_refuses_a_quick_demos_directory(quick_demo, installed):
   run_dir, _ = quick_demo
-  result = run_demo(run_dir, quick=False)
+  result = run_demo(installed, run_dir, quick=False)
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       f"instruct-pt demo: error: {run_dir} holds a quick demo; run the full one in another "
