@@ -133,10 +133,47 @@ def test_load_skips_an_unreadable_newest_checkpoint(tmp_path, mesh, caplog):
   assert_trees_equal(loaded.params, older)
   assert "checkpoint step 20" in caplog.text and "unreadable" in caplog.text
   assert (run.checkpoints / "20").exists()
+  # that warning alone: no Orbax option notices, no traceback
+  assert [os.path.basename(r.pathname) for r in caplog.records] == ["store.py"], caplog.text
+  assert not any(r.exc_info for r in caplog.records)
 
   _truncate_files(run.checkpoint_item(10, run_dir.PARAMS_ITEM))
   with pytest.raises(ValueError, match=f"{run.checkpoints}: no readable checkpoint"):
     run_dir.load(str(run), mesh, RULES)
+
+
+def test_orbax_tracebacks_of_an_unreadable_step_are_left_out(caplog):
+  """What Orbax logs (through absl) while failing to read a step, an error with its traceback,
+  is dropped: the one warning line of `restore_newest` reports it. Orbax's records outside a
+  restore, and other libraries' errors during one, still show."""
+  absl = logging.getLogger("absl")
+
+  def orbax_record(message):
+    try:
+      raise OSError("short read")
+    except OSError:
+      import sys  # pylint: disable=import-outside-toplevel
+      return logging.makeLogRecord({
+          "name": "absl", "levelno": logging.ERROR, "levelname": "ERROR", "msg": message,
+          "pathname": os.path.join(store._ORBAX_DIR, "checkpoint", "_src", "reader.py"),  # pylint: disable=protected-access
+          "exc_info": sys.exc_info()})
+
+  def restore(step):
+    absl.handle(orbax_record(f"failed reading step {step}"))
+    logging.getLogger("other_library").error("an unrelated error")
+    if step == 2:
+      raise OSError("short read")
+    return "restored"
+
+  with caplog.at_level(logging.INFO):
+    assert store.restore_newest([1, 2], restore, "/ckpt") == (1, "restored")
+    absl.handle(orbax_record("outside a restore"))
+  messages = [r.getMessage() for r in caplog.records]
+  assert messages == [
+      "an unrelated error",
+      "checkpoint step 2 in /ckpt is unreadable, trying the one before: OSError: short read",
+      "an unrelated error", "outside a restore"], messages
+  assert all(not f.__class__.__name__.startswith("_Orbax") for f in caplog.handler.filters)
 
 
 def _truncate_files(directory, size=10):

@@ -10,8 +10,10 @@ that saved them. Which directory holds which parameters is the run directory's b
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Callable, Optional, Sequence, TypeVar
+import os
+from typing import Any, Callable, Iterator, Optional, Sequence, TypeVar
 
 import flax.linen as nn
 import jax
@@ -101,12 +103,35 @@ def checkpoint_steps(directory: epath.PathLike) -> list[int]:
   directory = epath.Path(directory)
   if not directory.exists():
     return []
-  with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
-      read_only=True)) as manager:
-    return sorted(manager.all_steps())
+  # A listing, not a read-only CheckpointManager (which warns about each option it resets).
+  return sorted(ocp.utils.checkpoint_steps(directory))
 
 
 T = TypeVar("T")
+_ORBAX_DIR = os.path.dirname(os.path.dirname(ocp.__file__))
+
+
+class _OrbaxErrorRecords(logging.Filter):
+  """Drops the errors and tracebacks Orbax logs (through absl) while it fails to read a step:
+  `restore_newest` reports that failure itself, in one warning line."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    from_orbax = record.pathname.startswith(_ORBAX_DIR + os.sep)
+    return not (from_orbax and (record.levelno >= logging.ERROR or record.exc_info))
+
+
+@contextlib.contextmanager
+def _orbax_errors_dropped() -> Iterator[None]:
+  quiet = _OrbaxErrorRecords()
+  # The handlers every propagated record reaches (a logger's own filters see only its own).
+  handlers = logging.getLogger().handlers + logging.getLogger("absl").handlers
+  for handler in handlers:
+    handler.addFilter(quiet)
+  try:
+    yield
+  finally:
+    for handler in handlers:
+      handler.removeFilter(quiet)
 
 
 def restore_newest(steps: Sequence[int], restore: Callable[[int], T], where: str,
@@ -129,7 +154,8 @@ def restore_newest(steps: Sequence[int], restore: Callable[[int], T], where: str
   for step in reversed(steps):
     value, error = None, "unreadable on another host"
     try:
-      value = restore(step)
+      with _orbax_errors_dropped():
+        value = restore(step)
     except Exception as e:  # pylint: disable=broad-except  # Orbax raises many kinds
       error = " ".join(f"{type(e).__name__}: {e}".split())[:300]
     if parallel.all_processes_agree(value is not None):
