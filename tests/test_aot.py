@@ -21,6 +21,8 @@ import sys
 import numpy as np
 import pytest
 
+import output_lines
+
 from instruct_pt import hardware, parallel
 from instruct_pt.aot import collectives, hlo, slices
 from instruct_pt.model.config import get_preset
@@ -377,6 +379,7 @@ def test_compile_command_for_v5litepod_4_prints_and_writes_every_program(tmp_pat
   assert "| train_step | 1,4,1 |" in done.stdout and "| decode_step |" in done.stdout
   assert "cost model's estimate, not a measurement" in done.stdout
   assert "libtpu_init" not in done.stderr and "TPU_ACCELERATOR_TYPE" not in done.stderr
+  assert not output_lines.foreign_lines(done.stderr), done.stderr[-3000:]
   reports = {c: json.loads((run / "compile" / f"{c}-v5litepod-4.json").read_text())
              for c in ("train", "synthesize", "evaluate")}
   for command, report in reports.items():

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+import output_lines
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = "configs/pretrain/tiny_cpu.gin"
 
@@ -29,6 +31,7 @@ def test_train_writes_run_dir_and_continues_when_num_steps_grows(tmp_path):
   first = instruct_pt("train", f"--gin_file={TINY}", "--gin_param=train.num_steps=20",
                       f"--run_dir={run}")
   assert first.returncode == 0, first.stderr
+  assert not output_lines.foreign_lines(first.stderr), first.stderr
   assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["10", "20"]
   with open(os.path.join(run, "config.gin"), encoding="utf-8") as f:
     operative = f.read()
@@ -295,6 +298,8 @@ def test_data_inspect_demo_mixture():
   and says which parts are stand-in files."""
   result = instruct_pt("data", "inspect", "--mixture=demo_instruct_pt", "--num_examples=2")
   assert result.returncode == 0, result.stderr
+  # nothing from TensorFlow's start-up (it reads the data through SeqIO)
+  assert not output_lines.foreign_lines(result.stderr), result.stderr
   out = result.stdout
   assert "--- example 0" in out and "--- example 1" in out and "--- example 2" not in out
   assert "tokens without loss are shown ⟦like this⟧" in out

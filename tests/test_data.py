@@ -5,6 +5,8 @@ hand-written features are worked out on paper, and batch order is checked throug
 invariants (determinism, resumption, epoch coverage, host sharding).
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -319,3 +321,16 @@ def test_best_fit_rows_in_arrival_and_decreasing_order():
   # Where best fit and first fit differ: [2, 3, 1] in rows of 4. The 1 fits both open rows
   # (2 and 1 free); best fit takes the tighter, the 3's row (first fit would give [[0, 2], [1]]).
   assert packing.best_fit_rows([2, 3, 1], 4) == [[0], [1, 2]]
+
+
+def test_stderr_lines_dropped_at_the_file_descriptor(capfd):
+  """What anything writes to descriptor 2 inside (C++ included, here `os.write`) is filtered:
+  the matching lines go, the others come out after, in order; outside, nothing is filtered."""
+  from instruct_pt.data import tf_runtime  # pylint: disable=import-outside-toplevel
+  noise = b"I0000 00:00:1796648586.528276   21298 cudart_stub.cc:31] Could not find cuda\n"
+  with tf_runtime.stderr_lines_dropped(tf_runtime.NOISE):
+    os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are "
+                b"written to STDERR\n" + noise + b"a real error\n")
+    os.write(2, b"another line\n")
+  os.write(2, noise)
+  assert capfd.readouterr().err == "a real error\nanother line\n" + noise.decode()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 from typing import Mapping, Sequence
 
-import seqio
+# First: TensorFlow imported quietly, before SeqIO imports it.
+from instruct_pt.data.tf_runtime import tf  # pylint: disable=unused-import
+import seqio  # pylint: disable=wrong-import-order
 
 from instruct_pt.data import formats
 from instruct_pt.data.tasks import DEMO_DATA_DIR, DEMO_STAND_IN_FILES, special_id

@@ -31,8 +31,9 @@ from typing import Mapping, Optional
 
 import jax
 import numpy as np
-import seqio
-import tensorflow as tf
+# First: TensorFlow imported quietly, before SeqIO imports it.
+from instruct_pt.data.tf_runtime import tf
+import seqio  # pylint: disable=wrong-import-order
 from etils import epath
 
 from instruct_pt.data import seqio_source

@@ -190,8 +190,8 @@ def restore_reader_states(readers: list[BlockReader], states: list[Mapping[str, 
 @functools.lru_cache(maxsize=None)
 def _corpus_data_source_class():
   """Defines the SeqIO data source class (SeqIO and TensorFlow are imported only here)."""
+  from instruct_pt.data.tf_runtime import tf  # pylint: disable=import-outside-toplevel
   import seqio  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
   class CorpusDataSource(seqio.DataSource):
     """A SeqIO data source reading one `SourceSpec` per split through `RecordReader`."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 import numpy as np
-import seqio
-import tensorflow as tf
+# First: TensorFlow imported quietly, before SeqIO imports it.
+from instruct_pt.data.tf_runtime import tf
+import seqio  # pylint: disable=wrong-import-order
 
 from instruct_pt.data.tokenizer import Tokenizer
 

@@ -224,7 +224,7 @@ def list_files(spec: SourceSpec) -> list[str]:
     raise IsADirectoryError(f"{spec.pattern} is a directory; give a file or a glob of files, "
                             f"e.g. {os.path.join(spec.pattern, '*.jsonl')}")
   if _is_remote(spec.pattern):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from instruct_pt.data.tf_runtime import tf  # pylint: disable=import-outside-toplevel
     paths = tf.io.gfile.glob(spec.pattern)
   else:
     paths = [p for p in glob.glob(spec.pattern, recursive=True) if os.path.isfile(p)]
@@ -517,7 +517,7 @@ def _read_parquet(path: str, spec: SourceSpec, offset: int, line: int):
 
 def _read_tfrecord(path: str, spec: SourceSpec, offset: int, line: int):
   """`tf.train.Example` records from record `offset`; a corrupt record ends the file."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data.tf_runtime import tf  # pylint: disable=import-outside-toplevel
   from google.protobuf import message  # pylint: disable=import-outside-toplevel
   number = offset
   try:
@@ -553,6 +553,7 @@ def _example_values(example) -> dict[str, Any]:
 
 def _read_tfds(name: str, spec: SourceSpec, offset: int, line: int):
   """Rows of a prepared TFDS dataset from row `offset`, in order; never downloads."""
+  from instruct_pt.data.tf_runtime import tf  # pylint: disable=import-outside-toplevel,unused-import
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   try:
     dataset, info = tfds.load(name, split=spec.tfds_split, data_dir=spec.tfds_data_dir,
@@ -582,7 +583,7 @@ def _open(path: str) -> io.BufferedIOBase:
   """A buffered binary reader of `path`: plain Python locally, `tf.io.gfile` for remote paths."""
   if not _is_remote(path):
     return open(path, "rb")
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from instruct_pt.data.tf_runtime import tf  # pylint: disable=import-outside-toplevel
   return io.BufferedReader(_GFileReader(tf.io.gfile.GFile(path, "rb")))
 
 

@@ -37,8 +37,9 @@ import re
 from typing import Mapping, Sequence
 
 import numpy as np
-import seqio
-import tensorflow as tf
+# First: TensorFlow imported quietly, before SeqIO imports it.
+from instruct_pt.data.tf_runtime import tf
+import seqio  # pylint: disable=wrong-import-order
 
 from instruct_pt.data.seqio_source import seqio_source
 from instruct_pt.data.sources import WHOLE_RECORD, SourceSpec
@@ -55,7 +56,7 @@ DEMO_STAND_IN_FILES = {
     "demo_synthesizer_sft": "synthesizer_sft.jsonl",
     "demo_instructions": "instructions.jsonl",
 }
-# Defaults of the from-scratch recipe (PAPER.md sections 1 and 4), see `pretrain_rates`.
+# Defaults of the from-scratch recipe (docs/design.md s.1 and s.4), see `pretrain_rates`.
 PAPER_AUGMENTED_FRACTION = 0.2  # 1/5 of the raw texts are converted
 PAPER_ROUNDS = 2  # M: raw texts chained into one augmented text
 PAPER_SYNTHESIZER_REPEATS = 4  # UNVERIFIED
@@ -417,7 +418,7 @@ def pretrain_rates(augmented_fraction: float = PAPER_AUGMENTED_FRACTION,
                    raw_tokens_per_example: float = PAPER_RAW_TOKENS_PER_TEXT,
                    synthesizer_tokens_per_example: float = SYNTHESIZER_TOKENS_PER_EXAMPLE
                    ) -> dict[str, float]:
-  """Per-example rates of from-scratch Instruct PT (PAPER.md section 4), per raw corpus text.
+  """Per-example rates of from-scratch Instruct PT (docs/design.md s.4), per raw corpus text.
 
   The paper: of the raw corpus (200M texts, 100B tokens), 1/5 of the texts are converted to
   instruction-augmented texts (M = 2 rounds) and the rest stay raw; the synthesizer's tuning
@@ -498,7 +499,7 @@ def register_pretrain_recipe(name: str, raw_task: str, augmented_task: str,
 
 def register_domain_recipe(name: str, augmented_domain_task: str, instructions_task: str,
                            instructions_to_domain_ratio: float = 1.0) -> seqio.Mixture:
-  """Registers domain-adaptive continual pre-training (PAPER.md section 5).
+  """Registers domain-adaptive continual pre-training (docs/design.md s.5).
 
   The paper mixes the domain's instruction-augmented corpus (all texts converted, M = 3)
   1:1 with general instructions. It does not say in which unit; here the ratio counts

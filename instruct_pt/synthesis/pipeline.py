@@ -269,7 +269,7 @@ def _write_atomically(path: epath.Path, text: str) -> None:
 
 def _write_tfrecord(path: epath.Path, texts: list[str]) -> None:
   try:
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from instruct_pt.data.tf_runtime import tf  # pylint: disable=import-outside-toplevel
   except ImportError:
     logging.warning("TensorFlow is not installed: %s not written (the JSONL shard is)", path)
     return
