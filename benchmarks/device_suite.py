@@ -10,7 +10,7 @@ PART is one of:
   `instructlm_1_3b` and `instructlm_500m` in bfloat16 at sequence 2048, per attention kernel
   (cuDNN flash vs XLA) and remat policy (none vs full), each at the largest batch whose
   compiled step fits the device memory (found from `memory_analysis` of cheap compiles):
-  tokens/s and MFU (`instruct_pt.train.metrics`: data-sheet peak, README formula).
+  tokens/s and MFU (`instruct_pt.train.metrics`: data-sheet peak, the formula in docs/design.md).
 * `synthesis` (part 2): our `Engine` on a Mistral-7B-shaped random bfloat16 model, prompts of
   1k-3.5k tokens, 400 new tokens, batch 32 with each decode layout (scanned / unrolled
   layers, `ModelConfig.decode_layers`) and the largest batch that fits with the faster one:

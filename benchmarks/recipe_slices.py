@@ -1,4 +1,4 @@
-"""Every recipe compiled for the TPU slice it names: the README's "Will it fit?" table.
+"""Every recipe compiled for the TPU slice it names: the "Will it fit?" table of docs/recipes.md.
 
 Each recipe in `configs/` names its slice and programs (`compile.topology`,
 `compile.programs`); this compiles each with `instruct-pt compile`'s own code

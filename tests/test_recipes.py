@@ -1,7 +1,8 @@
-"""The README's Recipes: every step of the paper's experiments, run at tiny size, and its launch.
+"""The Recipes (docs/recipes.md): every step of the paper's experiments, run at tiny size, and
+its launch.
 
-`EXPERIMENTS` and `INPUTS` below are the one owner of the recipes. The README's Recipes section
-(written to RECIPES_SECTION.md until it is pasted into README.md) holds their rendering: the
+`EXPERIMENTS` and `INPUTS` below are the one owner of the recipes. docs/recipes.md's Recipes
+section (written to RECIPES_SECTION.md until it is pasted there) holds their rendering: the
 experiments table (`render_experiments`), the numbered commands (`render_commands`) and the
 bucket's inputs (`render_inputs`). `test_readme_shows_the_recipes` parses those three out of
 the section and fails, printing the rendering, when they differ from the tables here.
@@ -75,7 +76,7 @@ class Experiment:
 
   Attributes:
     name: the experiment.
-    paper: where shared/PAPER.md describes it.
+    paper: where the paper summary (docs/design.md, sections s.1 to s.6) describes it.
     model: the model preset it trains or evaluates (its configs must name it).
     steps: its commands, in order.
   """
@@ -203,7 +204,7 @@ TINY_SLOTS = 8  # prompts per synthesis round; a multiple of the 8 forced CPU de
 TINY_VOCAB = 400  # the stand-in SentencePiece tokenizer (<= the tiny preset's 512)
 
 
-# ---- Rendering (what the README shows) ------------------------------------------------------
+# ---- Rendering (what docs/recipes.md shows) -------------------------------------------------
 
 
 def numbered_steps() -> list[tuple[int, Experiment, Step]]:
@@ -218,7 +219,7 @@ def _gin_files(command: str) -> list[str]:
 
 
 def experiment_rows() -> list[list[str]]:
-  """The cells of the experiments table: experiment, PAPER.md section, model, configs, steps."""
+  """The cells of the experiments table: experiment, paper section, model, configs, steps."""
   rows = []
   for experiment in EXPERIMENTS:
     numbers = [n for n, e, _ in numbered_steps() if e is experiment]
@@ -229,7 +230,7 @@ def experiment_rows() -> list[list[str]]:
   return rows
 
 
-EXPERIMENTS_HEADER = ["Experiment", "PAPER.md", "Model", "Configs", "Steps"]
+EXPERIMENTS_HEADER = ["Experiment", "Paper", "Model", "Configs", "Steps"]
 INPUTS_HEADER = ["Path", "What"]
 
 
@@ -292,15 +293,16 @@ def render_commands() -> str:
 
 
 def _section() -> tuple[pathlib.Path, str]:
-  """The Recipes section: README.md's "## Recipes", else RECIPES_SECTION.md's."""
-  for path in (ROOT / "README.md", ROOT / "RECIPES_SECTION.md"):
+  """The Recipes section: docs/recipes.md's "# Recipes" (up to its first "## " heading), else
+  RECIPES_SECTION.md's "## Recipes"."""
+  for path in (ROOT / "docs" / "recipes.md", ROOT / "RECIPES_SECTION.md"):
     if not path.exists():
       continue
-    match = re.search(r"^## Recipes\n(.*?)(?=^## |\Z)", path.read_text(encoding="utf-8"),
+    match = re.search(r"^#{1,2} Recipes\n(.*?)(?=^## |\Z)", path.read_text(encoding="utf-8"),
                       re.MULTILINE | re.DOTALL)
     if match:
       return path, match.group(1)
-  raise AssertionError("neither README.md nor RECIPES_SECTION.md has a '## Recipes' section")
+  raise AssertionError("neither docs/recipes.md nor RECIPES_SECTION.md has a Recipes section")
 
 
 def _cells(line: str) -> list[str]:

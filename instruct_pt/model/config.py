@@ -61,7 +61,7 @@ class ModelConfig:
     attention_logits: the dtype of the "xla" attention's scores and softmax (and of every
       decode step's): "float32" (default) or "compute" (the compute dtype, bfloat16 on
       accelerators, as MaxText's dot-product attention by default). On TPU "compute" halves
-      the memory traffic of the scores, the largest cost of long rows (README, "Will it fit?").
+      the memory traffic of the scores, the largest cost of long rows (docs/recipes.md).
     remat_policy: "none", "full" (recompute the whole block), "dots" (save matmul outputs,
       the attention scores included) or "dots_no_batch" (save the matmul outputs without a
       batch dimension: the weight projections, not the attention scores, whose memory grows
@@ -241,18 +241,18 @@ _PRESETS = {
                                 rope_theta=100000.0, tie_embeddings=True),
     # InstructLM-500M (instruction-pretrain/InstructLM-500M, Mistral architecture): 16 layers,
     # d=1536, 24 heads, SiLU, 32K vocabulary as read from its config.json in third-party model-
-    # card notes (shared/PAPER.md section 4, [S3]). The MLP width is not in that source: 4096
+    # card notes (docs/design.md s.4, [S3]). The MLP width is not in that source: 4096
     # (about 8/3 d, the Llama rule) gives 0.55B parameters, which HF rounds to the listed 0.6B.
     "instructlm_500m": ModelConfig(vocab_size=32000, embed_dim=1536, num_layers=16,
                                    num_heads=24, num_kv_heads=24, head_dim=64, mlp_dim=4096,
                                    max_seq_len=2048),
-    # InstructLM-1.3B: the shape is not in any source we could read (PAPER.md section 4,
+    # InstructLM-1.3B: the shape is not in any source we could read (docs/design.md s.4,
     # "UNVERIFIED"; paper Table 14). Its fp32 checkpoint is about 5.4 GB, i.e. 1.35B parameters;
     # a Mistral-style 24 x 2048 model with MLP 5632 and untied 32K embeddings has 1.36B.
     "instructlm_1_3b": ModelConfig(vocab_size=32000, embed_dim=2048, num_layers=24,
                                    num_heads=16, num_kv_heads=16, head_dim=128, mlp_dim=5632,
                                    max_seq_len=2048),
-    # mistralai/Mistral-7B-v0.1 config.json: the paper's synthesizer base (PAPER.md section 1).
+    # mistralai/Mistral-7B-v0.1 config.json: the paper's synthesizer base (docs/design.md s.1).
     "mistral_7b": ModelConfig(vocab_size=32000, embed_dim=4096, num_layers=32, num_heads=32,
                               num_kv_heads=8, head_dim=128, mlp_dim=14336, max_seq_len=32768,
                               rope_theta=10000.0, sliding_window=4096),

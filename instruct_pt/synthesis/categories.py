@@ -1,6 +1,6 @@
 """Task categories: one of `CATEGORIES` per synthesized pair, by ordered rules.
 
-The paper reports 49-51 task categories over 9 scenarios (PAPER.md section 3); ours are the
+The paper reports 49-51 task categories over 9 scenarios (docs/design.md s.3); ours are the
 50 of `CATEGORIES`, each decided by the cue tables below. Grounding (whether an answer is copied from the
 text) is decided here too, since extractive categories depend on it and the quality filters
 check it.

@@ -1,7 +1,7 @@
 """Quality filters of synthesized pairs: our addition, not in the official release.
 
 The official post-processing keeps every parsed pair except exact duplicate questions within
-one text (PAPER.md section 2). `QualityFilter` also drops empty, over-long and ungrounded
+one text (docs/design.md s.2). `QualityFilter` also drops empty, over-long and ungrounded
 (extractive but not found in the text) pairs, and near-duplicate questions across the corpus
 (`MinHashIndex`: MinHash over word 3-shingles with LSH banding).
 """

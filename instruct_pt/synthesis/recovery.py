@@ -2,7 +2,7 @@
 
 The synthesizer marks a chain-of-thought pair by a question ending in `COT_QUESTION_MARKER`
 and an answer holding `COT_ANSWER_MARKER` (rationale before it, final answer after), and
-writes options as `\\nOptions:\\n- a\\n- b` after the question stem (PAPER.md section 2).
+writes options as `\\nOptions:\\n- a\\n- b` after the question stem (docs/design.md s.2).
 `recover` parses a pair into a `Structured` item, or drops it, exactly as the official
 `parse_QA_list` does:
 

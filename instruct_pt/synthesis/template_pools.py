@@ -1,6 +1,6 @@
 """Our pools (the filtered mode of `templates`): pattern parts and layout strings.
 
-Written for this project in the spirit of the official FLAN-style pools (PAPER.md section 2);
+Written for this project in the spirit of the official FLAN-style pools (docs/design.md s.2);
 apart from the release's unanswerable-option strings (used in both modes), no string is copied
 from the official code, whose pools the official mode draws from (`template_official`,
 `template_official_patterns`). The official pools are lists of whole patterns (79 plain QA, 48

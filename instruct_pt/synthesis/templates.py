@@ -1,6 +1,6 @@
 """Templatification: a chain of synthesized entries becomes pre-training texts (official units).
 
-The official `cook_pt_entries` / `format_one_pt_rc` (PAPER.md section 2), in two modes (`MODES`,
+The official `cook_pt_entries` / `format_one_pt_rc` (docs/design.md s.2), in two modes (`MODES`,
 from `SynthesisConfig.post_processing`):
 
 * **official**: the release rule by rule. Its pools (`template_official`,
