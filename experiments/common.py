@@ -7,13 +7,14 @@ runs its arms, and writes DIR/results.json, DIR/report.md and its PNGs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 from typing import Any, Callable, Optional, Sequence
 
 import jax
 
-from instruct_pt import parallel, run_dir
+from instruct_pt import hardware, parallel, run_dir
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import store
 from instruct_pt.model.config import get_preset
@@ -49,9 +50,9 @@ def run_experiment(argv: Optional[Sequence[str]], description: str, script: str,
   if out.path.exists():
     shutil.rmtree(out.path)
   out.create()
-  if compilation_cache and not jax.config.jax_compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", str(out.path / "compilation_cache"))
-  results = run(sizes[1] if args.quick else sizes[0], out, args.seed)
+  with (hardware.compilation_cache(str(out.path / "compilation_cache")) if compilation_cache
+        else contextlib.nullcontext()):
+    results = run(sizes[1] if args.quick else sizes[0], out, args.seed)
   out.results.write_text(json.dumps(results, indent=1))
   command = f"python {script}" + (" --quick" if args.quick else "") + \
       (f" --seed {args.seed}" if args.seed else "") + " --out DIR"

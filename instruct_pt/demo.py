@@ -41,9 +41,9 @@ import os
 import time
 from typing import Any, Callable, Optional, Sequence
 
-import jax
 
-from instruct_pt import commands, config, demo_comparison, demo_report, run_dir, run_lock
+from instruct_pt import (commands, config, demo_comparison, demo_report, hardware, run_dir,
+                         run_lock)
 from instruct_pt.data import demo_corpus
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.data.registry import DataConfig
@@ -359,7 +359,10 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
   demo_tasks.check_snapshot()
   layout = DemoLayout.at(run_dir_path)
   layout.root.create()
-  with run_lock.writer_lock(layout.root):
+  # The arms and the evaluations compile the same programs: a compilation cache compiles each
+  # once (the demo's own, for the demo only, unless the user set one).
+  with (run_lock.writer_lock(layout.root),
+        hardware.compilation_cache(str(layout.compilation_cache))):
     if layout.size.exists():
       started = json.loads(layout.size.read_text())
       if started.get("name") != size.name:
@@ -374,9 +377,6 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
                          f"version's); run this one in another --run_dir")
     else:
       layout.size.write_text(json.dumps(dataclasses.asdict(size)))
-    if not jax.config.jax_compilation_cache_dir:
-      # The arms and the evaluations compile the same programs: compile each once.
-      jax.config.update("jax_compilation_cache_dir", str(layout.compilation_cache))
     stage = Stages(layout, STAGE_COUNT)
     stage("import SmolLM2-135M-Instruct", layout.base.has_model,
           lambda: commands.convert(config.ConvertRun(source="smollm2", run_dir=str(layout.base))))

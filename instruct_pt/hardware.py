@@ -9,16 +9,20 @@ not a data sheet's.
 `prefer_cpu_without_tpu()` stops JAX from starting libtpu on a machine that has libtpu
 installed (the `tpu` extra, which also compiles for TPU slices on any host) but no TPU: JAX
 would otherwise print libtpu's start-up errors and spend seconds before falling back to the CPU.
+
+`compilation_cache(directory)` scopes JAX's persistent compilation cache (a process-wide
+setting) to a job that compiles the same programs in several runs, and puts it back after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import importlib.util
 import os
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 @dataclasses.dataclass(frozen=True)
 class Chip:
@@ -86,3 +90,27 @@ def prefer_cpu_without_tpu() -> bool:
   if "jax" in sys.modules:  # imported already: its config read the variable at import
     sys.modules["jax"].config.update("jax_platforms", "cpu")
   return True
+
+
+@contextlib.contextmanager
+def compilation_cache(directory: str) -> Iterator[None]:
+  """JAX's persistent compilation cache in `directory` while the block runs.
+
+  A cache the user set (`JAX_COMPILATION_CACHE_DIR`, `jax.config`) is kept as it is. Otherwise
+  the setting is put back after the block and the cache reset, so later compilations in the
+  process neither read nor write `directory`.
+
+  Args:
+    directory: where the cache lives (created by JAX on first use).
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  from jax.experimental.compilation_cache import compilation_cache as cache  # pylint: disable=import-outside-toplevel
+  if jax.config.jax_compilation_cache_dir:
+    yield
+    return
+  jax.config.update("jax_compilation_cache_dir", directory)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_compilation_cache_dir", None)
+    cache.reset_cache()

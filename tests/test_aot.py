@@ -18,6 +18,7 @@ import pickle
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -489,3 +490,27 @@ def test_compiling_needs_neither_tensorflow_nor_lm_eval():
   done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                         text=True, check=False)
   assert done.returncode == 0, done.stderr
+
+
+def test_compilation_cache_is_scoped_to_its_block(tmp_path):
+  """Without a cache of the user's, the block's directory is JAX's cache inside it (a compile
+  writes there) and nothing after it; a cache the user set (the suite's) is left alone."""
+  from jax.experimental.compilation_cache import compilation_cache as cache  # pylint: disable=import-outside-toplevel
+  users = jax.config.jax_compilation_cache_dir
+  assert users  # conftest's
+  with hardware.compilation_cache(str(tmp_path / "mine")):
+    assert jax.config.jax_compilation_cache_dir == users
+  jax.config.update("jax_compilation_cache_dir", None)
+  cache.reset_cache()
+  try:
+    with hardware.compilation_cache(str(tmp_path / "mine")):
+      assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine")
+      jax.jit(lambda x: x * 3 + 1)(np.arange(5.0)).block_until_ready()
+    written = sorted(p.name for p in (tmp_path / "mine").iterdir())
+    assert written, "the block's compile went to its cache"
+    assert jax.config.jax_compilation_cache_dir is None
+    jax.jit(lambda x: x * 5 - 2)(np.arange(7.0)).block_until_ready()
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == written
+  finally:
+    jax.config.update("jax_compilation_cache_dir", users)
+    cache.reset_cache()

@@ -365,3 +365,18 @@ def test_inspect_counts_table_known_answer():
   rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
   assert rows["a"] == ["3", "2", "10", "4", "5.0", "0", "75.00", "33.33", "16.67"]
   assert rows["b"] == ["1", "1", "30", "30", "30.0", "1", "25.00", "66.67", "83.33"]
+
+
+def test_replacing_a_task_refreshes_the_mixtures_over_it():
+  """Registering a task again (e.g. a second run in one process over other files) leaves no
+  mixture reading the old one, nested mixtures included; registering twice is harmless."""
+  tasks.register_task("test_refresh_a", "raw_lm", _source(text=["first version"]), BYTES)
+  tasks.register_task("test_refresh_b", "raw_lm", _source(text=["other task"]), BYTES)
+  tasks.register_mixture("test_refresh_mix", {"test_refresh_a": 1.0, "test_refresh_b": 2.0})
+  tasks.register_mixture("test_refresh_outer", {"test_refresh_mix": 1.0})
+  tasks.register_task("test_refresh_a", "raw_lm", _source(text=["second version"]), BYTES)
+  current = seqio.TaskRegistry.get("test_refresh_a")
+  for mixture in ("test_refresh_mix", "test_refresh_outer"):
+    held = {t.name: t for t in seqio.get_mixture_or_task(mixture).tasks}
+    assert held["test_refresh_a"] is current, mixture
+  assert seqio.get_mixture_or_task("test_refresh_mix").get_rate(current) == 1.0

@@ -336,14 +336,16 @@ def register_task(name: str, kind: str, source: seqio.DataSource,
   if name in seqio.MixtureRegistry.names():
     raise ValueError(f"task {name!r}: a mixture has that name; names must be unambiguous")
   _required_eos(vocabulary)
-  seqio.TaskRegistry.remove(name)
   preprocessors = list(_PREPROCESSORS[kind])
   if kind == "synthesizer_sft":
     preprocessors.insert(0, group_rounds(rounds_per_example))
   elif rounds_per_example != 1:
     raise ValueError(f"task {name!r}: rounds_per_example applies to synthesizer_sft tasks only")
-  return seqio.TaskRegistry.add(name, source=source, preprocessors=preprocessors,
+  seqio.TaskRegistry.remove(name)
+  task = seqio.TaskRegistry.add(name, source=source, preprocessors=preprocessors,
                                 output_features=task_output_features(vocabulary))
+  _refresh_mixtures_over(name)
+  return task
 
 
 def register_partitioned_tasks(prefix: str, kind: str, sources: Mapping[str, seqio.DataSource],
@@ -381,6 +383,21 @@ def _check_name(name: str, what: str) -> None:
 
 # Mixtures and the paper's recipes -----------------------------------------------------------
 
+# The rates of each mixture registered here. A SeqIO mixture holds the Task (and Mixture)
+# objects it was built with, so replacing a task leaves the mixtures over it reading the old
+# one: `register_task` and `register_mixture` rebuild those mixtures from their rates.
+_MIXTURE_RATES: dict[str, dict[str, float]] = {}
+
+
+def _refresh_mixtures_over(name: str) -> None:
+  """Re-registers every mixture of `_MIXTURE_RATES` over `name` (and those over them)."""
+  for mixture, rates in list(_MIXTURE_RATES.items()):
+    if name in rates and mixture in seqio.MixtureRegistry.names():
+      seqio.MixtureRegistry.remove(mixture)
+      seqio.MixtureRegistry.add(mixture, list(rates.items()))
+      _refresh_mixtures_over(mixture)
+
+
 def register_mixture(name: str, rates: Mapping[str, float]) -> seqio.Mixture:
   """Registers (or replaces) a mixture sampling its tasks in proportion to `rates`.
 
@@ -407,8 +424,11 @@ def register_mixture(name: str, rates: Mapping[str, float]) -> seqio.Mixture:
         math.isfinite(rate) and rate > 0):
       raise ValueError(f"mixture {name!r}: the rate of task {task!r} must be a positive "
                        f"number, got {rate!r}")
+  _MIXTURE_RATES[name] = {task: float(rate) for task, rate in rates.items()}
   seqio.MixtureRegistry.remove(name)
-  return seqio.MixtureRegistry.add(name, [(task, float(rate)) for task, rate in rates.items()])
+  mixture = seqio.MixtureRegistry.add(name, list(_MIXTURE_RATES[name].items()))
+  _refresh_mixtures_over(name)
+  return mixture
 
 
 def pretrain_rates(augmented_fraction: float = PAPER_AUGMENTED_FRACTION,
