@@ -1,0 +1,96 @@
+"""`instruct-pt train` and `instruct-pt finetune`: their parsers, handlers and summaries, and
+the `--help` of finetune, which lists every finetune.* gin setting."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import textwrap
+
+from instruct_pt.cli import common
+
+
+def train_command(args: argparse.Namespace) -> int:
+  """Trains a model from gin configs; resumes from the run directory's latest checkpoint.
+
+  Args:
+    args: the parsed flags of `instruct-pt train`.
+  """
+  from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  result = commands.train(config.train_run(args.run_dir, args.gin_file, args.gin_param))
+  print(f"train: {_stop_status(result)} at step {result.step}. Run directory: {args.run_dir} "
+        f"(metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
+  return 130 if result.stop_signal == "SIGINT" else 0
+
+
+def _stop_status(result) -> str:
+  """How a training run ended: done, preempted or interrupted (Ctrl-C), the latter two with
+  their checkpoint saved."""
+  if not result.preempted:
+    return "done"
+  if result.stop_signal == "SIGINT":
+    return "interrupted (re-run the command to resume), checkpoint saved"
+  return "preempted, checkpoint saved"
+
+
+def finetune_command(args: argparse.Namespace) -> int:
+  """Fine-tunes a model in two stages; re-running resumes in whichever stage it stopped.
+
+  Args:
+    args: the parsed flags of `instruct-pt finetune`.
+  """
+  from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
+  result = commands.finetune(config.finetune_run(args.run_dir, args.gin_file, args.gin_param))
+  status = _stop_status(result)
+  out = run_dir.RunDir(args.run_dir)
+  prompt = f"; the soft prompt: {out.prompt.name}" if out.prompt.exists() else ""
+  print(f"finetune: {status} at stage {result.stage} step {result.step}. Run directory: "
+        f"{args.run_dir} ({out.stage(1).path.name}/, {out.stage(2).path.name}/: checkpoints "
+        f"and metrics; config.gin{prompt})")
+  return 130 if result.stop_signal == "SIGINT" else 0
+
+
+def finetune_help() -> str:
+  """The gin settings of `instruct-pt finetune`, each with its default and description."""
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  from instruct_pt.train.finetune import FinetuneConfig  # pylint: disable=import-outside-toplevel
+  described = common.documented_attributes(FinetuneConfig)
+  parts = ["finetune.* settings (--gin_param='finetune.NAME=VALUE' or a gin file, e.g. "
+           "configs/finetune/promot_tiny.gin):"]
+  for field in dataclasses.fields(FinetuneConfig):
+    parts.append(textwrap.fill(f"finetune.{field.name} = {field.default!r}: "
+                               f"{described[field.name]}", 90, initial_indent="  ",
+                               subsequent_indent="      "))
+  parts.append("\nThe other gin names of a fine-tuning run:")
+  for name, text in common.documented_attributes(config.FinetuneRun).items():
+    if name not in ("run_dir", "finetune"):
+      parts.append(textwrap.fill(f"{config.GIN_NAMES[type(getattr(config.FinetuneRun, name))]}"
+                                 f".*: {text}", 90, initial_indent="  ",
+                                 subsequent_indent="      "))
+  return "\n".join(parts)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
+  """Adds `train` and `finetune`.
+
+  Args:
+    subparsers: the sub-parsers of `instruct-pt`, one per command.
+  """
+  train = subparsers.add_parser("train", help="train or continue training a model")
+  common.add_gin_flags(train)
+  train.set_defaults(func=train_command)
+  finetune = subparsers.add_parser(
+      "finetune", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+      help="two-stage fine-tuning: broad then specialized, or ProMoT (soft prompt, then model)",
+      description=textwrap.fill(
+          "Fine-tunes a model in two stages, each with its own checkpoints and metrics "
+          "(RUN/stage1/, RUN/stage2/). Modes: broad_then_specialized (stage 1 on a broad "
+          "mixture, stage 2 from its final weights on a specialized one) and promot (stage 1 "
+          "trains a soft prompt with the model frozen, stage 2 the model with the prompt "
+          "frozen; the prompt is saved as RUN/prompt.npy and used at inference for the "
+          "fine-tuned task only: evaluate --soft_prompt=RUN). Re-running the same command "
+          "resumes in whichever stage it stopped.", 90))
+  finetune.add_argument("-h", "--help", action=common.HelpWithEpilog, epilog=finetune_help,
+                        help="show this help, with every finetune.* gin setting, and exit")
+  common.add_gin_flags(finetune)
+  finetune.set_defaults(func=finetune_command)
