@@ -50,7 +50,7 @@ from instruct_pt import parallel
 from instruct_pt.model import store
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
-from instruct_pt.synthesis.generate import Engine, GenerationStats, SamplingConfig
+from instruct_pt.model.generate import Engine, GenerationStats, SamplingConfig
 from instruct_pt.train import loop, metrics, optim
 from instruct_pt.train import state as state_lib
 from suite_common import (TARGETS, Part, Sizes, is_out_of_memory, read_part, sizes_for,

@@ -32,7 +32,7 @@ from instruct_pt import parallel, run_dir
 from instruct_pt.data import sources
 from instruct_pt.model import hf, readers, store
 from instruct_pt.model.config import get_preset
-from instruct_pt.synthesis.generate import Engine, SamplingConfig
+from instruct_pt.model.generate import Engine, SamplingConfig
 from suite_jax import measure_ceilings, median_seconds
 
 

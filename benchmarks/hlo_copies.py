@@ -153,7 +153,7 @@ def engine_census(preset: str, slots: int, max_len: int) -> dict[str, dict[str, 
   from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
   from instruct_pt.model import store  # pylint: disable=import-outside-toplevel
   from instruct_pt.model.config import get_preset  # pylint: disable=import-outside-toplevel
-  from instruct_pt.synthesis.generate import Engine  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model.generate import Engine  # pylint: disable=import-outside-toplevel
   rules = parallel.LOGICAL_AXIS_RULES
   mesh = parallel.create_mesh((1, 1, 1), allow_subset=True)
   config = get_preset(preset)

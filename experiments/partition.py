@@ -58,8 +58,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 import common  # experiments/common.py: the script's directory is on sys.path
 from instruct_pt import run_dir
+from instruct_pt.analysis import contexts
 from instruct_pt.analysis import partition as partition_lib
-from instruct_pt.data import contexts, feed, sources
+from instruct_pt.data import feed, sources
 from instruct_pt.evaluation.routed import Router, RoutedScorer
 from instruct_pt.evaluation.scoring import Scorer
 from instruct_pt.train import loop

@@ -49,7 +49,7 @@ import common  # experiments/common.py: the script's directory is on sys.path
 from instruct_pt import run_dir
 from instruct_pt.data import sources
 from instruct_pt.evaluation.scoring import Scorer
-from instruct_pt.synthesis.generate import Engine, SamplingConfig
+from instruct_pt.model.generate import Engine, SamplingConfig
 from instruct_pt.train import finetune as finetune_lib
 from instruct_pt.train import loop
 from instruct_pt.train.optim import OptimizerConfig
@@ -340,8 +340,8 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
   stage1 = timed("evaluate_promot_stage1", evaluate.target, model.params, prompt)
   results["promot"] = timed("evaluate_promot", evaluate, promot.state.params, prompt)
   for arm in ("standard_ft", "promot"):  # checkpoints are not needed: keep the metrics only
-    for directory in (out.sub(arm).path, out.sub(arm).stage(1).path, out.sub(arm).stage(2).path):
-      shutil.rmtree(directory / "checkpoints", ignore_errors=True)
+    for run in (out.sub(arm), out.sub(arm).stage(1), out.sub(arm).stage(2)):
+      shutil.rmtree(run.checkpoints, ignore_errors=True)
   seconds["total"] = time.perf_counter() - start
   items = {arm: results[arm].pop("items") for arm in ARMS}
   ft_items, promot_items = items["standard_ft"], items["promot"]

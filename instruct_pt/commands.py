@@ -17,9 +17,11 @@ import jax
 from etils import epath
 
 from instruct_pt import config, parallel, run_dir, run_lock
+from instruct_pt.analysis import contexts
 from instruct_pt.data import feed, sources
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import hf, store
+from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.train import finetune as finetune_lib
 from instruct_pt.train import loop
 
@@ -44,6 +46,24 @@ class StartingPoint:
   params: Optional[Callable[[], Any]]
 
 
+def model_config(spec: config.ModelSpec) -> ModelConfig:
+  """The model config of `spec.preset` with `spec.overrides` (not of `spec.init_from`).
+
+  Args:
+    spec: the run's model settings; `preset` is a preset name or a model source whose config
+      (only) is read.
+
+  Raises:
+    ValueError: an unknown preset or override.
+  """
+  overrides = dict(spec.overrides or {})
+  if spec.preset in preset_names():
+    return get_preset(spec.preset, **overrides)
+  if "/" in spec.preset or os.path.exists(spec.preset):
+    return run_dir.load(spec.preset, with_params=False, **overrides).config
+  return get_preset(spec.preset, **overrides)  # raises, naming the known presets
+
+
 def starting_point(spec: config.ModelSpec, mesh, rules) -> StartingPoint:
   """The model config, tokenizer and (lazily) parameters a run of `spec` starts from.
 
@@ -56,7 +76,8 @@ def starting_point(spec: config.ModelSpec, mesh, rules) -> StartingPoint:
     ValueError / FileNotFoundError: a missing or malformed source, or one without tokenizer.
   """
   if spec.init_from is None:
-    return StartingPoint(spec.resolve(), tokenizer_lib.load_tokenizer(spec.tokenizer), None)
+    return StartingPoint(model_config(spec), tokenizer_lib.load_tokenizer(spec.tokenizer),
+                         None)
   overrides = dict(spec.overrides or {})
   source = run_dir.load(spec.init_from, with_params=False, **overrides)
   if source.tokenizer is None:
@@ -88,7 +109,8 @@ def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
     if model_config.vocab_size < start.tokenizer.vocab_size:
       raise ValueError(f"model vocab_size={model_config.vocab_size} is smaller than the "
                        f"tokenizer's {start.tokenizer.vocab_size} ids")
-    train_feed, eval_feed = feed.make_feeds(run.data, start.tokenizer, run.train.seq_len,
+    train_feed, eval_feed = feed.make_feeds(contexts.with_partition_tasks(run.data),
+                                            start.tokenizer, run.train.seq_len,
                                             run.train.batch_size, run.train.seed,
                                             with_eval=bool(run.train.eval_every))
     logging.info("training data %s: packing efficiency %.1f%%",
@@ -127,7 +149,8 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
                        f"tokenizer's {start.tokenizer.vocab_size} ids")
     feeds = {}
     for stage in run_dir.STAGES:  # both built first: a bad mixture fails before any training
-      data = dataclasses.replace(run.data, mixture=run.finetune.mixture(stage))
+      data = dataclasses.replace(contexts.with_partition_tasks(run.data),
+                                 mixture=run.finetune.mixture(stage))
       feeds[stage] = feed.make_feeds(data, start.tokenizer, run.train.seq_len,
                                      run.train.batch_size, run.train.seed,
                                      with_eval=bool(run.train.eval_every))
@@ -235,7 +258,8 @@ def synthesize(run: config.SynthesizeRun, show_progress: bool = True) -> dict[st
   Returns:
     The run's statistics (what `stats.json` holds).
   """
-  from instruct_pt.synthesis import generate, pipeline  # pylint: disable=import-outside-toplevel
+  from instruct_pt.model import generate  # pylint: disable=import-outside-toplevel
+  from instruct_pt.synthesis import pipeline  # pylint: disable=import-outside-toplevel
   parallel.maybe_initialize_distributed()
   out = run_dir.RunDir(run.run_dir).create()
   with run_lock.writer_lock(out):
@@ -279,7 +303,7 @@ def compile(run: config.CompileRun, save: bool = False) -> Any:  # pylint: disab
   if save and run.run_dir is None:
     raise ValueError("--save needs --run_dir to write the executables to")
   out = None if run.run_dir is None else run_dir.RunDir(run.run_dir).create()
-  result = compiler.compile_for_slice(run.model.resolve(), run.compile, run.mesh, run.train,
+  result = compiler.compile_for_slice(model_config(run.model), run.compile, run.mesh, run.train,
                                       run.optimizer, run.synthesis, run.scoring,
                                       progress=logging.info)
   if out is None:
@@ -294,9 +318,30 @@ def compile(run: config.CompileRun, save: bool = False) -> Any:  # pylint: disab
   return result
 
 
+def results_dir(run: config.EvaluateRun) -> str:
+  """Where an evaluation writes its results: `run.output_dir`, else the `eval/<name>/` of the
+  run directory (or, routed, of the partition directory) named `run.results_name()`.
+
+  Args:
+    run: the evaluation.
+
+  Raises:
+    ValueError: no `output_dir` and the model is not a run directory.
+  """
+  if run.output_dir:
+    return run.output_dir
+  if run.experts:
+    return str(contexts.PartitionDir(run.partition).eval_dir(run.results_name()))
+  kind = run_dir.source_kind(run.model)
+  if kind != "run":
+    raise ValueError(f"--run_dir={run.model} is a {run_dir.SOURCE_KINDS[kind]}, not a run "
+                     f"directory; give --output_dir for the results")
+  return str(run_dir.RunDir(run.model).eval_dir(run.results_name()))
+
+
 def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[dict[str, Any]]:
   """Evaluates a model with lm-evaluation-harness; writes `results.json` (lm-eval's format)
-  and `results.md` (its table) to `run.results_dir()`.
+  and `results.md` (its table) to `results_dir(run)`.
 
   Every host loads the model onto a mesh of its own devices and scores its share of each
   task's documents; process 0 gathers the metrics and writes the results.
@@ -310,12 +355,15 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
 
   Raises:
     ValueError / FileNotFoundError: unknown tasks, malformed task files, a model source
-      without parameters or tokenizer; one line naming it.
+      without parameters or tokenizer, an `adaptllm_dir` that is not a directory; one line
+      naming it.
     FileExistsError: results are there already and `run.overwrite` is False.
   """
+  if run.adaptllm_dir is not None and not os.path.isdir(run.adaptllm_dir):
+    raise FileNotFoundError(f"--adaptllm_dir={run.adaptllm_dir} is not a directory")
   runner = _evaluation_module("runner")
   parallel.maybe_initialize_distributed()
-  output_dir = run.results_dir()
+  output_dir = results_dir(run)
   existing = epath.Path(output_dir) / "results.json"
   if not run.overwrite and existing.exists():
     raise FileExistsError(f"{existing} holds an earlier evaluation; pass --overwrite to replace "
@@ -331,7 +379,7 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
               if getattr(run, name) is not None}
   if run.experts:
     model = _evaluation_module("routed").RoutedLM(
-        run.model, run.experts, temperature=run.temperature, top_k=run.top_k or 0, mesh=mesh,
+        run.partition, run.experts, temperature=run.temperature, top_k=run.top_k or 0, mesh=mesh,
         rules=rules, progress=show_progress, **settings)
   else:
     model = runner.InstructPTLM(run.model, mesh=mesh, rules=rules, progress=show_progress,
@@ -343,7 +391,7 @@ def evaluate(run: config.EvaluateRun, show_progress: bool = True) -> Optional[di
 def partition(run: config.PartitionRun) -> dict[str, Any]:
   """Partitions a corpus by context without labels (c-BTM): writes the featurizer, centres,
   each document's cluster and each cluster's documents to `run.output_dir`
-  (`data.contexts.PartitionDir`), whose clusters `data.partitions` registers as SeqIO tasks.
+  (`analysis.contexts.PartitionDir`), whose clusters `data.partitions` registers as SeqIO tasks.
 
   Known labels (the demo corpus's pydoc topics, or `run.label_field`) only measure the
   partition: its purity, and the router accuracy on `run.held_out` documents.
@@ -358,8 +406,8 @@ def partition(run: config.PartitionRun) -> dict[str, Any]:
     ValueError: too few documents for the clusters (saying how many are needed), a record
       without the label field, bad corpus input (naming the file and line).
   """
+  from instruct_pt.analysis import contexts  # pylint: disable=import-outside-toplevel
   from instruct_pt.analysis import partition as partition_lib  # pylint: disable=import-outside-toplevel
-  from instruct_pt.data import contexts  # pylint: disable=import-outside-toplevel
   texts, ids, labels = _labelled_documents(run.corpus, run.text_field, run.label_field,
                                            run.max_documents)
   needed = max(run.clusters, 2)
@@ -481,5 +529,6 @@ def inspect_data(data: config.DataConfig, name: str, tokenizer: str, seq_len: in
   """
   from instruct_pt.data import inspect, registry, seqio_vocab  # pylint: disable=import-outside-toplevel
   vocabulary = seqio_vocab.SeqIOVocabulary(tokenizer_lib.load_tokenizer(tokenizer))
-  registry.check_registered(name, registry.register(data, vocabulary), "--mixture")
+  registered = registry.register(contexts.with_partition_tasks(data), vocabulary)
+  registry.check_registered(name, registered, "--mixture")
   return inspect.report(name, vocabulary, seq_len, num_examples)

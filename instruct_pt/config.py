@@ -14,48 +14,32 @@ Every gin name is a frozen dataclass; the deep code receives them as plain value
 
 `EvaluateRun` and `AnalyzeUnitsRun` take no gin: their commands build them from flags.
 
-`parse` reads gin files and bindings; `train_run` / `finetune_run` / `synthesize_run` build a
-command's run
-config from them; `to_gin` renders any run config back into bindings (every field, defaults
-included), which is what a run directory's `config.gin` holds: parsing it rebuilds the run.
-
-A gin file is found by its path, or relative to `CONFIG_ROOT` (`configs/pretrain/x.gin`), or
-by its recipe name (`pretrain/instructlm_1_3b`); gin files `include` others by a path under
-`CONFIG_ROOT` (`include 'configs/models/tiny.gin'`), from any working directory. In a clone,
-`CONFIG_ROOT` is the repository; an installed package holds the recipes as
-`instruct_pt/configs/`.
+`train_run` / `finetune_run` / `synthesize_run` / `compile_run` build a command's run config
+from gin files and bindings (`recipes.parse` reads them); `to_gin` renders any run config back
+into bindings (every field, defaults included), which is what a run directory's `config.gin`
+holds: parsing it rebuilds the run. The run configs are plain values: what they name (models,
+directories) is looked at by `commands`, not here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import difflib
-import os
 import typing
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import gin
-from gin import config as gin_config
 
-from instruct_pt import run_dir
+from instruct_pt import recipes
 from instruct_pt.analysis import units as analysis_units
 from instruct_pt.aot.compiler import CompileConfig
-from instruct_pt.data import contexts
 from instruct_pt.data.registry import DataConfig
 from instruct_pt.evaluation.scoring import ScoringConfig
 from instruct_pt.model import units as units_lib
-from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.parallel import MeshConfig
 from instruct_pt.synthesis.pipeline import SynthesisConfig
 from instruct_pt.train.finetune import FinetuneConfig
 from instruct_pt.train.loop import TrainConfig
 from instruct_pt.train.optim import OptimizerConfig
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# The folder holding `configs/`: the package when installed from a wheel, else the clone.
-CONFIG_ROOT = (_PACKAGE_DIR if os.path.isdir(os.path.join(_PACKAGE_DIR, "configs"))
-               else os.path.dirname(_PACKAGE_DIR))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,19 +62,6 @@ class ModelSpec:
   overrides: Optional[dict[str, Any]] = None
   tokenizer: str = "byte"
   init_from: Optional[str] = None
-
-  def resolve(self) -> ModelConfig:
-    """The model config of `preset` with `overrides` (not of `init_from`).
-
-    Raises:
-      ValueError: an unknown preset or override.
-    """
-    overrides = dict(self.overrides or {})
-    if self.preset in preset_names():
-      return get_preset(self.preset, **overrides)
-    if "/" in self.preset or os.path.exists(self.preset):
-      return run_dir.load(self.preset, with_params=False, **overrides).config
-    return get_preset(self.preset, **overrides)  # raises, naming the known presets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +161,8 @@ class EvaluateRun:
 
   Attributes:
     model: a model source (`run_dir.load`): run directory (imported, trained or
-      fine-tuned), Hugging Face directory, GGUF file or bundled GGUF name.
+      fine-tuned), Hugging Face directory, GGUF file or bundled GGUF name; None with
+      `experts`.
     tasks: lm-eval task, group or tag names (globs allowed): the shipped ones (`demo`,
       `demo_cloze`, `demo_perplexity`, `paper_general`, `paper_biomed`, `paper_finance`,
       `adaptllm_law`, `adaptllm_*`), those under `include_path`, and lm-eval's own.
@@ -207,9 +179,10 @@ class EvaluateRun:
     unit_mask: a units file (`instruct-pt analyze-units`'s `units.json` or its directory)
       whose units are ablated in log-likelihood tasks; None for none. Named apart too.
     mesh: the mesh of each host's devices (hosts score their shares of the documents).
-    experts: routed experts: with these model sources (one per cluster, in cluster order),
-      `model` is the partition directory they were trained on (`instruct-pt partition`), and
-      results go to `<model>/eval/<name>`.
+    experts: routed experts instead of `model`: model sources, one per cluster of
+      `partition`, in cluster order.
+    partition: with `experts`, the partition directory they were trained on (`instruct-pt
+      partition`); results go to `<partition>/eval/<name>`.
     temperature: the routing softmax temperature of `experts`.
     top_k: experts mixed per request (None: all of them).
     overwrite: replace the results of an earlier evaluation in the output directory; without
@@ -218,7 +191,7 @@ class EvaluateRun:
       task); None reads them from the Hugging Face hub.
   """
 
-  model: str
+  model: Optional[str]
   tasks: tuple[str, ...]
   num_fewshot: Optional[int] = None
   limit: Optional[int] = None
@@ -232,14 +205,19 @@ class EvaluateRun:
   unit_mask: Optional[str] = None
   mesh: MeshConfig = MeshConfig()
   experts: tuple[str, ...] = ()
+  partition: Optional[str] = None
   temperature: float = 0.1
   top_k: Optional[int] = 1
   overwrite: bool = False
   adaptllm_dir: Optional[str] = None
 
   def __post_init__(self):
-    if self.adaptllm_dir is not None and not os.path.isdir(self.adaptllm_dir):
-      raise FileNotFoundError(f"--adaptllm_dir={self.adaptllm_dir} is not a directory")
+    if bool(self.experts) != (self.partition is not None):
+      raise ValueError("routed experts need both --experts and --partition")
+    if self.experts and self.model is not None:
+      raise ValueError("give --run_dir (one model) or --experts with --partition, not both")
+    if not self.experts and self.model is None:
+      raise ValueError("give --run_dir (the model to evaluate), or --experts with --partition")
     for flag in ("soft_prompt", "unit_mask"):
       if self.experts and getattr(self, flag) is not None:
         raise ValueError(f"--{flag} is for one model, not routed --experts")
@@ -260,29 +238,13 @@ class EvaluateRun:
     routed = "" if not self.experts else f"-top{self.top_k or len(self.experts)}"
     return "+".join(self.tasks) + shots + limit + prompt + ablated + routed
 
-  def results_dir(self) -> str:
-    """Where the results go.
-
-    Raises:
-      ValueError: no `output_dir` and the model is not a run directory.
-    """
-    if self.output_dir:
-      return self.output_dir
-    if self.experts:
-      return str(contexts.PartitionDir(self.model).eval_dir(self.results_name()))
-    kind = run_dir.source_kind(self.model)
-    if kind != "run":
-      raise ValueError(f"--run_dir={self.model} is a {run_dir.SOURCE_KINDS[kind]}, not a run "
-                       f"directory; give --output_dir for the results")
-    return str(run_dir.RunDir(self.model).eval_dir(self.results_name()))
-
 
 @dataclasses.dataclass(frozen=True)
 class PartitionRun:
   """Everything `commands.partition` needs (`instruct-pt partition` builds it from flags).
 
   Attributes:
-    output_dir: the partition directory to write (`data.contexts.PartitionDir`).
+    output_dir: the partition directory to write (`analysis.contexts.PartitionDir`).
     corpus: a corpus `sources.SourceSpec.pattern`: a glob of text / JSONL / Parquet /
       TFRecord files, or "demo" (the embedded demo corpus's training split).
     text_field: the field holding the text (JSONL, Parquet, TFRecord).
@@ -471,86 +433,6 @@ def _describe_type(hint: Any) -> str:
   return names.get(hint, names.get(origin, str(hint)))
 
 
-def recipe_names() -> list[str]:
-  """The shipped gin recipes by name (`pretrain/instructlm_1_3b`)."""
-  configs = os.path.join(CONFIG_ROOT, "configs")
-  return sorted(os.path.relpath(os.path.join(root, name), configs)[:-len(".gin")]
-                for root, _, files in os.walk(configs) for name in files
-                if name.endswith(".gin"))
-
-
-def resolve_config_path(path: str) -> str:
-  """Finds a gin file: as given (or relative to the working directory), relative to
-  `CONFIG_ROOT`, or by recipe name under `CONFIG_ROOT/configs` (with or without `.gin`).
-
-  Args:
-    path: the path or name the user gave.
-
-  Raises:
-    FileNotFoundError: naming the path, where it was looked for and the closest recipes.
-    IsADirectoryError: the path is a directory.
-  """
-  configs = os.path.join(CONFIG_ROOT, "configs")
-  named = path if path.endswith(".gin") else path + ".gin"
-  for candidate in (path, os.path.join(CONFIG_ROOT, path), os.path.join(configs, named)):
-    if os.path.isfile(candidate):
-      return candidate
-    if os.path.isdir(candidate):
-      raise IsADirectoryError(f"gin file {path!r} is a directory; expected a .gin file")
-  close = difflib.get_close_matches(path.removesuffix(".gin").removeprefix("configs/"),
-                                    recipe_names(), n=3, cutoff=0.6)
-  hint = f"; closest recipes: {', '.join(close)}" if close else ""
-  raise FileNotFoundError(f"gin file {path!r} not found (looked in {os.getcwd()}, "
-                          f"{CONFIG_ROOT} and {configs}){hint}")
-
-
-@contextlib.contextmanager
-def _gin_file_search() -> Iterator[None]:
-  """While parsing: gin looks for files, includes too, under `CONFIG_ROOT` first, then as given
-  (relative to the working directory), and only as files: its package-resource reader is left
-  out (it takes a folder named `configs` on `sys.path` for a namespace package and fails there,
-  and logs an error for every include it does not find before the search path does). Gin's
-  search path and readers are restored after, so repeated parses add nothing."""
-  # gin keeps both lists as module globals (gin-config 0.5); there is no public way to scope
-  # them.
-  prefixes, readers = list(gin_config._LOCATION_PREFIXES), list(gin_config._FILE_READERS)  # pylint: disable=protected-access
-  gin_config._LOCATION_PREFIXES[:] = [CONFIG_ROOT, ""]  # pylint: disable=protected-access
-  gin_config._FILE_READERS[:] = [(read, exists) for read, exists in readers  # pylint: disable=protected-access
-                                 if read.__module__ != "gin.resource_reader"]
-  try:
-    yield
-  finally:
-    gin_config._LOCATION_PREFIXES[:] = prefixes  # pylint: disable=protected-access
-    gin_config._FILE_READERS[:] = readers  # pylint: disable=protected-access
-
-
-def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None:
-  """Clears gin and parses the given files, then the bindings (which win).
-
-  Args:
-    gin_files: gin file paths.
-    gin_params: bindings such as `"train.num_steps = 100"`.
-
-  Raises:
-    FileNotFoundError: a gin file (or an included one) does not exist.
-    ValueError: a binding is malformed or names an unknown configurable / parameter; the
-      message names the file or binding.
-  """
-  gin.clear_config()
-  with _gin_file_search():
-    for path in gin_files:
-      resolved = resolve_config_path(path)
-      try:
-        gin.parse_config_file(resolved)
-      except (ValueError, SyntaxError, IOError) as e:
-        raise ValueError(f"in gin file {path}: {e}") from e
-  for binding in gin_params:
-    try:
-      gin.parse_config(binding)
-    except (ValueError, SyntaxError) as e:
-      raise ValueError(f"in --gin_param={binding!r}: {e}") from e
-
-
 def train_run(run_dir_path: str, gin_files: Sequence[str] = (),
               gin_params: Sequence[str] = ()) -> TrainRun:
   """A `TrainRun` from gin files and bindings (see `parse`).
@@ -590,7 +472,7 @@ def synthesize_run(run_dir_path: str, gin_files: Sequence[str] = (),
 def _run_from_gin(run_class: type, run_dir_path: str, gin_files: Sequence[str],
                   gin_params: Sequence[str]) -> Any:
   """`run_class` with each configurable field (its default's type) taken from gin."""
-  parse(gin_files, gin_params)
+  recipes.parse(gin_files, gin_params)
   return run_class(run_dir=run_dir_path, **{
       field.name: gin_configured(type(field.default)) for field in dataclasses.fields(run_class)
       if type(field.default) in GIN_NAMES})
@@ -611,19 +493,19 @@ def compile_run(run_dir_path: Optional[str], gin_files: Sequence[str] = (),
 def scoring_config(gin_files: Sequence[str] = (),
                    gin_params: Sequence[str] = ()) -> ScoringConfig:
   """The `evaluate.*` settings of gin files and bindings (see `parse`)."""
-  parse(gin_files, gin_params)
+  recipes.parse(gin_files, gin_params)
   return gin_configured(ScoringConfig)
 
 
 def data_config(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> DataConfig:
   """The `data.*` declarations of gin files and bindings (see `parse`)."""
-  parse(gin_files, gin_params)
+  recipes.parse(gin_files, gin_params)
   return gin_configured(DataConfig)
 
 
 def mesh_config(gin_params: Sequence[str] = (), gin_files: Sequence[str] = ()) -> MeshConfig:
   """The `mesh.*` settings of gin files and bindings (see `parse`)."""
-  parse(gin_files, gin_params)
+  recipes.parse(gin_files, gin_params)
   return gin_configured(MeshConfig)
 
 

@@ -41,6 +41,7 @@ import os
 import time
 from typing import Any, Callable, Optional, Sequence
 
+from etils import epath
 
 from instruct_pt import (commands, config, demo_comparison, demo_report, hardware, run_dir,
                          run_lock)
@@ -301,12 +302,12 @@ def evaluated_models(layout: DemoLayout, size: DemoSize) -> dict[str, run_dir.Ru
 
 def trained(run: config.TrainRun) -> bool:
   """Whether the training run reached its last step."""
-  return (run_dir.RunDir(run.run_dir).checkpoints / str(run.train.num_steps)).is_dir()
+  return run_dir.RunDir(run.run_dir).checkpoint_step(run.train.num_steps).is_dir()
 
 
 def evaluated(run: config.EvaluateRun) -> bool:
   """Whether the evaluation's results are written."""
-  return (run_dir.RunDir(run.model).eval_dir(run.results_name()) / "results.json").exists()
+  return (epath.Path(commands.results_dir(run)) / run_dir.EVAL_RESULTS_FILE).exists()
 
 
 class Stages:
@@ -359,8 +360,7 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
   demo_tasks.check_snapshot()
   layout = DemoLayout.at(run_dir_path)
   layout.root.create()
-  # The arms and the evaluations compile the same programs: a compilation cache compiles each
-  # once (the demo's own, for the demo only, unless the user set one).
+  # The arms and evaluations compile the same programs: the demo's cache compiles each once.
   with (run_lock.writer_lock(layout.root),
         hardware.compilation_cache(str(layout.compilation_cache))):
     if layout.size.exists():

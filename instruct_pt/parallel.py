@@ -95,6 +95,30 @@ class MeshConfig:
     return create_mesh(self.shape, devices, allow_subset, self.dcn_shape)
 
 
+def parse_mesh_shape(value: Union[str, Sequence[int]], flag: str = "--mesh"
+                     ) -> tuple[int, int, int]:
+  """A (data, fsdp, tensor) shape from "1,-1,1" (or "1:-1:1", for lm-eval's `--model_args`,
+  which splits on commas) or a sequence of three ints: the one mesh syntax of the CLI, lm-eval
+  and the Python APIs.
+
+  Args:
+    value: the sizes as written.
+    flag: how the value was given, for the error.
+
+  Raises:
+    ValueError: not three integers, naming the value.
+  """
+  parts = value.replace(":", ",").split(",") if isinstance(value, str) else list(value)
+  try:
+    shape = tuple(int(part) for part in parts)
+  except (TypeError, ValueError):
+    shape = ()
+  if len(shape) != 3:
+    raise ValueError(f"{flag}={value!r}: expected data,fsdp,tensor sizes, e.g. 1,-1,1 "
+                     f"(1:-1:1 in lm-eval's --model_args)")
+  return shape
+
+
 def merge_rules(rules: Rules, overrides: Rules) -> tuple[tuple[str, MeshAxes], ...]:
   """Replaces the entries of `rules` named in `overrides` (new names are appended).
 

@@ -24,7 +24,8 @@ Everything one run made lives in its directory (local or `gs://`), at these path
 
 Nothing else in the package joins these names. Local paths are made absolute here, once, so
 a run directory means the same thing to Orbax (which needs absolute paths), to every command
-and after a change of working directory.
+and after a change of working directory. `resolve`, `make_directory` and `describe` (what a
+directory holds, for errors) serve the package's other directories too (a partition's).
 
 `load(source, mesh, rules)` reads a model from any source a command accepts: a run directory
 (a training run's newest checkpoint, else imported `params/`, else a fine-tuning run's latest
@@ -60,6 +61,8 @@ DATA_ITEM = "data"
 CHECKPOINT_ITEMS = (PARAMS_ITEM, TRAIN_STATE_ITEM, DATA_ITEM)
 # The stages of a two-stage fine-tuning run, in order (`RunDir.stage`).
 STAGES = (1, 2)
+# What an evaluation writes in its `eval/<name>/` directory: lm-eval's results.
+EVAL_RESULTS_FILE = "results.json"
 
 
 def host_data_state(process_index: int, process_count: int) -> str:
@@ -72,6 +75,59 @@ def is_remote(path: PathLike) -> bool:
   return "://" in str(path)
 
 
+def resolve(path: PathLike) -> epath.Path:
+  """`path` as a directory of the package: local paths made absolute, `gs://` ones kept.
+
+  Args:
+    path: local or `gs://`; it need not exist.
+  """
+  text = os.fspath(path)
+  return epath.Path(text if is_remote(text) else os.path.abspath(text))
+
+
+def make_directory(path: epath.Path, what: str) -> None:
+  """Creates directory `path` and its parents, or says in one line why it cannot.
+
+  Args:
+    path: the directory (`resolve`d).
+    what: how messages name it (e.g. "run directory").
+
+  Raises:
+    NotADirectoryError: the path, or a parent of it, is an existing file.
+    PermissionError: the directory cannot be created or written; names it.
+  """
+  for parent in [path, *path.parents]:
+    if parent.exists():
+      if not parent.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {parent} is a file, not a directory")
+      break
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+  except PermissionError as e:
+    raise PermissionError(f"{what} {path} cannot be created ({e.strerror})") from e
+  if not is_remote(path) and not os.access(path, os.W_OK):
+    raise PermissionError(f"{what} {path} is not writable")
+
+
+def describe(path: epath.Path) -> str:
+  """What directory `path` holds, for error messages ("it is empty", "it holds a, b", ...).
+
+  Args:
+    path: the directory.
+  """
+  if not path.exists():
+    return "it does not exist"
+  if not path.is_dir():
+    return "it is a file"
+  names = sorted(p.name for p in path.iterdir())
+  if any(name.startswith("shard-") for name in names):
+    return "it is a synthesis run"
+  if not names:
+    return "it is empty"
+  shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+  return f"it holds {shown}"
+
+
 class RunDir:
   """The paths of one run directory.
 
@@ -80,8 +136,7 @@ class RunDir:
   """
 
   def __init__(self, path: PathLike):
-    text = os.fspath(path)
-    self.path = epath.Path(text if is_remote(text) else os.path.abspath(text))
+    self.path = resolve(path)
 
   def __repr__(self) -> str:
     return f"RunDir({str(self.path)!r})"
@@ -124,9 +179,13 @@ class RunDir:
     partial.write_bytes(buffer.getvalue())
     partial.rename(self.prompt)
 
+  def checkpoint_step(self, step: int) -> epath.Path:
+    """The directory of training checkpoint `step`."""
+    return self.checkpoints / str(step)
+
   def checkpoint_item(self, step: int, item: str) -> epath.Path:
     """One Orbax item (a CHECKPOINT_ITEMS entry) of training checkpoint `step`."""
-    return self.checkpoints / str(step) / item
+    return self.checkpoint_step(step) / item
 
   def data_state(self, step: int, process_index: int, process_count: int) -> epath.Path:
     """Where host `process_index` of `process_count` keeps its data state at `step`."""
@@ -173,18 +232,7 @@ class RunDir:
       NotADirectoryError: the path, or a parent of it, is an existing file.
       PermissionError: the directory cannot be created or written; names it.
     """
-    for parent in [self.path, *self.path.parents]:
-      if parent.exists():
-        if not parent.is_dir():
-          raise NotADirectoryError(f"run directory {self.path}: {parent} is a file, not a "
-                                   f"directory")
-        break
-    try:
-      self.path.mkdir(parents=True, exist_ok=True)
-    except PermissionError as e:
-      raise PermissionError(f"run directory {self.path} cannot be created ({e.strerror})") from e
-    if not is_remote(self.path) and not os.access(self.path, os.W_OK):
-      raise PermissionError(f"run directory {self.path} is not writable")
+    make_directory(self.path, "run directory")
     return self
 
   def has_model(self) -> bool:
@@ -204,7 +252,7 @@ class RunDir:
     """
     if not self.model_config.exists():
       raise FileNotFoundError(f"{self.path}: no {self.model_config.name}; expected a run "
-                              f"directory with a model ({self._describe()})")
+                              f"directory with a model ({describe(self.path)})")
     try:
       config = ModelConfig.from_json(self.model_config.read_text())
     except (ValueError, TypeError) as e:
@@ -222,23 +270,9 @@ class RunDir:
       FileNotFoundError: the run has no `tokenizer/`.
     """
     if not self.tokenizer.exists():
-      raise FileNotFoundError(f"{self.path}: no tokenizer/ ({self._describe()}); import the "
+      raise FileNotFoundError(f"{self.path}: no tokenizer/ ({describe(self.path)}); import the "
                               f"model with its tokenizer (`instruct-pt convert`)")
     return tokenizer_lib.load_tokenizer(self.tokenizer)
-
-  def _describe(self) -> str:
-    """What the directory holds, for error messages."""
-    if not self.path.exists():
-      return "it does not exist"
-    if not self.path.is_dir():
-      return "it is a file"
-    names = sorted(p.name for p in self.path.iterdir())
-    if any(name.startswith("shard-") for name in names):
-      return "it is a synthesis run"
-    if not names:
-      return "it is empty"
-    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-    return f"it holds {shown}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,7 +323,7 @@ def source_kind(source: PathLike) -> str:
     return "run"
   if path.is_dir() and (path / "config.json").exists():
     return "hf"
-  raise ValueError(f"model source {text}: {RunDir(text)._describe()}; expected a run directory "  # pylint: disable=protected-access
+  raise ValueError(f"model source {text}: {describe(path)}; expected a run directory "
                    f"(model_config.json), a Hugging Face directory (config.json) or a .gguf file")
 
 

@@ -3,10 +3,11 @@
 import dataclasses
 import logging
 import os
+import re
 
 import pytest
 
-from instruct_pt import config
+from instruct_pt import commands, config, recipes
 from instruct_pt.data.registry import DataConfig
 from instruct_pt.model.config import get_preset
 
@@ -20,7 +21,8 @@ def test_train_run_from_gin_round_trips_through_to_gin(tmp_path):
       "data.mixtures = {'mix': {'demo_raw': 1.0}}", "data.mixture = 'mix'",
       "model.overrides = {'dtype': 'float32', 'num_layers': 3}"])
   assert run.train.num_steps == 7 and run.data.mixture == "mix"
-  assert run.model.resolve() == get_preset("tiny", dtype="float32", num_layers=3)
+  assert commands.model_config(run.model) == get_preset("tiny", dtype="float32",
+                                                       num_layers=3)
   text = config.to_gin(run)
   assert "train.num_steps = 7" in text and "train.seq_len = 128" in text
   assert "optimizer.eps = 1e-08" in text  # a default the user never wrote
@@ -61,8 +63,8 @@ def test_parse_leaves_gin_search_state_and_logging_as_they_were(caplog):
   before = (list(logging.getLogger().filters), list(gin_config._LOCATION_PREFIXES),  # pylint: disable=protected-access
             list(gin_config._FILE_READERS))  # pylint: disable=protected-access
   with caplog.at_level(logging.INFO):
-    config.parse(["pretrain/instructlm_1_3b"])
-    config.parse([TINY])
+    recipes.parse(["pretrain/instructlm_1_3b"])
+    recipes.parse([TINY])
   assert (logging.getLogger().filters, gin_config._LOCATION_PREFIXES,  # pylint: disable=protected-access
           gin_config._FILE_READERS) == before  # pylint: disable=protected-access
   assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.records
@@ -70,7 +72,7 @@ def test_parse_leaves_gin_search_state_and_logging_as_they_were(caplog):
 
 def test_unknown_preset_names_the_known_ones():
   with pytest.raises(ValueError, match="Unknown model preset 'nope'; known presets: tiny"):
-    config.ModelSpec(preset="nope").resolve()
+    commands.model_config(config.ModelSpec(preset="nope"))
 
 
 def test_recipes_resolve_by_name_and_path_from_any_directory(tmp_path, monkeypatch):
@@ -78,11 +80,11 @@ def test_recipes_resolve_by_name_and_path_from_any_directory(tmp_path, monkeypat
   absolute path name one file; from another working directory, the recipe's own `include` of
   `configs/models/...` is found too."""
   monkeypatch.chdir(tmp_path)
-  path = os.path.join(config.CONFIG_ROOT, "configs", "pretrain", "instructlm_1_3b.gin")
+  path = os.path.join(recipes.CONFIG_ROOT, "configs", "pretrain", "instructlm_1_3b.gin")
   for name in ("pretrain/instructlm_1_3b", "pretrain/instructlm_1_3b.gin",
                "configs/pretrain/instructlm_1_3b.gin", path):
-    assert os.path.samefile(config.resolve_config_path(name), path), name
-  assert "pretrain/instructlm_1_3b" in config.recipe_names()
+    assert os.path.samefile(recipes.resolve_config_path(name), path), name
+  assert "pretrain/instructlm_1_3b" in recipes.recipe_names()
   run = config.train_run(str(tmp_path / "run"), ["pretrain/instructlm_1_3b"])
   assert run.model.preset == "instructlm_1_3b"
 
@@ -94,7 +96,22 @@ def test_recipes_resolve_by_name_and_path_from_any_directory(tmp_path, monkeypat
 ])
 def test_a_mistyped_recipe_names_the_closest_ones(name, hint):
   with pytest.raises(FileNotFoundError) as error:
-    config.resolve_config_path(name)
+    recipes.resolve_config_path(name)
   message = str(error.value)
   assert message.startswith(f"gin file {name!r} not found")
   assert (hint in message) if hint else "closest" not in message
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"model": None, "experts": ("a", "b")}, "routed experts need both --experts and --partition"),
+    ({"model": None, "partition": "p"}, "routed experts need both --experts and --partition"),
+    ({"model": "m", "experts": ("a",), "partition": "p"}, "not both"),
+    ({"model": None}, "give --run_dir (the model to evaluate)"),
+])
+def test_an_evaluation_names_one_model_or_routed_experts(fields, message):
+  """The checks of `instruct-pt evaluate`'s modes live in the run config, so the demo, the
+  notebook and Python callers get them too; nothing is looked at on disk."""
+  with pytest.raises(ValueError, match=re.escape(message)):
+    config.EvaluateRun(tasks=("demo",), **fields)
+  routed = config.EvaluateRun(model=None, tasks=("demo",), experts=("a", "b"), partition="p")
+  assert routed.results_name() == "demo-top1"

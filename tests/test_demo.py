@@ -90,7 +90,7 @@ def test_the_wheel_holds_the_recipes_and_runs_from_outside_the_clone(installed):
   executable, cwd = installed
   python = os.path.join(os.path.dirname(executable), "python")
   where = subprocess.run(
-      [python, "-c", "import instruct_pt.config as c; print(c.__file__); print(c.CONFIG_ROOT);"
+      [python, "-c", "import instruct_pt.recipes as c; print(c.__file__); print(c.CONFIG_ROOT);"
        "print(c.resolve_config_path('pretrain/instructlm_1_3b'))"],
       cwd=cwd, capture_output=True, text=True, check=True).stdout.split()
   venv = os.path.dirname(os.path.dirname(executable))

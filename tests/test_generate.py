@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from instruct_pt import parallel  # pylint: disable=wrong-import-position
 from instruct_pt import run_dir  # pylint: disable=wrong-import-position
 from instruct_pt.model import store  # pylint: disable=wrong-import-position
-from instruct_pt.synthesis.generate import (  # pylint: disable=wrong-import-position
+from instruct_pt.model.generate import (  # pylint: disable=wrong-import-position
     Engine, SamplingConfig, plan_prefill, prefill_groups, prompt_buckets, sample_tokens)
 from hf_reference import tiny_hf_model  # pylint: disable=wrong-import-position
 

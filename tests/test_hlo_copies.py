@@ -15,7 +15,7 @@ import hlo_copies  # pylint: disable=wrong-import-position
 from instruct_pt import parallel  # pylint: disable=wrong-import-position
 from instruct_pt.model import store  # pylint: disable=wrong-import-position
 from instruct_pt.model.config import get_preset  # pylint: disable=wrong-import-position
-from instruct_pt.synthesis.generate import Engine  # pylint: disable=wrong-import-position
+from instruct_pt.model.generate import Engine  # pylint: disable=wrong-import-position
 
 RULES = parallel.LOGICAL_AXIS_RULES
 

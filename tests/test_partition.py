@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from instruct_pt import cli, commands, config, parallel, run_dir
+from instruct_pt.analysis import contexts
 from instruct_pt.analysis import partition as partition_lib
-from instruct_pt.data import contexts, sources
+from instruct_pt.data import sources
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import store
 from instruct_pt.model.config import get_preset
@@ -203,7 +204,9 @@ def test_partition_command_and_per_cluster_seqio_tasks(tmp_path, capsys):
   import seqio  # pylint: disable=import-outside-toplevel
   from instruct_pt.data import registry, seqio_vocab  # pylint: disable=import-outside-toplevel
   vocabulary = seqio_vocab.SeqIOVocabulary(tokenizer_lib.ByteTokenizer())
-  names = registry.register(registry.DataConfig(partitions={"docs": str(out)}), vocabulary)
+  declared = contexts.with_partition_tasks(registry.DataConfig(partitions={"docs": str(out)}))
+  assert declared.partitions is None
+  names = registry.register(declared, vocabulary)
   assert {"docs_0", "docs_1", "docs_2", "docs"} <= set(names)
   for cluster in range(3):
     task = seqio.get_mixture_or_task(f"docs_{cluster}")
@@ -247,6 +250,19 @@ def test_bad_input_is_one_line(tmp_path, capsys):
   out.featurizer_json.write_text(json.dumps(vocabulary))
   with pytest.raises(ValueError, match=r"featurizer\.npz.*do not match"):
     out.read_featurizer()
+
+
+def test_partition_dir_is_created_and_described_as_a_run_directory_is(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  assert str(contexts.PartitionDir("p")) == str(run_dir.RunDir("p"))  # made absolute once
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(NotADirectoryError, match=r"partition directory .*file is a file"):
+    contexts.PartitionDir(tmp_path / "file" / "below").create()
+  with pytest.raises(FileNotFoundError, match=r"no partition\.json \(it holds clusters\); "
+                                              r"expected a directory written by"):
+    contexts.PartitionDir("p").create().read_settings()
+  with pytest.raises(FileNotFoundError, match=r"no centres\.npy \(it does not exist\)"):
+    contexts.PartitionDir("nowhere").read_centres(4)
 
 
 def test_routed_lm_evaluates_experts_like_one_model(tmp_path, tiny_experts):

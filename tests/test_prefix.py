@@ -14,7 +14,7 @@ from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.model import attention, store
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
-from instruct_pt.synthesis.generate import Engine, SamplingConfig
+from instruct_pt.model.generate import Engine, SamplingConfig
 
 CFG = get_preset("tiny", init_std=0.1)  # far from uniform attention (see test_model.py)
 TOL = 1e-5

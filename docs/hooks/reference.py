@@ -111,7 +111,7 @@ def cli_page(build_parser: Callable[[], argparse.ArgumentParser]) -> str:
   leaves = [words for words, text in found if words and not sub_commands(text)]
   lines = [
       "# Command line", "",
-      "Generated from the argument parser (`instruct_pt/cli.py`) on every build of this site: "
+      "Generated from the argument parser (`instruct_pt/cli/`) on every build of this site: "
       "what `instruct-pt COMMAND --help` prints. Settings that are gin bindings "
       "(`--gin_param=train.num_steps=100`) are in the [gin reference](gin.md).", "",
       "Commands: " + ", ".join(f"[`{' '.join(w)}`](#{'-'.join(['instruct-pt'] + w)})"
@@ -245,12 +245,13 @@ def gin_page(config: Any) -> str:
       lines.append(f"| `{name}.{field.name}` | {_cell(_code(type_name(hints[field.name])))} | "
                    f"{_cell(_code(_default(field)))} | "
                    f"{_cell(described.get(field.name, ''))} |")
-  recipes = config.recipe_names()
+  # Imported with `config` (the repository is on the path by then).
+  shipped = importlib.import_module("instruct_pt.recipes").recipe_names()
   lines += ["", "## Shipped recipes", "",
             "Gin files shipped with the package (`configs/` in a clone, `instruct_pt/configs/` "
             "when installed). `--gin_file` takes a recipe by name "
             "(`--gin_file=pretrain/instructlm_1_3b`) or by path.", ""]
-  lines += [f"* `{recipe}`" for recipe in recipes]
+  lines += [f"* `{recipe}`" for recipe in shipped]
   return "\n".join(lines) + "\n"
 
 

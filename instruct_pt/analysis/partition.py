@@ -1,6 +1,6 @@
 """Contextual partitioning (c-BTM, arXiv 2303.14177): cluster a corpus without labels.
 
-`partition` embeds documents (`data.contexts`: TF-IDF -> truncated SVD, or a frozen model's
+`partition` embeds documents (`contexts`: TF-IDF -> truncated SVD, or a frozen model's
 mean-pooled hidden state), clusters them with balanced k-means, and writes a partition
 directory (`contexts.PartitionDir`): the featurizer and centres as plain files, each
 document's cluster, and each cluster's documents as a JSONL file that the data registry
@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from instruct_pt.data import contexts
+from instruct_pt.analysis import contexts
 
 
 def _distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:

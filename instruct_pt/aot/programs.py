@@ -30,7 +30,7 @@ from instruct_pt.evaluation.scoring import Scorer, ScoringConfig
 from instruct_pt.model import store
 from instruct_pt.model.config import ModelConfig
 from instruct_pt.model.transformer import Decoder
-from instruct_pt.synthesis.generate import Engine
+from instruct_pt.model.generate import Engine
 from instruct_pt.synthesis.pipeline import SynthesisConfig
 from instruct_pt.train import loop
 from instruct_pt.train.optim import OptimizerConfig, make_optimizer

@@ -83,8 +83,9 @@ def register(config: DataConfig, vocabulary) -> list[str]:
             else sources.SourceSpec(pattern, **settings))
     tasks_lib.register_task(name, kind, seqio_source(spec), vocabulary, rounds_per_example=rounds)
     names.append(name)
-  for name, directory in (config.partitions or {}).items():
-    names.extend(register_partition(name, directory, vocabulary))
+  if config.partitions:
+    raise ValueError(f"data.partitions={config.partitions!r}: declare them as tasks first "
+                     f"(analysis.contexts.with_partition_tasks; the commands do)")
   for name, rates in (config.mixtures or {}).items():
     tasks_lib.register_mixture(name, rates)
     names.append(name)
@@ -95,40 +96,6 @@ def register(config: DataConfig, vocabulary) -> list[str]:
     tasks_lib.register_domain_recipe(name, **arguments)
     names.append(name)
   return names
-
-
-def register_partition(name: str, directory: str, vocabulary) -> list[str]:
-  """Registers task `<name>_<j>` (raw text) for each cluster j of a partition directory, and
-  the mixture `<name>` of them all, rates in proportion to the clusters' sizes.
-
-  Args:
-    name: the prefix of the task names.
-    directory: written by `instruct-pt partition`.
-    vocabulary: the tasks' `seqio.Vocabulary`.
-
-  Returns:
-    The registered task names, then the mixture's.
-
-  Raises:
-    FileNotFoundError: not a partition directory, or a cluster file is missing (naming it).
-  """
-  # pylint: disable=import-outside-toplevel
-  from instruct_pt.data import contexts, sources
-  from instruct_pt.data import tasks as tasks_lib
-  from instruct_pt.data.seqio_source import seqio_source
-  partition = contexts.PartitionDir(directory)
-  sizes = partition.read_settings()["sizes"]
-  names = []
-  for cluster in range(len(sizes)):
-    path = partition.cluster(cluster)
-    if not path.exists():
-      raise FileNotFoundError(f"data.partitions[{name!r}]: {path} is missing")
-    task = f"{name}_{cluster}"
-    tasks_lib.register_task(task, "raw_lm", seqio_source(sources.SourceSpec(str(path))),
-                            vocabulary)
-    names.append(task)
-  tasks_lib.register_mixture(name, {task: size for task, size in zip(names, sizes) if size})
-  return names + [name]
 
 
 def check_registered(name: str, registered: list[str], flag: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import jax
 import numpy as np
@@ -42,26 +42,9 @@ from instruct_pt.evaluation import scoring
 from instruct_pt.model import units as units_lib
 from instruct_pt.run_dir import load as load_model
 from instruct_pt.run_dir import read_prompt
-from instruct_pt.synthesis.generate import Engine, SamplingConfig
+from instruct_pt.model.generate import Engine, SamplingConfig
 
 MODEL_NAME = "instruct_pt"
-
-
-def parse_mesh_shape(value: Union[str, Sequence[int]]) -> tuple[int, int, int]:
-  """A (data, fsdp, tensor) shape from "1:-1:1" (lm-eval argument strings split on commas)
-  or a sequence of three ints.
-
-  Raises:
-    ValueError: not three integers, naming the value.
-  """
-  parts = value.split(":") if isinstance(value, str) else list(value)
-  try:
-    shape = tuple(int(part) for part in parts)
-  except (TypeError, ValueError):
-    shape = ()
-  if len(shape) != 3:
-    raise ValueError(f"mesh={value!r}: expected data:fsdp:tensor sizes, e.g. 1:-1:1")
-  return shape
 
 
 def _int_or_none(value) -> Optional[int]:
@@ -75,7 +58,8 @@ class InstructPTLM(TemplateLM):
   Args:
     run_dir: a run directory (imported, trained or fine-tuned), Hugging Face directory, GGUF
       file or bundled name.
-    mesh: (data, fsdp, tensor) shape, "1:-1:1" or a tuple; or a `jax.sharding.Mesh`.
+    mesh: (data, fsdp, tensor) shape (`parallel.parse_mesh_shape`: "1,-1,1", or "1:-1:1" in
+      lm-eval's --model_args) or a tuple; or a `jax.sharding.Mesh`.
     rules: logical axis rules (default: the project's table).
     max_length: tokens the model reads per request (default: the model's max_seq_len).
     row_len: tokens per packed row when scoring.
@@ -104,7 +88,7 @@ class InstructPTLM(TemplateLM):
     del batch_size, max_batch_size, device  # see the docstring
     parallel.maybe_initialize_distributed()
     if not isinstance(mesh, jax.sharding.Mesh):
-      shape = parse_mesh_shape(mesh)
+      shape = parallel.parse_mesh_shape(mesh, "mesh")
       mesh = parallel.create_mesh(shape, jax.local_devices(), allow_subset=-1 not in shape)
     self.mesh = mesh
     self.rules = rules or parallel.LOGICAL_AXIS_RULES

@@ -1,7 +1,7 @@
 """Routed experts (c-BTM): several expert models scored as one, weighted by context.
 
 Each request's context text is embedded with the partition's featurizer and weighted against
-its centres (`data.contexts.routing_weights`: softmax of -distance^2 / temperature, top-k).
+its centres (`analysis.contexts.routing_weights`: softmax of -distance^2 / temperature, top-k).
 The ensemble's log-probability of each continuation token is the log of the weighted mix of
 the experts' probabilities, `logsumexp_j(log w_j + log p_j(x_t | x_<t))`.
 
@@ -30,9 +30,9 @@ from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 
 from instruct_pt import parallel
-from instruct_pt.data import contexts
+from instruct_pt.analysis import contexts
 from instruct_pt.evaluation import scoring
-from instruct_pt.evaluation.lm_eval_model import InstructPTLM, parse_mesh_shape
+from instruct_pt.evaluation.lm_eval_model import InstructPTLM
 from instruct_pt.run_dir import load as load_model
 
 MODEL_NAME = "instruct_pt_routed"
@@ -163,7 +163,8 @@ class RoutedLM(InstructPTLM):
       was trained on its cluster's task from the same starting point.
     temperature: routing softmax temperature.
     top_k: experts mixed per request (1: one forward pass each; "all" or 0: every expert).
-    mesh: (data, fsdp, tensor) shape, "1:-1:1" or a tuple; or a `jax.sharding.Mesh`.
+    mesh: (data, fsdp, tensor) shape (`parallel.parse_mesh_shape`: "1,-1,1", or "1:-1:1" in
+      lm-eval's --model_args) or a tuple; or a `jax.sharding.Mesh`.
     rules: logical axis rules (default: the project's table).
     max_length, row_len, batch_tokens, add_bos_token, max_gen_toks, num_slots, seed,
       progress, batch_size, max_batch_size, device: as `InstructPTLM`.
@@ -186,7 +187,7 @@ class RoutedLM(InstructPTLM):
       raise ValueError(f"experts: {len(sources)} given, but partition {partition} has {count} "
                        f"clusters (one expert per cluster, in cluster order)")
     if not isinstance(mesh, jax.sharding.Mesh):
-      shape = parse_mesh_shape(mesh)
+      shape = parallel.parse_mesh_shape(mesh, "mesh")
       mesh = parallel.create_mesh(shape, jax.local_devices(), allow_subset=-1 not in shape)
     self.mesh, self.rules = mesh, rules or parallel.LOGICAL_AXIS_RULES
     self.source = f"{partition} ({', '.join(sources)})"

@@ -23,11 +23,12 @@ from lm_eval import utils as lm_eval_utils
 from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml  # lm-eval's own loader (includes, !function)
 
+from instruct_pt import run_dir
 from instruct_pt.evaluation.lm_eval_model import InstructPTLM
 from instruct_pt.evaluation import adaptllm_metrics
 from instruct_pt.evaluation.tasks import TASKS_DIR, adaptllm, suites
 
-RESULTS_FILE = "results.json"
+RESULTS_FILE = run_dir.EVAL_RESULTS_FILE
 TABLE_FILE = "results.md"
 
 

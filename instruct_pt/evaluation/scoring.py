@@ -39,7 +39,7 @@ from instruct_pt import parallel
 from instruct_pt.data import packing
 from instruct_pt.model.config import ModelConfig
 from instruct_pt.model.transformer import Decoder
-from instruct_pt.synthesis.generate import prompt_buckets
+from instruct_pt.model.generate import prompt_buckets
 
 Request = tuple[Sequence[int], Sequence[int]]
 
@@ -132,7 +132,7 @@ def _row_shapes(num_rows: int, row_len: int, num_picks: int) -> dict[str, tuple[
 def _scoring_program(model_config: ModelConfig, mesh: jax.sharding.Mesh,
                      rules: tuple) -> Callable:
   """The jitted scoring program of a model shape on a mesh, shared by every `Scorer` of the
-  process: jitted over plain values, not a `Scorer` (see synthesis.generate.Engine), so a
+  process: jitted over plain values, not a `Scorer` (see model.generate.Engine), so a
   second model of the same shape (the demo evaluates four) reuses each traced and compiled
   row shape instead of tracing it again. The mesh and logical-axis rules are part of the key
   because the program is traced under them."""

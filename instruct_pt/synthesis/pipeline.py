@@ -51,7 +51,7 @@ from instruct_pt.data import sources
 from instruct_pt.data import formats
 from instruct_pt.synthesis import categories as categories_lib
 from instruct_pt.synthesis import filters, recovery, rounds, templates
-from instruct_pt.synthesis.generate import Engine, SamplingConfig
+from instruct_pt.model.generate import Engine, SamplingConfig
 
 POST_PROCESSING = ("official", "filtered")
 

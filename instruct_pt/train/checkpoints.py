@@ -134,7 +134,7 @@ class Checkpoints:
         return state, None
       data = self.run.data_state(step, jax.process_index(), jax.process_count())
       if not data.exists():
-        if (self.directory / str(step) / run_dir.DATA_ITEM).exists():
+        if self.run.checkpoint_item(step, run_dir.DATA_ITEM).exists():
           logging.warning("checkpoint step %d has no data state for host %d of %d (saved with "
                           "another number of hosts): replaying the batches instead", step,
                           jax.process_index(), jax.process_count())
@@ -151,7 +151,7 @@ class Checkpoints:
 
   def _move_aside(self, step: int) -> None:
     """Renames an unreadable step directory so that it is kept but no longer a step."""
-    source = self.directory / str(step)
+    source = self.run.checkpoint_step(step)
     target = self.directory / f"{step}.unreadable"
     if jax.process_index() == 0:
       if target.exists():

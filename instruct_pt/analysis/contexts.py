@@ -1,5 +1,6 @@
 """Document contexts for partitioned experts: featurizers, centres, routing weights, and the
-layout of a partition directory (numpy only; evaluation and analysis both read it).
+layout of a partition directory (the clustering in `partition` and the router in
+`evaluation.routed` both read it).
 
 A partition (c-BTM, Gururangan et al. 2023, arXiv 2303.14177) embeds documents, clusters
 them, and routes a text to the experts of the clusters nearest to it:
@@ -12,7 +13,8 @@ them, and routes a text to the experts of the clusters nearest to it:
 * `routing_weights`: `w_j = softmax_j(-|e - c_j|^2 / T)`, optionally only the `top_k` largest
   kept and renormalized (c-BTM's `sequence_scorer_btm.py`).
 
-A partition directory (`PartitionDir`, the one owner of these names) holds:
+A partition directory (`PartitionDir`, the one owner of these names; its paths are resolved,
+created and described as a run directory's are, by `run_dir`) holds:
 
   partition.json        settings and counts (clusters, features, seed, sizes, purity)
   featurizer.json       the featurizer: its kind, vocabulary (TF-IDF) or model source (model)
@@ -21,18 +23,27 @@ A partition directory (`PartitionDir`, the one owner of these names) holds:
   assignments.jsonl     one line per document: {"index", "id", "cluster", "label"?}
   clusters/cluster-NNN.jsonl   each cluster's documents as {"id", "text"} (its SeqIO task)
   eval/<name>/          evaluation results of the routed experts (`instruct-pt evaluate`)
+
+`with_partition_tasks(data)` turns a run's `data.partitions` into the plain task and mixture
+declarations the data registry (below this package) registers: one `raw_lm` task per cluster
+and a mixture over them; the commands apply it before building a run's feeds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-import os
 import re
 from typing import Any, Callable, Optional, Sequence
 
+import jax
 import numpy as np
 from etils import epath
+
+from instruct_pt import parallel, run_dir
+from instruct_pt.data import registry
+from instruct_pt.model.transformer import Decoder
 
 FEATURES = ("tfidf", "model")
 NUMBER_TOKEN = "#NUMBER"
@@ -203,11 +214,8 @@ class ModelFeaturizer:
 
   def __init__(self, source: str, config: Any, params: Any, tokenizer: Any, mesh: Any,
                rules: Any, max_tokens: int = 128, batch_size: int = 8):
-    import jax  # pylint: disable=import-outside-toplevel
-    from instruct_pt import parallel  # pylint: disable=import-outside-toplevel
-    from instruct_pt.model.transformer import Decoder  # pylint: disable=import-outside-toplevel
     self.source, self.params, self.tokenizer = source, params, tokenizer
-    self.mesh, self.rules, self._parallel = mesh, rules, parallel
+    self.mesh, self.rules = mesh, rules
     self.max_tokens, self.batch_size = max_tokens, batch_size
     self.dims = config.embed_dim
     model = Decoder(config)
@@ -231,7 +239,7 @@ class ModelFeaturizer:
       mask[len(batch):, 0] = 1  # padding rows: no division by zero
       for row, ids in enumerate(batch):
         tokens[row, :len(ids)], mask[row, :len(ids)] = ids, 1
-      with self._parallel.sharding_context(self.mesh, self.rules):
+      with parallel.sharding_context(self.mesh, self.rules):
         pooled = np.asarray(self._hidden(self.params, tokens, mask))
       out.append(pooled[:len(batch)])
     return normalize_rows(np.concatenate(out)).astype(np.float32)
@@ -284,12 +292,11 @@ class PartitionDir:
   """The paths of a partition directory (see the module docstring).
 
   Args:
-    path: the directory (local paths are made absolute).
+    path: the directory, local (made absolute) or `gs://`; it need not exist yet.
   """
 
-  def __init__(self, path: Any):
-    text = os.fspath(path)
-    self.path = epath.Path(text if "://" in text else os.path.abspath(text))
+  def __init__(self, path: run_dir.PathLike):
+    self.path = run_dir.resolve(path)
 
   def __str__(self) -> str:
     return str(self.path)
@@ -302,18 +309,34 @@ class PartitionDir:
   centres = property(lambda self: self.path / "centres.npy", doc="Cluster centres.")
   assignments = property(lambda self: self.path / "assignments.jsonl",
                          doc="Each document's cluster.")
+  clusters = property(lambda self: self.path / "clusters", doc="Each cluster's documents.")
 
   def cluster(self, index: int) -> epath.Path:
     """The documents of cluster `index` (JSONL of {"id", "text"})."""
-    return self.path / "clusters" / f"cluster-{index:03d}.jsonl"
+    return self.clusters / f"cluster-{index:03d}.jsonl"
+
+  def cluster_files(self) -> list[tuple[epath.Path, int]]:
+    """Each cluster's documents file and how many documents it holds, in cluster order.
+
+    Raises:
+      FileNotFoundError: not a partition directory.
+    """
+    return [(self.cluster(index), int(size))
+            for index, size in enumerate(self.read_settings()["sizes"])]
 
   def eval_dir(self, name: str) -> epath.Path:
     """Where an evaluation of the routed experts named `name` writes its results."""
     return self.path / "eval" / name
 
   def create(self) -> "PartitionDir":
-    """Creates the directory and its `clusters/`; returns self."""
-    (self.path / "clusters").mkdir(parents=True, exist_ok=True)
+    """Creates the directory (and parents) and its `clusters/`; returns self.
+
+    Raises:
+      NotADirectoryError: the path, or a parent of it, is an existing file.
+      PermissionError: the directory cannot be created or written; names it.
+    """
+    run_dir.make_directory(self.path, "partition directory")
+    self.clusters.mkdir(exist_ok=True)
     return self
 
   def write_centres(self, centres: np.ndarray) -> None:
@@ -329,8 +352,7 @@ class PartitionDir:
       FileNotFoundError: not a partition directory.
     """
     if not self.settings.exists():
-      raise FileNotFoundError(f"{self.path}: no partition.json; expected a directory written "
-                              f"by `instruct-pt partition`")
+      raise self._missing(self.settings)
     return json.loads(self.settings.read_text())
 
   def num_clusters(self) -> int:
@@ -349,8 +371,7 @@ class PartitionDir:
       ValueError: the files disagree on the vocabulary size, naming the file.
     """
     if not self.featurizer_json.exists():
-      raise FileNotFoundError(f"{self.path}: no featurizer.json; expected a directory written "
-                              f"by `instruct-pt partition`")
+      raise self._missing(self.featurizer_json)
     spec = json.loads(self.featurizer_json.read_text())
     if spec.get("kind") == ModelFeaturizer.kind:
       if load_model is None:
@@ -358,7 +379,7 @@ class PartitionDir:
                          f"{spec.get('model')} loaded")
       return load_model(spec["model"])
     if not self.featurizer_npz.exists():
-      raise FileNotFoundError(f"{self.path}: no featurizer.npz (the TF-IDF and SVD arrays)")
+      raise self._missing(self.featurizer_npz)
     with np.load(io.BytesIO(self.featurizer_npz.read_bytes())) as arrays:
       idf, components = arrays["idf"], arrays["components"]
     vocabulary = spec["vocabulary"]
@@ -380,9 +401,44 @@ class PartitionDir:
       ValueError: centres of another width than `dims`, naming the file and both widths.
     """
     if not self.centres.exists():
-      raise FileNotFoundError(f"{self.path}: no centres.npy")
+      raise self._missing(self.centres)
     centres = np.load(io.BytesIO(self.centres.read_bytes()), allow_pickle=False)
     if centres.ndim != 2 or centres.shape[1] != dims:
       raise ValueError(f"{self.centres}: centres of shape {centres.shape} do not match the "
                        f"featurizer's {dims} dimensions ({self.featurizer_json.name})")
     return centres.astype(np.float32)
+
+  def _missing(self, path: epath.Path) -> FileNotFoundError:
+    """The error for a file of the layout that is not there, saying what the directory holds."""
+    return FileNotFoundError(f"{self.path}: no {path.name} ({run_dir.describe(self.path)}); "
+                             f"expected a directory written by `instruct-pt partition`")
+
+
+
+def with_partition_tasks(data: registry.DataConfig) -> registry.DataConfig:
+  """`data` with each of its `partitions` declared as tasks and a mixture, and none left.
+
+  Partition `name` declares the `raw_lm` task `<name>_<j>` over cluster j's documents, and the
+  mixture `<name>` of the non-empty ones in proportion to their sizes (before `data.mixtures`,
+  which may name it).
+
+  Args:
+    data: a run's data declarations.
+
+  Raises:
+    FileNotFoundError: not a partition directory, or a cluster file is missing (naming it).
+  """
+  if not data.partitions:
+    return data
+  tasks, mixtures = dict(data.tasks or {}), {}
+  for name, directory in data.partitions.items():
+    rates = {}
+    for cluster, (path, size) in enumerate(PartitionDir(directory).cluster_files()):
+      if not path.exists():
+        raise FileNotFoundError(f"data.partitions[{name!r}]: {path} is missing")
+      tasks[f"{name}_{cluster}"] = {"kind": "raw_lm", "pattern": str(path)}
+      if size:
+        rates[f"{name}_{cluster}"] = size
+    mixtures[name] = rates
+  mixtures.update(data.mixtures or {})
+  return dataclasses.replace(data, tasks=tasks, mixtures=mixtures, partitions=None)
