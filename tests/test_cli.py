@@ -32,6 +32,7 @@ def test_train_writes_run_dir_and_continues_when_num_steps_grows(tmp_path):
                       f"--run_dir={run}")
   assert first.returncode == 0, first.stderr
   assert not output_lines.foreign_lines(first.stderr), first.stderr
+  assert "\r" not in first.stderr  # a pipe gets progress lines, not redrawn frames
   assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["10", "20"]
   with open(os.path.join(run, "config.gin"), encoding="utf-8") as f:
     operative = f.read()

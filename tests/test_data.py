@@ -5,7 +5,9 @@ hand-written features are worked out on paper, and batch order is checked throug
 invariants (determinism, resumption, epoch coverage, host sharding).
 """
 
+import io
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -334,3 +336,21 @@ def test_stderr_lines_dropped_at_the_file_descriptor(capfd):
     os.write(2, b"another line\n")
   os.write(2, noise)
   assert capfd.readouterr().err == "a real error\nanother line\n" + noise.decode()
+
+
+def test_progress_is_lines_when_stderr_is_not_a_terminal(monkeypatch):
+  """Into a file or pipe, each drawn frame is a line of its own (no carriage returns), the
+  last one at close; the interval between lines is a setting (0 here, 30 s by default)."""
+  from instruct_pt import progress  # pylint: disable=import-outside-toplevel
+  captured = io.StringIO()
+  monkeypatch.setattr(sys, "stderr", captured)
+  bar = progress.bar(total=4, desc="work", unit="step", mininterval=0, miniters=1)
+  for _ in range(4):
+    bar.update(1)
+  bar.close()
+  lines = captured.getvalue().splitlines()
+  assert "\r" not in captured.getvalue()
+  assert lines[0].startswith("work:   0%|") and lines[-1].startswith("work: 100%|"), lines
+  assert [line.split("|")[0] for line in lines[1:5]] == [
+      "work:  25%", "work:  50%", "work:  75%", "work: 100%"]
+  assert progress.LOG_INTERVAL_S == 30.0

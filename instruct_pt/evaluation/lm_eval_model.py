@@ -35,9 +35,8 @@ from lm_eval import utils as lm_eval_utils
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
 from lm_eval.models import utils as model_utils
-from tqdm.auto import tqdm
 
-from instruct_pt import parallel
+from instruct_pt import parallel, progress
 from instruct_pt.evaluation import scoring
 from instruct_pt.model import units as units_lib
 from instruct_pt.run_dir import load as load_model
@@ -193,7 +192,7 @@ class InstructPTLM(TemplateLM):
       groups.setdefault(json.dumps(request.args[1], sort_keys=True, default=str),
                         []).append(index)
     outputs: list[str] = [""] * len(requests)
-    bar = tqdm(total=len(requests), desc="generate_until requests",
+    bar = progress.bar(total=len(requests), desc="generate_until requests",
                disable=disable_tqdm or not self.progress)
     for members in groups.values():
       contexts = [requests[i].args[0] for i in members]
@@ -256,7 +255,8 @@ class InstructPTLM(TemplateLM):
 
   def _score(self, requests, description: str, disable_tqdm: bool):
     truncated = self.scorer.stats.truncated
-    bar = tqdm(total=len(requests), desc=description, disable=disable_tqdm or not self.progress)
+    bar = progress.bar(total=len(requests), desc=description,
+                       disable=disable_tqdm or not self.progress)
     answers = self.scorer.score(requests, progress=bar.update)
     bar.close()
     if self.scorer.stats.truncated > truncated:

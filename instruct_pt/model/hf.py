@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 
-from instruct_pt import parallel
+from instruct_pt import parallel, progress
 from instruct_pt.model import store
 from instruct_pt.model.config import ModelConfig, RopeScaling
 
@@ -277,9 +277,8 @@ def load_params(source, config: ModelConfig, mesh: jax.sharding.Mesh, rules: par
 
 
 def _progress(total: int, enabled: bool):
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-  return tqdm(total=total, desc="load tensors", unit="tensor",
-              disable=not enabled or jax.process_index() != 0)
+  return progress.bar(total=total, desc="load tensors", unit="tensor",
+                      disable=not enabled or jax.process_index() != 0)
 
 
 def _zeros(shape, dtype, sharding) -> jax.Array:

@@ -46,7 +46,7 @@ import jax
 from etils import epath
 from jax.experimental import multihost_utils
 
-from instruct_pt import run_dir
+from instruct_pt import progress, run_dir
 from instruct_pt.data import sources
 from instruct_pt.data import formats
 from instruct_pt.synthesis import categories as categories_lib
@@ -337,10 +337,9 @@ def run(config: SynthesisConfig, converter: ShardConverter, out: run_dir.PathLik
     out: the output directory (a `run_dir.RunDir` or its path).
     show_progress: tqdm progress bar (process 0).
   """
-  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   out = run_dir.RunDir(out).create()
   process, count = jax.process_index(), jax.process_count()
-  bar = tqdm(desc="synthesize", unit="doc", disable=not show_progress or process != 0)
+  bar = progress.bar(desc="synthesize", unit="doc", disable=not show_progress or process != 0)
   totals = collections.Counter()
   for index, records, skipped in document_shards(config):
     if index % count != process:

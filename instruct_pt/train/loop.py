@@ -35,6 +35,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from instruct_pt import parallel, run_dir
+from instruct_pt import progress as progress_lib
 from instruct_pt.data import packing
 from instruct_pt.model import units as units_lib
 from instruct_pt.model.config import ModelConfig
@@ -444,8 +445,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
 
   progress = None
   if show_progress and jax.process_index() == 0:
-    from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-    progress = tqdm(total=config.num_steps, initial=start_step, desc="train", unit="step")
+    progress = progress_lib.bar(total=config.num_steps, initial=start_step, desc="train",
+                                unit="step")
 
   preempted, stop_signal = False, None
   window_start, window_steps = time.perf_counter(), 0

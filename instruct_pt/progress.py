@@ -1,0 +1,48 @@
+"""Progress bars that read well wherever the output goes.
+
+On a terminal (and in a notebook) `bar` is tqdm's own bar, redrawn in place. When standard error
+is a file or a pipe (a batch job's log, `nohup`, CI), redrawn frames would pile up as one
+line of carriage returns: there each update is a line of its own, written at most every
+`LOG_INTERVAL_S` seconds, and the last one when the bar closes.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from typing import Any, TextIO
+
+# Seconds between two progress lines when standard error is not a terminal.
+LOG_INTERVAL_S = 30.0
+
+
+class _Lines(io.TextIOBase):
+  """Writes each frame tqdm draws as one line (its carriage returns and padding dropped)."""
+
+  def __init__(self, stream: TextIO):
+    super().__init__()
+    self._stream = stream
+
+  def write(self, text: str) -> int:
+    frame = text.replace("\r", "").rstrip()
+    if frame:
+      self._stream.write(frame + "\n")
+      self._stream.flush()
+    return len(text)
+
+  def flush(self) -> None:
+    self._stream.flush()
+
+
+def bar(**kwargs: Any):
+  """A tqdm progress bar (tqdm's arguments), as lines when standard error is not a terminal.
+
+  Args:
+    **kwargs: tqdm's arguments (`total`, `desc`, `unit`, `disable`, ...).
+  """
+  from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
+  in_notebook = "ipykernel" in sys.modules
+  if "file" not in kwargs and not in_notebook and not sys.stderr.isatty():
+    kwargs.update(file=_Lines(sys.stderr), dynamic_ncols=False, ncols=100)
+    kwargs.setdefault("mininterval", LOG_INTERVAL_S)
+  return tqdm(**kwargs)
