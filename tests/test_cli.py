@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,15 @@ def test_train_writes_run_dir_and_continues_when_num_steps_grows(tmp_path):
   assert first.returncode == 0, first.stderr
   assert not output_lines.foreign_lines(first.stderr), first.stderr
   assert "\r" not in first.stderr  # a pipe gets progress lines, not redrawn frames
+  # the summary: status, last loss, tokens (20 steps x the recipe's batch x seq_len), wall
+  # time and the newest checkpoint
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  recipe = config.train_run(run, [TINY]).train
+  tokens = f"{20 * recipe.batch_size * recipe.seq_len:,}"
+  summary = first.stdout.strip().splitlines()[-1]
+  assert re.match(rf"train: done at step 20\. Loss \d+\.\d{{4}} at step 20; {tokens} tokens "
+                  rf"in \d+ (min \d+ )?s\. Newest checkpoint: .*checkpoints/20\. Run ",
+                  summary), summary
   assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["10", "20"]
   with open(os.path.join(run, "config.gin"), encoding="utf-8") as f:
     operative = f.read()

@@ -17,10 +17,27 @@ def train_command(args: argparse.Namespace) -> int:
     args: the parsed flags of `instruct-pt train`.
   """
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
+  from instruct_pt import run_dir  # pylint: disable=import-outside-toplevel
   result = commands.train(config.train_run(args.run_dir, args.gin_file, args.gin_param))
-  print(f"train: {_stop_status(result)} at step {result.step}. Run directory: {args.run_dir} "
-        f"(metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
+  print(f"train: {_stop_status(result)} at step {result.step}. {_summary(result)}Newest "
+        f"checkpoint: {run_dir.RunDir(args.run_dir).checkpoint_step(result.step)}. Run "
+        f"directory: {args.run_dir} (metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
   return 130 if result.stop_signal == "SIGINT" else 0
+
+
+def _summary(result) -> str:
+  """This invocation's last training and held-out loss, tokens and wall time, as a sentence
+  (empty when it trained no step: the run had reached its last step before)."""
+  if not result.losses:
+    return "Nothing left to train. "
+  last = max(result.losses)
+  losses = f"Loss {result.losses[last]:.4f} at step {last}"
+  if result.eval_losses:
+    last_eval = max(result.eval_losses)
+    losses += f", held-out loss {result.eval_losses[last_eval]:.4f} at step {last_eval}"
+  minutes, seconds = divmod(round(result.seconds), 60)
+  wall = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+  return f"{losses}; {result.tokens:,} tokens in {wall}. "
 
 
 def _stop_status(result) -> str:

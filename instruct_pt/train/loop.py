@@ -299,12 +299,18 @@ class TrainResult:
     state: the train state the run stopped with (on the mesh).
     stop_signal: the signal that stopped it ("SIGTERM": preemption; "SIGINT": Ctrl-C), or
       None.
+    eval_losses: held-out loss of every evaluation this invocation ran, by step.
+    tokens: tokens this invocation trained on (padding included).
+    seconds: this invocation's wall time in the training loop, compilation included.
   """
   step: int
   losses: dict[int, float]
   preempted: bool = False
   state: Optional[TrainState] = None
   stop_signal: Optional[str] = None
+  eval_losses: dict[int, float] = dataclasses.field(default_factory=dict)
+  tokens: int = 0
+  seconds: float = 0.0
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -448,8 +454,9 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     progress = progress_lib.bar(total=config.num_steps, initial=start_step, desc="train",
                                 unit="step")
 
-  preempted, stop_signal = False, None
-  window_start, window_steps = time.perf_counter(), 0
+  preempted, stop_signal, eval_losses = False, None, {}
+  loop_start = window_start = time.perf_counter()
+  window_steps = 0
   step = start_step
   try:
     with _Preemption() as preemption, parallel.sharding_context(mesh, rules):
@@ -482,7 +489,8 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
           eval_start = time.perf_counter()
           batches_for_eval = (parallel.host_local_to_global(b, batch_sharding, config.batch_size)
                               for _, b in zip(range(config.eval_batches), eval_batches()))
-          writer.write(step, {"eval_loss": _evaluate(eval_step, state, batches_for_eval)})
+          eval_losses[step] = _evaluate(eval_step, state, batches_for_eval)
+          writer.write(step, {"eval_loss": eval_losses[step]})
           window_start += time.perf_counter() - eval_start  # keep eval out of tokens/s
 
         preempt_now = preemption.reached(step)
@@ -499,4 +507,6 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
     if progress is not None:
       progress.close()
   return TrainResult(step=step, losses=losses, preempted=preempted, state=state,
-                     stop_signal=stop_signal)
+                     stop_signal=stop_signal, eval_losses=eval_losses,
+                     tokens=tokens_per_step * (step - start_step),
+                     seconds=time.perf_counter() - loop_start)
