@@ -87,6 +87,52 @@ def starting_point(spec: config.ModelSpec, mesh, rules) -> StartingPoint:
       lambda: run_dir.load(spec.init_from, mesh, rules, **overrides).params)
 
 
+# Settings a resumed run may change: training longer is resuming.
+RESUMABLE_CHANGES = ("train.num_steps",)
+
+
+def _bindings(gin_text: str) -> dict[str, str]:
+  """`name = value` lines of a `config.gin` (as `config.to_gin` writes it), by name."""
+  pairs = (line.split(" = ", 1) for line in gin_text.splitlines()
+           if line and not line.startswith("#") and " = " in line)
+  return {name: value for name, value in pairs}
+
+
+def _resumed_settings(out: run_dir.RunDir, run: config.TrainRun) -> str:
+  """The `config.gin` text of `run`, checked against the one of the checkpoints it resumes.
+
+  A setting both files bind to different values, other than `RESUMABLE_CHANGES`, is refused
+  unless `run.allow_changed_settings`; then the recorded file is kept as the next
+  `config.<n>.gin` and the changes are logged. A fresh run (no checkpoint) is not checked.
+
+  Args:
+    out: the run directory.
+    run: the run's settings.
+
+  Raises:
+    ValueError: changed settings without `allow_changed_settings`, naming each.
+  """
+  text = config.to_gin(run)
+  if not out.config_gin.exists() or not store.checkpoint_steps(out.checkpoints):
+    return text
+  recorded, now = _bindings(out.config_gin.read_text()), _bindings(text)
+  changed = [f"{name} = {now[name]} (was {recorded[name]})" for name in now
+             if name in recorded and now[name] != recorded[name]
+             and name not in RESUMABLE_CHANGES]
+  if changed:
+    if not run.allow_changed_settings:
+      raise ValueError(f"{out} was trained with other settings: {'; '.join(changed)}. Resume "
+                       f"with its own (--gin_file={out.config_gin}), or pass "
+                       f"--allow_changed_settings to go on with these (its config.gin is kept)")
+    number = 1
+    while out.earlier_config(number).exists():
+      number += 1
+    out.config_gin.rename(out.earlier_config(number))
+    logging.warning("resuming %s with changed settings: %s (the earlier ones: %s)", out,
+                    "; ".join(changed), out.earlier_config(number))
+  return text
+
+
 def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
   """Trains a model, or resumes training from the run directory's newest checkpoint.
 
@@ -104,6 +150,7 @@ def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
   mesh, rules = _mesh(run.mesh)
   out = run_dir.RunDir(run.run_dir).create()
   with run_lock.writer_lock(out):
+    settings = _resumed_settings(out, run)
     start = starting_point(run.model, mesh, rules)
     model_config = start.config
     if model_config.vocab_size < start.tokenizer.vocab_size:
@@ -115,7 +162,7 @@ def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
                                             with_eval=bool(run.train.eval_every))
     logging.info("training data %s: packing efficiency %.1f%%",
                  run.data.mixture or "demo corpus", 100 * train_feed.packing_efficiency())
-    out.config_gin.write_text(config.to_gin(run))
+    out.config_gin.write_text(settings)
     out.write_model_config(model_config)
     out.write_tokenizer(start.tokenizer)
     return loop.train(model_config, run.optimizer, run.train, mesh, rules, out,

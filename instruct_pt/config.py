@@ -75,6 +75,9 @@ class TrainRun:
     optimizer: the optimizer.
     mesh: the device mesh and sharding rules.
     data: what to train on.
+    allow_changed_settings: resume a run whose `config.gin` holds other settings than these
+      (besides `train.num_steps`, which may always grow); without it such a resume is
+      refused, naming each setting.
   """
 
   run_dir: str
@@ -83,6 +86,7 @@ class TrainRun:
   optimizer: OptimizerConfig = OptimizerConfig()
   mesh: MeshConfig = MeshConfig()
   data: DataConfig = DataConfig()
+  allow_changed_settings: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

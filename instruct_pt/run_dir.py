@@ -3,6 +3,8 @@
 Everything one run made lives in its directory (local or `gs://`), at these paths:
 
   config.gin                the run's settings as gin bindings (re-parsing them reproduces it)
+  config.<n>.gin            the settings before the n-th resume that changed them
+                            (`train --allow_changed_settings`)
   model_config.json         the resolved `ModelConfig`
   tokenizer/                the tokenizer (`instruct_pt.data.tokenizer.save_tokenizer`)
   params/                   imported parameters (Orbax, `instruct_pt.model.store`)
@@ -149,6 +151,10 @@ class RunDir:
 
   config_gin = property(lambda self: self.path / "config.gin",
                         doc="The run's settings as gin bindings.")
+
+  def earlier_config(self, number: int) -> epath.Path:
+    """The settings a resumed run had before its `number`-th change (`config.<number>.gin`)."""
+    return self.path / f"config.{number}.gin"
   model_config = property(lambda self: self.path / "model_config.json",
                           doc="The resolved model config (JSON).")
   tokenizer = property(lambda self: self.path / "tokenizer", doc="The tokenizer's files.")

@@ -1,5 +1,6 @@
 """The training loop: learning, accumulation, resume, non-finite losses, schedules, metrics."""
 
+import dataclasses
 import json
 import math
 import os
@@ -11,7 +12,7 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec
 
-from instruct_pt import parallel, run_dir
+from instruct_pt import commands, config, parallel, run_dir
 from instruct_pt.data import feed, sources, tokenizer as tokenizer_lib
 from instruct_pt.model.config import get_preset
 from instruct_pt.model.transformer import Decoder
@@ -297,3 +298,31 @@ def test_ctrl_c_asks_for_a_checkpoint_and_a_second_one_aborts():
   with loop._Preemption() as preemption:  # pylint: disable=protected-access
     signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
     assert preemption.reached(1) and preemption.cause == "SIGTERM"
+
+
+def test_resuming_with_other_settings_is_refused_or_recorded(tmp_path):
+  """Training longer resumes; a resume with another batch size or learning rate is refused,
+  naming both settings and their values, and leaves config.gin as it was; allowed, it keeps the
+  earlier settings as config.1.gin (then config.2.gin) and goes on."""
+  run = str(tmp_path / "run")
+  gin = ["configs/pretrain/tiny_cpu.gin"]
+  base = ["train.num_steps = 4", "train.checkpoint_every = 2", "train.log_every = 2"]
+  commands.train(config.train_run(run, gin, base), show_progress=False)
+  first = (tmp_path / "run" / "config.gin").read_text()
+  longer = commands.train(config.train_run(run, gin, base + ["train.num_steps = 6"]),
+                          show_progress=False)
+  assert longer.step == 6
+  changed = base + ["train.num_steps = 8", "train.batch_size = 16",
+                    "optimizer.learning_rate = 0.001"]
+  with pytest.raises(ValueError) as refused:
+    commands.train(config.train_run(run, gin, changed), show_progress=False)
+  message = str(refused.value)
+  assert "train.batch_size = 16 (was 8)" in message
+  assert "optimizer.learning_rate = 0.001 (was 0.003)" in message
+  assert "train.num_steps" not in message and "--allow_changed_settings" in message
+  assert (tmp_path / "run" / "config.gin").read_text() == first.replace(
+      "train.num_steps = 4", "train.num_steps = 6")
+  allowed = dataclasses.replace(config.train_run(run, gin, changed), allow_changed_settings=True)
+  assert commands.train(allowed, show_progress=False).step == 8
+  assert "train.batch_size = 8" in (tmp_path / "run" / "config.1.gin").read_text()
+  assert "train.batch_size = 16" in (tmp_path / "run" / "config.gin").read_text()

@@ -18,7 +18,9 @@ def train_command(args: argparse.Namespace) -> int:
   """
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
   from instruct_pt import run_dir  # pylint: disable=import-outside-toplevel
-  result = commands.train(config.train_run(args.run_dir, args.gin_file, args.gin_param))
+  run = config.train_run(args.run_dir, args.gin_file, args.gin_param)
+  result = commands.train(dataclasses.replace(
+      run, allow_changed_settings=args.allow_changed_settings))
   print(f"train: {_stop_status(result)} at step {result.step}. {_summary(result)}Newest "
         f"checkpoint: {run_dir.RunDir(args.run_dir).checkpoint_step(result.step)}. Run "
         f"directory: {args.run_dir} (metrics.jsonl, config.gin, checkpoints/, tensorboard/)")
@@ -95,6 +97,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   """
   train = subparsers.add_parser("train", help="train or continue training a model")
   common.add_gin_flags(train)
+  train.add_argument("--allow_changed_settings", action="store_true",
+                     help="resume with settings other than those the run has trained with "
+                     "(its config.gin is kept as config.N.gin); without it, only "
+                     "train.num_steps may change")
   train.set_defaults(func=train_command)
   finetune = subparsers.add_parser(
       "finetune", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
