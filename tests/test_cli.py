@@ -375,3 +375,23 @@ def test_generate_throughput_benchmark_summary_line():
   assert float(rows["floor"][2].replace(",", "")) > ours and floor > 0
   matmuls = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["matmuls"])
   assert float(matmuls.split()[1]) > 0
+
+
+@pytest.mark.parametrize("command, run_class", [("train", "TrainRun"),
+                                                ("synthesize", "SynthesizeRun")])
+def test_help_lists_every_gin_setting_with_its_default(command, run_class, capsys):
+  """`train --help` and `synthesize --help` teach: a description, an example command, and each
+  gin setting of the run with its default, generated from the configs (cannot drift)."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  from instruct_pt import cli, config  # pylint: disable=import-outside-toplevel
+  with pytest.raises(SystemExit) as done:
+    cli.main([command, "--help"])
+  assert done.value.code == 0
+  text = capsys.readouterr().out
+  assert f"example:\n  instruct-pt {command} --gin_file=" in text
+  holders = [f.default for f in dataclasses.fields(getattr(config, run_class))
+             if type(f.default) in config.GIN_NAMES]
+  for holder in holders:
+    name = config.GIN_NAMES[type(holder)]
+    for field in dataclasses.fields(holder):
+      assert f"  {name}.{field.name} = {getattr(holder, field.name)!r}" in text, field.name

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import logging
 import sys
+import textwrap
 from typing import Callable, Optional, Sequence
 
 _USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
@@ -126,6 +127,33 @@ def documented_attributes(cls: type) -> dict[str, str]:
       last = next(reversed(entries))
       entries[last] += " " + text
   return entries
+
+
+def run_settings_help(run_class: type, example: str) -> str:
+  """Every gin setting a command's run config reads, by gin name: `name.field = default:`
+  and the field's description, generated from the configs (so help and docs agree), after an
+  example command.
+
+  Args:
+    run_class: the command's run config (`config.TrainRun`, `config.SynthesizeRun`, ...).
+    example: a command line to show first.
+  """
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  parts = [f"example:\n  {example}", "",
+           "gin settings (--gin_param='NAME=VALUE', repeatable, or a gin file; defaults shown):"]
+  for holder in dataclasses.fields(run_class):
+    cls = type(holder.default)
+    if cls not in config.GIN_NAMES:
+      continue
+    described = documented_attributes(cls)
+    for field in dataclasses.fields(cls):
+      default = (field.default if field.default is not dataclasses.MISSING
+                 else field.default_factory())  # type: ignore[misc]
+      parts.append(textwrap.fill(
+          f"{config.GIN_NAMES[cls]}.{field.name} = {default!r}: "
+          f"{described.get(field.name, '')}".rstrip(": "), 96, initial_indent="  ",
+          subsequent_indent="      "))
+  return "\n".join(parts)
 
 
 class HelpWithEpilog(argparse.Action):

@@ -69,6 +69,14 @@ def finetune_command(args: argparse.Namespace) -> int:
   return 130 if result.stop_signal == "SIGINT" else 0
 
 
+def train_help() -> str:
+  """An example and every gin setting of `instruct-pt train`, with defaults."""
+  from instruct_pt import config  # pylint: disable=import-outside-toplevel
+  return common.run_settings_help(
+      config.TrainRun, "instruct-pt train --gin_file=pretrain/tiny_cpu "
+      "--gin_param=train.num_steps=200 --run_dir=runs/tiny")
+
+
 def finetune_help() -> str:
   """The gin settings of `instruct-pt finetune`, each with its default and description."""
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
@@ -95,7 +103,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  train = subparsers.add_parser("train", help="train or continue training a model")
+  train = subparsers.add_parser(
+      "train", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+      help="train or continue training a model",
+      description=textwrap.fill(
+          "Trains a model from gin settings (a recipe and --gin_param bindings), or resumes the "
+          "run directory's newest checkpoint. Re-running the same command resumes; raising "
+          "train.num_steps continues a finished run.", 90))
+  train.add_argument("-h", "--help", action=common.HelpWithEpilog, epilog=train_help,
+                     help="show this help, with every gin setting of a training run, and exit")
   common.add_gin_flags(train)
   train.add_argument("--allow_changed_settings", action="store_true",
                      help="resume with settings other than those the run has trained with "
