@@ -112,7 +112,8 @@ def test_a_signal_saves_a_checkpoint_and_the_rerun_continues(tmp_path, stop, ret
   assert 5 <= saved < 100000
 
   rerun = instruct_pt("train", f"--gin_file={TINY}", f"--gin_param=train.num_steps={saved + 5}",
-                      "--gin_param=train.checkpoint_every=100000", f"--run_dir={run}")
+                      "--gin_param=train.checkpoint_every=100000", "--gin_param=train.log_every=5",
+                      f"--run_dir={run}")
   assert rerun.returncode == 0, rerun.stderr
   assert f"at step {saved}" in rerun.stderr
   assert f"done at step {saved + 5}" in rerun.stdout
