@@ -396,3 +396,20 @@ def test_help_lists_every_gin_setting_with_its_default(command, run_class, capsy
     name = config.GIN_NAMES[type(holder)]
     for field in dataclasses.fields(holder):
       assert f"  {name}.{field.name} = {getattr(holder, field.name)!r}" in text, field.name
+
+
+@pytest.mark.parametrize("words", [
+    ["train"], ["finetune"], ["convert"], ["synthesize"], ["compile"], ["tokenizer"],
+    ["data", "inspect"], ["evaluate"], ["partition"], ["analyze-units"], ["demo"]])
+def test_every_command_has_a_description_and_an_example(words, capsys):
+  """Each command's --help opens with what it does and ends its options with a command line
+  that runs it."""
+  from instruct_pt import cli  # pylint: disable=import-outside-toplevel
+  with pytest.raises(SystemExit) as done:
+    cli.main([*words, "--help"])
+  assert done.value.code == 0
+  text = capsys.readouterr().out
+  usage, description = text.split("\n\n")[:2]
+  assert usage.startswith(f"usage: instruct-pt {' '.join(words)}")
+  assert len(description.split()) >= 8 and not description.startswith(("options:", "  -h"))
+  assert f"example:\n  instruct-pt {' '.join(words)} --" in text

@@ -78,36 +78,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  partition = subparsers.add_parser(
-      "partition", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
-      help="partition a corpus by context without labels (c-BTM): clusters, "
-      "centres, one SeqIO task per cluster", description=textwrap.fill(
-          "Embeds a corpus (TF-IDF -> truncated SVD, or a frozen model's mean-pooled hidden "
-          "states), clusters it with balanced k-means and writes OUTPUT_DIR: partition.json, "
-          "featurizer.json/.npz, centres.npy, assignments.jsonl and clusters/cluster-NNN.jsonl. "
-          "Register the clusters as SeqIO tasks with data.partitions={'NAME': OUTPUT_DIR} "
-          "(tasks NAME_0, NAME_1, ...), train one expert per cluster with instruct-pt train, "
-          "and evaluate them routed with instruct-pt evaluate --partition=OUTPUT_DIR "
-          "--experts=RUN_0,RUN_1,...", 90))
-  partition.add_argument("-h", "--help", action=common.HelpWithEpilog, epilog=partition_help,
-                         help="show this help, with every option described, and exit")
+  partition = common.add_command(
+      subparsers, "partition", "partition a corpus by context without labels (c-BTM): "
+      "clusters, centres, one SeqIO task per cluster",
+      "Embeds a corpus (TF-IDF -> truncated SVD, or a frozen model's mean-pooled hidden "
+      "states), clusters it with balanced k-means and writes OUTPUT_DIR: partition.json, "
+      "featurizer.json/.npz, centres.npy, assignments.jsonl and clusters/cluster-NNN.jsonl. "
+      "Register the clusters as SeqIO tasks with data.partitions={'NAME': OUTPUT_DIR} "
+      "(tasks NAME_0, NAME_1, ...), train one expert per cluster with instruct-pt train, "
+      "and evaluate them routed with instruct-pt evaluate --partition=OUTPUT_DIR "
+      "--experts=RUN_0,RUN_1,...",
+      "instruct-pt partition --corpus=demo --clusters=4 --output_dir=runs/partition",
+      settings=partition_help,
+      settings_flag_help="show this help, with every option described, and exit")
   for name, kind in _PARTITION_FLAGS.items():
     partition.add_argument(f"--{name}", type=kind, required=name == "output_dir",
                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
   partition.set_defaults(func=partition_command)
-  units = subparsers.add_parser(
-      "analyze-units", formatter_class=argparse.RawDescriptionHelpFormatter,
-      help="localize task-relevant units (Welch t, task vs control stimuli) for ablation and "
-           "targeted tuning",
-      description=textwrap.fill(
-          "Records every unit of the model (residual: each dimension after each block; mlp: "
-          "SwiGLU hidden units) on task and control stimuli, pooled per stimulus, computes "
-          "Welch's t on |activation| per unit from streaming statistics, and selects the "
-          "global top --top_percent% (AlKhamissi et al., arXiv 2411.02280). Writes "
-          "OUT/units.json, OUT/t_values.npy and OUT/units.png. Use the units file to ablate "
-          "(lm-eval --model_args unit_mask=OUT/units.json) or for targeted tuning "
-          "(--gin_param=\"train.trainable_units='OUT/units.json'\" or train.freeze_units).",
-          90))
+  units = common.add_command(
+      subparsers, "analyze-units", "localize task-relevant units (Welch t, task vs control "
+      "stimuli) for ablation and targeted tuning",
+      "Records every unit of the model (residual: each dimension after each block; mlp: "
+      "SwiGLU hidden units) on task and control stimuli, pooled per stimulus, computes "
+      "Welch's t on |activation| per unit from streaming statistics, and selects the "
+      "global top --top_percent% (AlKhamissi et al., arXiv 2411.02280). Writes "
+      "OUT/units.json, OUT/t_values.npy and OUT/units.png. Use the units file to ablate "
+      "(lm-eval --model_args unit_mask=OUT/units.json) or for targeted tuning "
+      "(--gin_param=\"train.trainable_units='OUT/units.json'\" or train.freeze_units).",
+      "instruct-pt analyze-units --model=smollm2 --task_stimuli=task.jsonl "
+      "--control_stimuli=control.jsonl --out=runs/units")
   units.add_argument("--model", "--run_dir", dest="model", required=True,
                      help="the model: a run directory, Hugging Face directory, GGUF file or "
                      "bundled name (smollm2)")

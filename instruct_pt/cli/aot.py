@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import textwrap
 
 from instruct_pt.cli import common
 
@@ -43,17 +42,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  compile_parser = subparsers.add_parser(
-      "compile", help="compile a recipe's programs for a TPU slice, on any host: memory per "
-      "chip, collectives, FLOPs, the cost model's step time and MFU",
-      description=textwrap.fill(
-          "Compiles the programs a recipe runs (train: the train step; synthesize: prefill "
-          "and a decode step; evaluate: the largest scoring call) for a TPU slice from shapes "
-          "alone, with libtpu's compiler (the tpu extra), on any host. Prints per program the "
-          "memory per chip against HBM and whether it fits, the collectives per run by mesh "
-          "axis, the program's FLOPs against the model's, and XLA's cost-model step time and "
-          "MFU (an estimate, not a measurement). Exits with status 1 when a program does not "
-          "fit.", 90))
+  compile_parser = common.add_command(
+      subparsers, "compile", "compile a recipe's programs for a TPU slice, on any host: "
+      "memory per chip, collectives, FLOPs, the cost model's step time and MFU",
+      "Compiles the programs a recipe runs (train: the train step; synthesize: prefill "
+      "and a decode step; evaluate: the largest scoring call) for a TPU slice from shapes "
+      "alone, with libtpu's compiler (the tpu extra), on any host. Prints per program the "
+      "memory per chip against HBM and whether it fits, the collectives per run by mesh "
+      "axis, the program's FLOPs against the model's, and XLA's cost-model step time and "
+      "MFU (an estimate, not a measurement). Exits with status 1 when a program does not "
+      "fit.", "instruct-pt compile --gin_file=pretrain/instructlm_1_3b --topology=v5p-64")
   common.add_gin_flags(compile_parser, run_dir=False)
   compile_parser.add_argument("--run_dir", default=None,
                               help="write RUN/compile/<command>-<slice>.json here")

@@ -129,18 +129,15 @@ def documented_attributes(cls: type) -> dict[str, str]:
   return entries
 
 
-def run_settings_help(run_class: type, example: str) -> str:
+def run_settings_help(run_class: type) -> str:
   """Every gin setting a command's run config reads, by gin name: `name.field = default:`
-  and the field's description, generated from the configs (so help and docs agree), after an
-  example command.
+  and the field's description, generated from the configs (so help and docs agree).
 
   Args:
     run_class: the command's run config (`config.TrainRun`, `config.SynthesizeRun`, ...).
-    example: a command line to show first.
   """
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
-  parts = [f"example:\n  {example}", "",
-           "gin settings (--gin_param='NAME=VALUE', repeatable, or a gin file; defaults shown):"]
+  parts = ["gin settings (--gin_param='NAME=VALUE', repeatable, or a gin file; defaults shown):"]
   for holder in dataclasses.fields(run_class):
     cls = type(holder.default)
     if cls not in config.GIN_NAMES:
@@ -154,6 +151,34 @@ def run_settings_help(run_class: type, example: str) -> str:
           f"{described.get(field.name, '')}".rstrip(": "), 96, initial_indent="  ",
           subsequent_indent="      "))
   return "\n".join(parts)
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, summary: str,  # pylint: disable=protected-access
+                description: str, example: str,
+                settings: Optional[Callable[[], str]] = None,
+                settings_flag_help: str = "show this help, with every setting, and exit"
+                ) -> argparse.ArgumentParser:
+  """A command's parser: `summary` in `instruct-pt --help`; in its own help, `description`
+  first and an example command after the options, then, when given, `settings()` (imported
+  only when help is asked for).
+
+  Args:
+    subparsers: the sub-parsers of `instruct-pt` (or of a command with sub-commands).
+    name: the command.
+    summary: one line for the list of commands.
+    description: what the command does and writes.
+    example: a command line that runs it.
+    settings: the text listing the command's settings.
+    settings_flag_help: the `--help` flag's own line when `settings` is given.
+  """
+  epilog = f"example:\n  {example}"
+  parser = subparsers.add_parser(name, help=summary, description=textwrap.fill(description, 90),
+                                 epilog=epilog, add_help=settings is None,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+  if settings is not None:
+    parser.add_argument("-h", "--help", action=HelpWithEpilog, help=settings_flag_help,
+                        epilog=lambda: f"{epilog}\n\n{settings()}")
+  return parser
 
 
 class HelpWithEpilog(argparse.Action):

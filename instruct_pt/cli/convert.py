@@ -51,8 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  convert = subparsers.add_parser(
-      "convert", help="import GGUF / Hugging Face checkpoints, export runs to Hugging Face")
+  convert = common.add_command(
+      subparsers, "convert", "import GGUF / Hugging Face checkpoints, export runs to Hugging "
+      "Face", "Imports a model (--from_gguf, --from_hf) into a run directory (params/, "
+      "model_config.json, tokenizer/), or exports a run (--from_run) to a Hugging Face "
+      "directory (--to_hf) that transformers, vLLM and lm-eval load. The source is checked "
+      "before anything is written.",
+      "instruct-pt convert --from_gguf=smollm2 --run_dir=runs/smollm2")
   convert.add_argument("--from_gguf", help="a GGUF file, or a bundled model name (smollm2)")
   convert.add_argument("--from_hf", help="a local Hugging Face model directory")
   convert.add_argument("--from_run", help="a run directory to export")

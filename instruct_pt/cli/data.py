@@ -29,7 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   data = subparsers.add_parser("data", help="look at SeqIO tasks and mixtures")
   data_commands = data.add_subparsers(dest="data_command", required=True,
                                       parser_class=common.Parser)
-  inspect = data_commands.add_parser("inspect", help="decoded examples, loss masks, counts")
+  inspect = common.add_command(
+      data_commands, "inspect", "decoded examples, loss masks, counts",
+      "Shows a registered SeqIO task or mixture as training reads it: decoded examples with "
+      "the tokens that carry no loss marked, and per-task counts (examples, tokens, the "
+      "share with loss).", "instruct-pt data inspect --mixture=demo_instruct_pt "
+      "--num_examples=2")
   inspect.add_argument("--mixture", required=True, help="a registered task or mixture")
   inspect.add_argument("--num_examples", type=int, default=3)
   inspect.add_argument("--seq_len", type=int, default=512, help="training sequence length")

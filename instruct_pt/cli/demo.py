@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from instruct_pt.cli import common
+
 
 def demo_command(args: argparse.Namespace) -> int:
   """Runs the paper's experiment in miniature on embedded defaults; writes its report.
@@ -22,9 +24,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  demo = subparsers.add_parser(
-      "demo", help="Vanilla PT vs Instruct PT on embedded defaults: synthesizer fine-tuning, "
-                   "synthesis, two continual pre-training runs, evaluation, report.md")
+  demo = common.add_command(
+      subparsers, "demo", "Vanilla PT vs Instruct PT on embedded defaults: synthesizer "
+      "fine-tuning, synthesis, two continual pre-training runs, evaluation, report.md",
+      "The paper's experiment in miniature, offline: fine-tunes a synthesizer from the bundled "
+      "SmolLM2-135M-Instruct, synthesizes pairs for CPython documentation passages, continues "
+      "SmolLM2 as Vanilla PT, Instruct PT and a second-seed Vanilla PT at equal tokens, "
+      "evaluates them on held-out passages and writes RUN/report.md with its plots. "
+      "Re-running resumes after the last finished stage.",
+      "instruct-pt demo --quick --run_dir=runs/demo_quick")
   demo.add_argument("--run_dir", default="runs/demo",
                     help="where the demo writes (re-running resumes)")
   demo.add_argument("--quick", action="store_true",

@@ -59,8 +59,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  evaluate = subparsers.add_parser(
-      "evaluate", help="evaluate a run with lm-evaluation-harness; compare runs' results")
+  evaluate = common.add_command(
+      subparsers, "evaluate", "evaluate a run with lm-evaluation-harness; compare runs' results",
+      "Evaluates one model (--run_dir), or routed experts (--experts with --partition), with "
+      "lm-evaluation-harness on the host's devices, and writes results.json and results.md "
+      "to RUN/eval/<name>/ (an earlier evaluation of that name is kept unless --overwrite); "
+      "or sets several runs' results side by side with paired differences (--compare).",
+      "instruct-pt evaluate --run_dir=runs/tiny --tasks=demo --limit=20")
   evaluate.add_argument("--run_dir", help="the model: a run directory (results go to "
                         "RUN/eval/<name>/), Hugging Face directory, GGUF or bundled name")
   evaluate.add_argument("--tasks", help="comma-separated lm-eval tasks or groups: demo, "

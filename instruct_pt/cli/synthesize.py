@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 
 from instruct_pt.cli import common
 
@@ -25,11 +24,9 @@ def synthesize_command(args: argparse.Namespace) -> int:
 
 
 def synthesize_help() -> str:
-  """An example and every gin setting of `instruct-pt synthesize`, with defaults."""
+  """Every gin setting of `instruct-pt synthesize`, with defaults."""
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
-  return common.run_settings_help(
-      config.SynthesizeRun, "instruct-pt synthesize --gin_file=synthesis/smollm2_cpu "
-      "--gin_param=synthesize.max_documents=8 --run_dir=runs/synthesis")
+  return common.run_settings_help(config.SynthesizeRun)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
@@ -38,15 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  synthesize = subparsers.add_parser(
-      "synthesize", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
-      help="instruction-augment a corpus with a synthesizer model",
-      description=textwrap.fill(
-          "Synthesizes instruction-response pairs for a raw corpus with a synthesizer model "
-          "(multi-round, batched on the mesh) and writes pre-training texts as shards, "
-          "shard-NNNNN.jsonl with stats.json. Re-running resumes: finished shards are "
-          "skipped.", 90))
-  synthesize.add_argument("-h", "--help", action=common.HelpWithEpilog, epilog=synthesize_help,
-                          help="show this help, with every gin setting of synthesis, and exit")
+  synthesize = common.add_command(
+      subparsers, "synthesize", "instruction-augment a corpus with a synthesizer model",
+      "Synthesizes instruction-response pairs for a raw corpus with a synthesizer model "
+      "(multi-round, batched on the mesh) and writes pre-training texts as shards, "
+      "shard-NNNNN.jsonl with stats.json. Re-running resumes: finished shards are skipped.",
+      "instruct-pt synthesize --gin_file=synthesis/smollm2_cpu "
+      "--gin_param=synthesize.max_documents=8 --run_dir=runs/synthesis",
+      settings=synthesize_help,
+      settings_flag_help="show this help, with every gin setting of synthesis, and exit")
   common.add_gin_flags(synthesize)
   synthesize.set_defaults(func=synthesize_command)

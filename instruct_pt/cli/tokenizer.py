@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from instruct_pt.cli import common
+
 
 def tokenizer_command(args: argparse.Namespace) -> int:
   """Trains a SentencePiece tokenizer on a corpus (for from-scratch pre-training).
@@ -26,7 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  tokenizer = subparsers.add_parser("tokenizer", help="train a SentencePiece tokenizer")
+  tokenizer = common.add_command(
+      subparsers, "tokenizer", "train a SentencePiece tokenizer",
+      "Trains a SentencePiece tokenizer on a corpus and writes it to --output_dir, for "
+      "from-scratch pre-training (model.tokenizer=OUTPUT_DIR).",
+      "instruct-pt tokenizer --corpus=demo --vocab_size=2000 --output_dir=runs/tokenizer")
   tokenizer.add_argument("--corpus", required=True,
                          help='"demo", or a glob of .txt (blank-line separated) / .jsonl files')
   tokenizer.add_argument("--text_field", default="text", help="JSONL field with the text")

@@ -70,11 +70,9 @@ def finetune_command(args: argparse.Namespace) -> int:
 
 
 def train_help() -> str:
-  """An example and every gin setting of `instruct-pt train`, with defaults."""
+  """Every gin setting of `instruct-pt train`, with defaults."""
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
-  return common.run_settings_help(
-      config.TrainRun, "instruct-pt train --gin_file=pretrain/tiny_cpu "
-      "--gin_param=train.num_steps=200 --run_dir=runs/tiny")
+  return common.run_settings_help(config.TrainRun)
 
 
 def finetune_help() -> str:
@@ -103,33 +101,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
   Args:
     subparsers: the sub-parsers of `instruct-pt`, one per command.
   """
-  train = subparsers.add_parser(
-      "train", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
-      help="train or continue training a model",
-      description=textwrap.fill(
-          "Trains a model from gin settings (a recipe and --gin_param bindings), or resumes the "
-          "run directory's newest checkpoint. Re-running the same command resumes; raising "
-          "train.num_steps continues a finished run.", 90))
-  train.add_argument("-h", "--help", action=common.HelpWithEpilog, epilog=train_help,
-                     help="show this help, with every gin setting of a training run, and exit")
+  train = common.add_command(
+      subparsers, "train", "train or continue training a model",
+      "Trains a model from gin settings (a recipe and --gin_param bindings), or resumes the "
+      "run directory's newest checkpoint. Re-running the same command resumes; raising "
+      "train.num_steps continues a finished run.",
+      "instruct-pt train --gin_file=pretrain/tiny_cpu --gin_param=train.num_steps=200 "
+      "--run_dir=runs/tiny", settings=train_help,
+      settings_flag_help="show this help, with every gin setting of a training run, and exit")
   common.add_gin_flags(train)
   train.add_argument("--allow_changed_settings", action="store_true",
                      help="resume with settings other than those the run has trained with "
                      "(its config.gin is kept as config.N.gin); without it, only "
                      "train.num_steps may change")
   train.set_defaults(func=train_command)
-  finetune = subparsers.add_parser(
-      "finetune", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter,
-      help="two-stage fine-tuning: broad then specialized, or ProMoT (soft prompt, then model)",
-      description=textwrap.fill(
-          "Fine-tunes a model in two stages, each with its own checkpoints and metrics "
-          "(RUN/stage1/, RUN/stage2/). Modes: broad_then_specialized (stage 1 on a broad "
-          "mixture, stage 2 from its final weights on a specialized one) and promot (stage 1 "
-          "trains a soft prompt with the model frozen, stage 2 the model with the prompt "
-          "frozen; the prompt is saved as RUN/prompt.npy and used at inference for the "
-          "fine-tuned task only: evaluate --soft_prompt=RUN). Re-running the same command "
-          "resumes in whichever stage it stopped.", 90))
-  finetune.add_argument("-h", "--help", action=common.HelpWithEpilog, epilog=finetune_help,
-                        help="show this help, with every finetune.* gin setting, and exit")
+  finetune = common.add_command(
+      subparsers, "finetune",
+      "two-stage fine-tuning: broad then specialized, or ProMoT (soft prompt, then model)",
+      "Fine-tunes a model in two stages, each with its own checkpoints and metrics "
+      "(RUN/stage1/, RUN/stage2/). Modes: broad_then_specialized (stage 1 on a broad "
+      "mixture, stage 2 from its final weights on a specialized one) and promot (stage 1 "
+      "trains a soft prompt with the model frozen, stage 2 the model with the prompt "
+      "frozen; the prompt is saved as RUN/prompt.npy and used at inference for the "
+      "fine-tuned task only: evaluate --soft_prompt=RUN). Re-running the same command "
+      "resumes in whichever stage it stopped.",
+      "instruct-pt finetune --gin_file=finetune/promot_tiny --run_dir=runs/promot",
+      settings=finetune_help,
+      settings_flag_help="show this help, with every finetune.* gin setting, and exit")
   common.add_gin_flags(finetune)
   finetune.set_defaults(func=finetune_command)
