@@ -1,6 +1,7 @@
 """Progress bars that read well wherever the output goes.
 
-On a terminal (and in a notebook) `bar` is tqdm's own bar, redrawn in place. When standard error
+On a terminal (and in a notebook) `bar` is tqdm's own bar, redrawn in place; `restart_clock`
+starts its rate and ETA afresh (after a first step that compiled, which would weigh on them). When standard error
 is a file or a pipe (a batch job's log, `nohup`, CI), redrawn frames would pile up as one
 line of carriage returns: there each update is a line of its own, written at most every
 `LOG_INTERVAL_S` seconds, and the last one when the bar closes.
@@ -46,3 +47,15 @@ def bar(**kwargs: Any):
     kwargs.update(file=_Lines(sys.stderr), dynamic_ncols=False, ncols=100)
     kwargs.setdefault("mininterval", LOG_INTERVAL_S)
   return tqdm(**kwargs)
+
+
+def restart_clock(progress_bar) -> None:
+  """Starts the bar's rate, elapsed time and ETA afresh from now, keeping its count.
+
+  Args:
+    progress_bar: a bar of `bar`.
+  """
+  count = progress_bar.n
+  progress_bar.reset(total=progress_bar.total)
+  progress_bar.initial = progress_bar.n = progress_bar.last_print_n = count
+  progress_bar.refresh()

@@ -354,3 +354,23 @@ def test_progress_is_lines_when_stderr_is_not_a_terminal(monkeypatch):
   assert [line.split("|")[0] for line in lines[1:5]] == [
       "work:  25%", "work:  50%", "work:  75%", "work: 100%"]
   assert progress.LOG_INTERVAL_S == 30.0
+
+
+def test_restarted_clock_leaves_the_first_step_out_of_rate_and_eta():
+  """A first step of 100 s (compilation) then steps of 1 s: after `restart_clock` the bar's
+  rate is 1 step/s and its ETA (total - n) s, not what the 100 s would make them."""
+  from instruct_pt import progress  # pylint: disable=import-outside-toplevel
+  now = [0.0]
+  bar = progress.bar(total=50, file=io.StringIO(), mininterval=0, miniters=1)
+  bar._time = lambda: now[0]  # pylint: disable=protected-access
+  bar.start_t = bar.last_print_t = 0.0
+  now[0] = 100.0
+  bar.update(1)
+  progress.restart_clock(bar)
+  for _ in range(4):
+    now[0] += 1.0
+    bar.update(1)
+  stats = bar.format_dict
+  assert stats["n"] == 5 and stats["elapsed"] == 4.0
+  assert abs(stats["rate"] - 1.0) < 1e-9
+  assert (stats["total"] - stats["n"]) / stats["rate"] == 45.0

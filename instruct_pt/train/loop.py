@@ -468,10 +468,13 @@ def train(model_config: ModelConfig, optimizer_config: OptimizerConfig, config: 
         if step == start_step + 1:  # exclude compilation from the throughput window
           jax.block_until_ready(step_metrics)
           window_start, window_steps = time.perf_counter(), 0
+          if progress is not None:  # and from the progress bar's rate and ETA
+            progress.update(1)
+            progress_lib.restart_clock(progress)
         else:
           window_steps += 1
-        if progress is not None:
-          progress.update(1)
+          if progress is not None:
+            progress.update(1)
 
         if step % config.log_every == 0 or step == config.num_steps:
           check_pending()
