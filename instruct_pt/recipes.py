@@ -67,15 +67,18 @@ def _gin_file_search() -> Iterator[None]:
   search path and readers are restored after, so repeated parses add nothing."""
   # gin keeps both lists as module globals (gin-config 0.5); there is no public way to scope
   # them.
-  prefixes, readers = list(gin_config._LOCATION_PREFIXES), list(gin_config._FILE_READERS)  # pylint: disable=protected-access
-  gin_config._LOCATION_PREFIXES[:] = [CONFIG_ROOT, ""]  # pylint: disable=protected-access
-  gin_config._FILE_READERS[:] = [(read, exists) for read, exists in readers  # pylint: disable=protected-access
-                                 if read.__module__ != "gin.resource_reader"]
+  # pylint: disable=protected-access
+  search_path, file_readers = gin_config._LOCATION_PREFIXES, gin_config._FILE_READERS
+  # pylint: enable=protected-access
+  prefixes, readers = list(search_path), list(file_readers)
+  search_path[:] = [CONFIG_ROOT, ""]
+  file_readers[:] = [(read, exists) for read, exists in readers
+                     if read.__module__ != "gin.resource_reader"]
   try:
     yield
   finally:
-    gin_config._LOCATION_PREFIXES[:] = prefixes  # pylint: disable=protected-access
-    gin_config._FILE_READERS[:] = readers  # pylint: disable=protected-access
+    search_path[:] = prefixes
+    file_readers[:] = readers
 
 
 def parse(gin_files: Sequence[str] = (), gin_params: Sequence[str] = ()) -> None:

@@ -153,7 +153,7 @@ def run_settings_help(run_class: type) -> str:
   return "\n".join(parts)
 
 
-def add_command(subparsers: argparse._SubParsersAction, name: str, summary: str,  # pylint: disable=protected-access
+def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: str,
                 description: str, example: str,
                 settings: Optional[Callable[[], str]] = None,
                 settings_flag_help: str = "show this help, with every setting, and exit"
