@@ -195,9 +195,9 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
       raise ValueError(f"model vocab_size={start.config.vocab_size} is smaller than the "
                        f"tokenizer's {start.tokenizer.vocab_size} ids")
     feeds = {}
+    declared = contexts.with_partition_tasks(run.data)  # partition files read once
     for stage in run_dir.STAGES:  # both built first: a bad mixture fails before any training
-      data = dataclasses.replace(contexts.with_partition_tasks(run.data),
-                                 mixture=run.finetune.mixture(stage))
+      data = dataclasses.replace(declared, mixture=run.finetune.mixture(stage))
       feeds[stage] = feed.make_feeds(data, start.tokenizer, run.train.seq_len,
                                      run.train.batch_size, run.train.seed,
                                      with_eval=bool(run.train.eval_every))

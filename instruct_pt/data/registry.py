@@ -10,7 +10,9 @@ registrations and is the only place that imports `tasks` for a run. Example bind
   data.mixtures = {'web_mix': {'web': 0.8, 'web_augmented': 0.2}}
   data.mixture = 'web_mix'
 
-A partition directory of `instruct-pt partition` registers one raw-text task per cluster::
+A partition directory of `instruct-pt partition` gives one raw-text task per cluster (the
+commands declare them as `tasks` and a mixture first, `analysis.contexts.with_partition_tasks`;
+`register` itself refuses undeclared partitions)::
 
   data.partitions = {'docs': '/runs/partition'}   # tasks docs_0, docs_1, ...; mixture docs
   data.mixture = 'docs_1'                         # the expert of cluster 1 trains on this
@@ -36,9 +38,10 @@ class DataConfig:
     mixtures: mixture name -> {task name: rate}.
     pretrain_recipes: mixture name -> `tasks.register_pretrain_recipe` arguments.
     domain_recipes: mixture name -> `tasks.register_domain_recipe` arguments.
-    partitions: name -> a partition directory (`instruct-pt partition`): registers the
-      `raw_lm` task `<name>_<j>` of each cluster j's documents, and the mixture `<name>` of
-      all of them in proportion to their sizes.
+    partitions: name -> a partition directory (`instruct-pt partition`): the `raw_lm` task
+      `<name>_<j>` of each cluster j's documents, and the mixture `<name>` of all of them in
+      proportion to their sizes, declared as `tasks` and `mixtures` by
+      `analysis.contexts.with_partition_tasks` before `register`.
   """
 
   mixture: Optional[str] = None
