@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo clean-venv
+.PHONY: test demo mutation clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ $(VENV)/.installed-test: setup.py $(VENV)/.installed-core
 # once; the slowest tests are listed at the end.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -n logical --maxprocesses=4 --dist loadfile --durations=30 tests
+
+$(VENV)/.installed-mutation: setup.py $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e '.[test,mutation]'
+	touch $@
+
+# Mutation testing of the modules where a wrong number would reach a result (about an hour on
+# 2 cores; re-running resumes). Not part of `make test`. See tools/mutation.py.
+mutation: $(VENV)/.installed-mutation
+	$(BIN)/python tools/mutation.py
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/instruct-pt demo --run_dir=runs/demo

@@ -56,6 +56,8 @@ EXTRAS = {
              "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29",
              "build>=1.2"] + DATA + EVAL + TPU + DOCS,
     "docs": DOCS,
+    # `make mutation` (tools/mutation.py): mutmut's runner and result files as of 3.8.
+    "mutation": ["mutmut>=3.8,<3.9"],
     "gpu": ["jax[cuda12]" + JAX],  # CUDA 12 drivers; jax >= 0.11 also has cuda13
     "tpu": TPU,
 }
