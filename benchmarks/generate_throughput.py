@@ -177,11 +177,15 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--mesh", default="1,-1,1",
                       help="data,fsdp,tensor; without -1 only the first devices are used")
+  parser.add_argument("--rule_overrides", default="",
+                      help='changes to the rule table, e.g. "embed=None;heads=fsdp+tensor"')
   parser.add_argument("--skip_transformers", action="store_true")
   args = parser.parse_args()
 
-  mesh = parallel.create_mesh(tuple(int(n) for n in args.mesh.split(",")), allow_subset=True)
-  rules = parallel.LOGICAL_AXIS_RULES
+  mesh_config = parallel.MeshConfig(
+      shape=parallel.parse_mesh_shape(args.mesh),
+      rule_overrides=parallel.parse_rule_overrides(args.rule_overrides, "--rule_overrides"))
+  mesh, rules = mesh_config.create(allow_subset=True), mesh_config.rules()
   config, params, tokenizer, path = load_model(args.model, mesh, rules)
   prompts = make_prompts(tokenizer, args.batch, config.vocab_size)
   max_len = max(len(p) for p in prompts) + args.new_tokens

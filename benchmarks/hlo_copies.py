@@ -154,8 +154,8 @@ def engine_census(preset: str, slots: int, max_len: int) -> dict[str, dict[str, 
   from instruct_pt.model import store  # pylint: disable=import-outside-toplevel
   from instruct_pt.model.config import get_preset  # pylint: disable=import-outside-toplevel
   from instruct_pt.model.generate import Engine  # pylint: disable=import-outside-toplevel
-  rules = parallel.LOGICAL_AXIS_RULES
-  mesh = parallel.create_mesh((1, 1, 1), allow_subset=True)
+  mesh_config = parallel.MeshConfig(shape=(1, 1, 1))
+  mesh, rules = mesh_config.create(allow_subset=True), mesh_config.rules()
   config = get_preset(preset)
   params = store.abstract_params(config, mesh, rules)
   engine = Engine(config, params, mesh, rules, eos_ids=[0], num_slots=slots, max_len=max_len)

@@ -40,6 +40,8 @@ def parse_args() -> argparse.Namespace:
   parser.add_argument("--attention", default=None, help="xla | dot_product | cudnn "
                       "(default: cudnn on GPU, xla elsewhere)")
   parser.add_argument("--mesh", default="1,-1,1", help="data,fsdp,tensor sizes")
+  parser.add_argument("--rule_overrides", default="",
+                      help='changes to the rule table, e.g. "embed=None;heads=fsdp+tensor"')
   parser.add_argument("--grad_accum", type=int, default=1)
   return parser.parse_args()
 
@@ -51,8 +53,10 @@ def main() -> None:
   model_config = get_preset(args.preset, dtype=args.dtype, param_dtype=args.param_dtype,
                             remat_policy=args.remat, attention_impl=attention,
                             max_seq_len=max(args.seq_len, 8))
-  mesh = parallel.create_mesh(tuple(int(s) for s in args.mesh.split(",")))
-  rules = parallel.LOGICAL_AXIS_RULES
+  mesh_config = parallel.MeshConfig(
+      shape=parallel.parse_mesh_shape(args.mesh),
+      rule_overrides=parallel.parse_rule_overrides(args.rule_overrides, "--rule_overrides"))
+  mesh, rules = mesh_config.create(), mesh_config.rules()
   parallel.check_batch_size(args.batch, mesh, rules, "--batch")
   train_config = loop.TrainConfig(num_steps=args.warmup + args.steps, batch_size=args.batch,
                                   seq_len=args.seq_len, grad_accum_steps=args.grad_accum)

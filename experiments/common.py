@@ -62,16 +62,19 @@ def run_experiment(argv: Optional[Sequence[str]], description: str, script: str,
   return results
 
 
-def load_model(name: str, seed: int) -> tuple[run_dir.LoadedModel, Any, Any]:
-  """`(model, mesh, rules)`: model `name` on a one-device mesh.
+def load_model(name: str, seed: int,
+               mesh_config: parallel.MeshConfig = parallel.MeshConfig(shape=(1, 1, 1))
+               ) -> tuple[run_dir.LoadedModel, Any, Any]:
+  """`(model, mesh, rules)`: model `name` on the mesh of `mesh_config` (default: one device).
 
   Args:
     name: "tiny" (a random tiny model with the byte tokenizer, for quick runs) or any
       `run_dir.load` source.
     seed: initialisation seed of the tiny model.
+    mesh_config: the mesh shape and rule table; a shape without -1 uses the first devices.
   """
-  mesh = parallel.create_mesh((1, 1, 1), jax.devices()[:1])
-  rules = parallel.LOGICAL_AXIS_RULES
+  mesh = mesh_config.create(jax.devices(), allow_subset=-1 not in mesh_config.shape)
+  rules = mesh_config.rules()
   if name == "tiny":
     config = get_preset("tiny")
     model = run_dir.LoadedModel(config, store.init_params(config, mesh, rules, seed),

@@ -119,6 +119,37 @@ def parse_mesh_shape(value: Union[str, Sequence[int]], flag: str = "--mesh"
   return shape
 
 
+def parse_rule_overrides(value: Union[str, Rules], flag: str = "rule_overrides") -> Rules:
+  """Rule overrides from "embed=None;heads=fsdp+tensor" (the syntax of lm-eval's
+  `--model_args`, which splits on commas) or a table of (logical name, mesh axes) pairs, as
+  `MeshConfig.rule_overrides` holds it. "None" shards over no axis; "+" joins several axes.
+
+  Args:
+    value: the overrides as written; "" for none.
+    flag: how the value was given, for the error.
+
+  Raises:
+    ValueError: an entry that is not name=axes, or a mesh axis that does not exist, naming it.
+  """
+  if not isinstance(value, str):
+    overrides = tuple((name, axes) for name, axes in value)
+  else:
+    overrides = []
+    for entry in filter(None, (part.strip() for part in value.split(";"))):
+      name, sep, axes = (part.strip() for part in entry.partition("="))
+      if not (sep and name and axes):
+        raise ValueError(f"{flag}={value!r}: {entry!r} is not name=axes, e.g. "
+                         f"embed=None;heads=fsdp+tensor")
+      parts = tuple(axes.split("+"))
+      overrides.append((name, None if axes == "None" else parts[0] if len(parts) == 1 else parts))
+    overrides = tuple(overrides)
+  try:
+    merge_rules((), overrides)
+  except ValueError as e:
+    raise ValueError(f"{flag}={value!r}: {e}") from None
+  return overrides
+
+
 def merge_rules(rules: Rules, overrides: Rules) -> tuple[tuple[str, MeshAxes], ...]:
   """Replaces the entries of `rules` named in `overrides` (new names are appended).
 

@@ -1,5 +1,7 @@
 """Mesh construction, logical axis rules and sharded-vs-single-device equality."""
 
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -138,3 +140,41 @@ def test_host_local_to_global_assembles_the_global_batch():
   global_batch = parallel.host_local_to_global(local, sharding, 8)
   np.testing.assert_array_equal(np.asarray(global_batch["x"]), local["x"])
   assert global_batch["x"].addressable_shards[0].data.shape == (2, 4)
+
+
+def test_rule_overrides_from_lm_eval_model_args():
+  """lm-eval splits --model_args on commas, so rule overrides are written
+  "name=axes;name=axes" with "+" joining axes: the written-out table is what
+  MeshConfig.rule_overrides would hold, and the model's rule table has them merged in."""
+  from lm_eval.utils import simple_parse_args_string  # pylint: disable=import-outside-toplevel
+  from instruct_pt.evaluation.lm_eval_model import placement  # pylint: disable=import-outside-toplevel
+  args = simple_parse_args_string("run_dir=x,mesh=1:1:1,"
+                                  "rule_overrides=embed=None; heads=fsdp+tensor;mlp=tensor")
+  overrides = parallel.parse_rule_overrides(args["rule_overrides"])
+  assert overrides == (("embed", None), ("heads", ("fsdp", "tensor")), ("mlp", "tensor"))
+  assert parallel.parse_rule_overrides("") == ()
+  assert parallel.parse_rule_overrides((("embed", None),)) == (("embed", None),)
+  mesh, rules = placement(args["mesh"], None, args["rule_overrides"])
+  table = dict(rules)
+  assert table["embed"] is None and table["heads"] == ("fsdp", "tensor")
+  assert table["mlp"] == "tensor" and len(rules) == len(parallel.LOGICAL_AXIS_RULES)
+  assert dict(mesh.shape) == {"data": 1, "fsdp": 1, "tensor": 1}
+
+
+@pytest.mark.parametrize("value, named", [("embed", "'embed' is not name=axes"),
+                                          ("=fsdp", "'=fsdp' is not name=axes"),
+                                          ("embed=fsdq", "'fsdq'")])
+def test_bad_rule_overrides_name_the_entry(value, named):
+  """A malformed entry or an unknown mesh axis is one error naming the value and the entry."""
+  with pytest.raises(ValueError, match=re.escape(named)) as error:
+    parallel.parse_rule_overrides(value, "--rule_overrides")
+  assert str(error.value).startswith(f"--rule_overrides={value!r}: ")
+
+
+def test_lm_eval_model_takes_rules_or_overrides_not_both():
+  """Both a whole table and changes to the default table is ambiguous: refused before any
+  model loads (the run directory does not exist)."""
+  from instruct_pt.evaluation.lm_eval_model import InstructPTLM  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ValueError, match="not both"):
+    InstructPTLM("no/such/run", mesh="1:1:1", rules=parallel.LOGICAL_AXIS_RULES,
+                 rule_overrides="embed=None")

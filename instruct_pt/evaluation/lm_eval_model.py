@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -50,6 +50,28 @@ def _int_or_none(value) -> Optional[int]:
   return None if value in (None, "", "None") else int(value)
 
 
+def placement(mesh: Any, rules: Optional[parallel.Rules],
+              rule_overrides: Union[str, parallel.Rules]) -> tuple[jax.sharding.Mesh, Any]:
+  """The mesh and rule table of an lm-eval model, from its arguments (see `InstructPTLM`);
+  starts `jax.distributed` first when this process is one of several.
+
+  Args:
+    mesh: a (data, fsdp, tensor) shape as `parallel.parse_mesh_shape` reads it, or a Mesh.
+    rules: a whole rule table, or None for the project's.
+    rule_overrides: changes to the project's table (`parallel.parse_rule_overrides`).
+  """
+  if rules is not None and rule_overrides:
+    raise ValueError("give rules (a whole table) or rule_overrides (changes to the project's "
+                     "table), not both")
+  rules = rules or parallel.merge_rules(parallel.LOGICAL_AXIS_RULES,
+                                        parallel.parse_rule_overrides(rule_overrides or ""))
+  parallel.maybe_initialize_distributed()
+  if not isinstance(mesh, jax.sharding.Mesh):
+    shape = parallel.parse_mesh_shape(mesh, "mesh")
+    mesh = parallel.create_mesh(shape, jax.local_devices(), allow_subset=-1 not in shape)
+  return mesh, rules
+
+
 @register_model(MODEL_NAME)
 class InstructPTLM(TemplateLM):
   """A model from any source `run_dir.load` accepts, on a mesh of this process's devices.
@@ -59,7 +81,10 @@ class InstructPTLM(TemplateLM):
       file or bundled name.
     mesh: (data, fsdp, tensor) shape (`parallel.parse_mesh_shape`: "1,-1,1", or "1:-1:1" in
       lm-eval's --model_args) or a tuple; or a `jax.sharding.Mesh`.
-    rules: logical axis rules (default: the project's table).
+    rules: logical axis rules (default: the project's table with `rule_overrides`).
+    rule_overrides: entries replacing those of the project's table, as
+      `MeshConfig.rule_overrides` holds them or, in lm-eval's --model_args,
+      "embed=None;heads=fsdp+tensor" (`parallel.parse_rule_overrides`); not with `rules`.
     max_length: tokens the model reads per request (default: the model's max_seq_len).
     row_len: tokens per packed row when scoring.
     batch_tokens: tokens per scoring call (rows x row length).
@@ -78,19 +103,16 @@ class InstructPTLM(TemplateLM):
   """
 
   def __init__(self, run_dir: str, mesh: Any = "1:-1:1", rules: Optional[parallel.Rules] = None,
+               rule_overrides: Union[str, parallel.Rules] = "",
                max_length: Optional[int] = None, row_len: int = scoring.ROW_LEN,
                batch_tokens: int = scoring.BATCH_TOKENS,
                add_bos_token: Optional[bool] = None, max_gen_toks: int = 256,
                num_slots: int = 8, seed: int = 0, soft_prompt: Optional[str] = None,
-               unit_mask: Optional[str] = None, progress: bool = True, batch_size=None, max_batch_size=None, device=None):
+               unit_mask: Optional[str] = None, progress: bool = True,
+               batch_size=None, max_batch_size=None, device=None):
     super().__init__()
     del batch_size, max_batch_size, device  # see the docstring
-    parallel.maybe_initialize_distributed()
-    if not isinstance(mesh, jax.sharding.Mesh):
-      shape = parallel.parse_mesh_shape(mesh, "mesh")
-      mesh = parallel.create_mesh(shape, jax.local_devices(), allow_subset=-1 not in shape)
-    self.mesh = mesh
-    self.rules = rules or parallel.LOGICAL_AXIS_RULES
+    self.mesh, self.rules = placement(mesh, rules, rule_overrides)
     self.source = str(run_dir)
     # Config and tokenizer first: a source without a tokenizer fails before any tensor loads.
     described = load_model(self.source, with_params=False)

@@ -32,7 +32,7 @@ from lm_eval.api.registry import register_model
 from instruct_pt import parallel
 from instruct_pt.analysis import contexts
 from instruct_pt.evaluation import scoring
-from instruct_pt.evaluation.lm_eval_model import InstructPTLM
+from instruct_pt.evaluation.lm_eval_model import InstructPTLM, placement
 from instruct_pt.run_dir import load as load_model
 
 MODEL_NAME = "instruct_pt_routed"
@@ -165,31 +165,29 @@ class RoutedLM(InstructPTLM):
     top_k: experts mixed per request (1: one forward pass each; "all" or 0: every expert).
     mesh: (data, fsdp, tensor) shape (`parallel.parse_mesh_shape`: "1,-1,1", or "1:-1:1" in
       lm-eval's --model_args) or a tuple; or a `jax.sharding.Mesh`.
-    rules: logical axis rules (default: the project's table).
+    rules: logical axis rules (default: the project's table with `rule_overrides`).
+    rule_overrides: changes to the project's table, as `InstructPTLM` takes them.
     max_length, row_len, batch_tokens, add_bos_token, max_gen_toks, num_slots, seed,
       progress, batch_size, max_batch_size, device: as `InstructPTLM`.
   """
 
   def __init__(self, partition: str, experts: Any, temperature: float = TEMPERATURE,
                top_k: Any = 1, mesh: Any = "1:-1:1", rules: Optional[parallel.Rules] = None,
-               max_length: Optional[int] = None, row_len: int = scoring.ROW_LEN,
+               rule_overrides: Any = "", max_length: Optional[int] = None,
+               row_len: int = scoring.ROW_LEN,
                batch_tokens: int = scoring.BATCH_TOKENS,
                add_bos_token: Optional[bool] = None, max_gen_toks: int = 256,
                num_slots: int = 8, seed: int = 0, progress: bool = True, batch_size=None,
                max_batch_size=None, device=None):
     TemplateLM.__init__(self)  # pylint: disable=non-parent-init-called
     del batch_size, max_batch_size, device
-    parallel.maybe_initialize_distributed()
     sources = experts.split("|") if isinstance(experts, str) else list(experts)
     sources = [s for s in sources if s]
     count = contexts.PartitionDir(partition).num_clusters()
     if len(sources) != count:
       raise ValueError(f"experts: {len(sources)} given, but partition {partition} has {count} "
                        f"clusters (one expert per cluster, in cluster order)")
-    if not isinstance(mesh, jax.sharding.Mesh):
-      shape = parallel.parse_mesh_shape(mesh, "mesh")
-      mesh = parallel.create_mesh(shape, jax.local_devices(), allow_subset=-1 not in shape)
-    self.mesh, self.rules = mesh, rules or parallel.LOGICAL_AXIS_RULES
+    self.mesh, self.rules = placement(mesh, rules, rule_overrides)
     self.source = f"{partition} ({', '.join(sources)})"
     self.soft_prompt, self.prompt, self.unit_mask = None, None, None  # one model's options
     self.progress = bool(progress) and jax.process_index() == 0
