@@ -20,7 +20,7 @@ from instruct_pt import config, parallel, run_dir, run_lock
 from instruct_pt.analysis import contexts
 from instruct_pt.data import feed, sources
 from instruct_pt.data import tokenizer as tokenizer_lib
-from instruct_pt.model import hf, store
+from instruct_pt.model import hf, readers, store
 from instruct_pt.model.config import ModelConfig, get_preset, preset_names
 from instruct_pt.train import finetune as finetune_lib
 from instruct_pt.train import loop
@@ -269,7 +269,20 @@ def convert(run: config.ConvertRun) -> run_dir.LoadedModel:
 
   Returns:
     The loaded model.
+
+  Raises:
+    ValueError: the source is not of `run.source_kinds` (before anything is written).
   """
+  unknown = set(run.source_kinds) - set(run_dir.SOURCE_KINDS)
+  if unknown:
+    raise ValueError(f"source_kinds: {', '.join(sorted(unknown))} not among "
+                     f"{', '.join(run_dir.SOURCE_KINDS)}")
+  kind = run_dir.source_kind(run.source)
+  if run.source_kinds and kind not in run.source_kinds:
+    wanted = " or ".join(run_dir.SOURCE_KINDS[k] for k in run.source_kinds)
+    raise ValueError(f"{run.source} is a {run_dir.SOURCE_KINDS[kind]}, not a {wanted}")
+  if kind in ("bundled", "gguf"):
+    readers.resolve_gguf(run.source)  # a missing file or package fails here
   parallel.maybe_initialize_distributed()
   mesh, rules = _mesh(run.mesh)
   out = run_dir.RunDir(run.to_hf or run.run_dir).create()  # fail before the slow part

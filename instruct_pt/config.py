@@ -144,6 +144,8 @@ class ConvertRun:
     param_dtype: dtype of the loaded parameters (None keeps the source's).
     dtype: dtype of exported tensors.
     mesh: the mesh to load onto.
+    source_kinds: what the source must be (keys of `run_dir.SOURCE_KINDS`: "bundled",
+      "gguf", "hf", "run"), checked before anything is written; empty accepts any source.
   """
 
   source: str
@@ -152,6 +154,7 @@ class ConvertRun:
   param_dtype: Optional[str] = None
   dtype: str = "float32"
   mesh: MeshConfig = MeshConfig()
+  source_kinds: tuple[str, ...] = ()
 
   def __post_init__(self):
     if (self.run_dir is None) == (self.to_hf is None):

@@ -115,3 +115,17 @@ def test_an_evaluation_names_one_model_or_routed_experts(fields, message):
     config.EvaluateRun(tasks=("demo",), **fields)
   routed = config.EvaluateRun(model=None, tasks=("demo",), experts=("a", "b"), partition="p")
   assert routed.results_name() == "demo-top1"
+
+
+def test_convert_checks_the_declared_source_kind_before_writing(tmp_path):
+  """commands.convert (what the CLI, the notebook and the demo call) refuses a source of
+  another kind than declared, and an unknown kind name, before creating the destination."""
+  out = tmp_path / "run"
+  with pytest.raises(ValueError, match="^smollm2 is a bundled GGUF model, not a Hugging Face "
+                     "directory or run directory$"):
+    commands.convert(config.ConvertRun(source="smollm2", run_dir=str(out),
+                                       source_kinds=("hf", "run")))
+  with pytest.raises(ValueError, match="source_kinds: safetensors not among"):
+    commands.convert(config.ConvertRun(source="smollm2", run_dir=str(out),
+                                       source_kinds=("safetensors",)))
+  assert not out.exists()

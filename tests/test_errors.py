@@ -80,7 +80,7 @@ CASES = [
     ("convert --from_run={no_tokenizer} --to_hf={file}", ["{file} is a file, not a directory"]),
     ("convert --from_gguf=smollm2 --run_dir={file}", ["{file} is a file, not a directory"]),
     ("convert --from_hf={no_tokenizer} --run_dir={root}/c5",
-     ["--from_hf={no_tokenizer} is a run directory, not a Hugging Face directory"]),
+     ["{no_tokenizer} is a run directory, not a Hugging Face directory"]),
     ("synthesize --gin_file={synthesis_gin} --run_dir={file}", ["{file} is a file"]),
     ("synthesize --gin_file={synthesis_gin} --gin_param=synthesize.model='{synthesis}' "
      "--run_dir={root}/s1", ["{synthesis}: it is a synthesis run"]),

@@ -1,11 +1,14 @@
-"""`instruct-pt convert`: its parser and handler, which checks that the one source given is of
-the kind its flag names before anything is written."""
+"""`instruct-pt convert`: its parser and handler; the source flag given names the kind of
+source that `commands.convert` checks before anything is written."""
 
 from __future__ import annotations
 
 import argparse
 
 from instruct_pt.cli import common
+
+# Each source flag and the kinds of source (`run_dir.SOURCE_KINDS`) it takes.
+SOURCE_FLAGS = {"from_gguf": ("bundled", "gguf"), "from_hf": ("hf",), "from_run": ("run",)}
 
 
 def convert_command(args: argparse.Namespace) -> int:
@@ -18,22 +21,13 @@ def convert_command(args: argparse.Namespace) -> int:
     ValueError: not exactly one source flag is given, or its source is of another kind.
   """
   from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
-  given = {flag: getattr(args, flag) for flag in ("from_gguf", "from_hf", "from_run")
-           if getattr(args, flag)}
+  given = {flag: getattr(args, flag) for flag in SOURCE_FLAGS if getattr(args, flag)}
   if len(given) != 1:
     raise ValueError("give exactly one of --from_gguf, --from_hf, --from_run")
   (flag, source), = given.items()
-  expected = {"from_gguf": ("bundled", "gguf"), "from_hf": ("hf",), "from_run": ("run",)}[flag]
-  kind = run_dir.source_kind(source)
-  if kind not in expected:
-    wanted = " or ".join(run_dir.SOURCE_KINDS[k] for k in expected)
-    raise ValueError(f"--{flag}={source} is a {run_dir.SOURCE_KINDS[kind]}, not a {wanted}")
-  if kind in ("bundled", "gguf"):  # before the run directory is created
-    from instruct_pt.model import readers  # pylint: disable=import-outside-toplevel
-    readers.resolve_gguf(source)
   run = config.ConvertRun(source=source, run_dir=args.run_dir, to_hf=args.to_hf,
                           param_dtype=args.param_dtype, dtype=args.dtype,
-                          mesh=common.mesh_config(args))
+                          mesh=common.mesh_config(args), source_kinds=SOURCE_FLAGS[flag])
   model = commands.convert(run)
   if run.to_hf:
     print(f"convert: wrote a Hugging Face model directory to {run.to_hf}")
