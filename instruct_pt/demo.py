@@ -22,9 +22,7 @@ Domain-adaptive continual pre-training (the paper's section 5) on a CPU, nothing
 7. **report**: `report.md`, whose first table is the declared primary comparison (the paired
    gold-option margin on open-book reading comprehension, Instruct PT minus Vanilla PT) with
    its controls (closed-book, open minus closed, the A/A run), paired tests from lm-eval's
-   per-item samples (`instruct_pt.evaluation.paired`); `differences.png` (paired differences
-   with 95% intervals against zero), `compare.md` / `compare.png` (every metric of every
-   model), `loss.png`, `categories.png` (`instruct_pt.demo_report`).
+   per-item samples (`instruct_pt.evaluation.paired`), and its plots (`Report.charts`).
 
 `DemoSize` sets every stage's size: `FULL` (`make demo`) and `QUICK` (`--quick`, toy sizes,
 every stage and artifact). The `*_run` functions build the typed configs that `run` hands to
@@ -39,12 +37,12 @@ import functools
 import json
 import os
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from etils import epath
 
-from instruct_pt import (commands, config, demo_comparison, demo_report, hardware, run_dir,
-                         run_lock)
+from instruct_pt import (commands, config, demo_comparison, demo_report, hardware, progress,
+                         run_dir, run_lock)
 from instruct_pt.data import demo_corpus
 from instruct_pt.data import tokenizer as tokenizer_lib
 from instruct_pt.data.registry import DataConfig
@@ -167,6 +165,8 @@ class DemoLayout:
                   doc="The `DemoSize` the directory was started with.")
   compilation_cache = property(lambda self: self.root.path / "compilation_cache",
                                doc="JAX's persistent compilation cache, unless one is set.")
+  charts = property(lambda self: {name: self.root.path / f"{name}.png" for name in (
+      "differences", "loss", "categories")}, doc="The report's own plots (`compare.png` aside).")
 
   def arm(self, name: str) -> run_dir.RunDir:
     """The run directory of continual pre-training arm `name` (a key of `ARMS`)."""
@@ -310,34 +310,6 @@ def evaluated(run: config.EvaluateRun) -> bool:
   return (epath.Path(commands.results_dir(run)) / run_dir.EVAL_RESULTS_FILE).exists()
 
 
-class Stages:
-  """Runs the stages that are not done yet, timing each into `timings.json`.
-
-  `stages(name, done, work)` prints the stage's number and name, then calls `work()` unless
-  `done()`; the seconds add up over re-runs (an interrupted stage counts both parts).
-
-  Args:
-    layout: the demo's directories.
-    count: how many stages there are (for the progress lines).
-  """
-
-  def __init__(self, layout: DemoLayout, count: int):
-    self.layout, self.count, self.number = layout, count, 0
-    path = layout.timings
-    self.timings: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
-
-  def __call__(self, name: str, done: Callable[[], bool], work: Callable[[], Any]) -> None:
-    self.number += 1
-    if done():
-      print(f"[demo {self.number}/{self.count}] {name}: done earlier", flush=True)
-      return
-    print(f"[demo {self.number}/{self.count}] {name}", flush=True)
-    start = time.perf_counter()
-    work()
-    self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-    self.layout.timings.write_text(json.dumps(self.timings, indent=2))
-
-
 STAGE_COUNT = 5 + len(ARMS)
 
 
@@ -377,7 +349,7 @@ def run(run_dir_path: str, quick: bool = False, show_progress: bool = True) -> s
                          f"version's); run this one in another --run_dir")
     else:
       layout.size.write_text(json.dumps(dataclasses.asdict(size)))
-    stage = Stages(layout, STAGE_COUNT)
+    stage = progress.Stages(layout.timings, STAGE_COUNT, "demo")
     stage("import SmolLM2-135M-Instruct", layout.base.has_model,
           lambda: commands.convert(config.ConvertRun(source="smollm2", run_dir=str(layout.base))))
     tuning = synthesizer_run(layout, size)
@@ -410,12 +382,14 @@ class Report:
     summary: its result section (the declared primary comparison, its controls, the verdict).
     estimates: comparison label -> the paired estimates of `demo_comparison.MEASURES`.
     comparison: every metric of every model (`instruct_pt.evaluation.compare.Comparison`).
+    charts: the plots' paths, in the report's order.
   """
 
   path: str
   summary: str
   estimates: dict[str, list[paired.Estimate]]
   comparison: Any
+  charts: list[str]
 
 
 def arm_tokens(layout: DemoLayout, size: DemoSize, augmented_texts: Sequence[str]) -> str:
@@ -475,8 +449,8 @@ def _metrics(run: run_dir.RunDir) -> list[dict[str, Any]]:
 
 
 def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) -> Report:
-  """Writes `report.md` and its plots (`differences.png`, `compare.png`, `loss.png`,
-  `categories.png`) from the finished stages' outputs.
+  """Writes `report.md`, its plots (`DemoLayout.charts`) and `commands.compare`'s table and
+  chart from the finished stages' outputs.
 
   Args:
     layout: the demo's directories.
@@ -491,14 +465,16 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
   results = dict(zip(ARMS, comparison.results))  # the arms lead `models`
   estimates = {label: demo_comparison.paired_estimates(results[subtrahend], results[minuend])
                for label, minuend, subtrahend in COMPARISONS}
-  demo_report.difference_chart(estimates, str(layout.root.path / "differences.png"),
+  charts = {name: str(path) for name, path in layout.charts.items()}
+  charts["compare"] = comparison.chart_path
+  demo_report.difference_chart(estimates, charts["differences"],
                                "paired differences to Vanilla PT, 95% intervals")
   curves = {arm.label: [(r["step"], r["loss"]) for r in _metrics(layout.arm(key))
                         if "loss" in r] for key, arm in ARMS.items()}
-  demo_report.loss_chart(curves, str(layout.root.path / "loss.png"),
+  demo_report.loss_chart(curves, charts["loss"],
                          f"continual pre-training, {size.pretrain_tokens:,} tokens each")
   stats = json.loads(layout.synthesis.stats.read_text())
-  demo_report.category_chart(stats.get("categories", {}), str(layout.root.path / "categories.png"),
+  demo_report.category_chart(stats.get("categories", {}), charts["categories"],
                              "task categories of the synthesized pairs")
   records = [json.loads(line) for shard in layout.synthesis.shards()
              for line in shard.read_text().splitlines() if line.strip()]
@@ -512,9 +488,12 @@ def write_report(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) 
       design=demo_comparison.design(size.name), summary=summary, tokens=tokens,
       levels=comparison.table, final_losses=", ".join(
           f"{label} {points[-1][1]:.3f}" for label, points in curves.items() if points),
-      synthesis=demo_report.synthesis_line(stats), samples=demo_report.sample_pairs(records, documents, 3))
+      synthesis=demo_report.synthesis_line(stats),
+      samples=demo_report.sample_pairs(records, documents, 3),
+      **{f"{name}_chart": os.path.basename(path) for name, path in charts.items()})
   layout.root.report.write_text(text)
-  return Report(str(layout.root.report), summary, estimates, comparison)
+  return Report(str(layout.root.report), summary, estimates, comparison, [
+      charts[name] for name in ("differences", "compare", "loss", "categories")])
 
 
 def _stages_table(layout: DemoLayout, size: DemoSize, timings: dict[str, float]) -> str:
@@ -561,7 +540,7 @@ only in data (and, for the A/A run, data order). Evaluation uses held-out passag
 ## Result
 
 {summary}
-![paired differences](differences.png)
+![paired differences]({differences_chart})
 
 ## What each arm read
 
@@ -579,7 +558,7 @@ bootstrap):
 
 {levels}
 
-![every metric](compare.png)
+![every metric]({compare_chart})
 
 ## Training loss
 
@@ -587,13 +566,13 @@ Final losses: {final_losses}. The arms read different text (the instruct run's i
 pairs and instructions), so their losses are not comparable with each other; the curves show
 that each trained.
 
-![loss](loss.png)
+![loss]({loss_chart})
 
 ## Synthesis
 
 {synthesis}
 
-![categories](categories.png)
+![categories]({categories_chart})
 
 Synthesized pairs with their source text:
 
