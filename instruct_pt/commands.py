@@ -87,8 +87,8 @@ def starting_point(spec: config.ModelSpec, mesh, rules) -> StartingPoint:
       lambda: run_dir.load(spec.init_from, mesh, rules, **overrides).params)
 
 
-# Settings a resumed run may change: training longer is resuming.
-RESUMABLE_CHANGES = ("train.num_steps",)
+# Settings a resume may change without --allow_changed_settings: training for longer.
+RESUMABLE_CHANGES = ("train.num_steps", "finetune.stage2_steps")
 
 
 def _bindings(gin_text: str) -> dict[str, str]:
@@ -98,7 +98,7 @@ def _bindings(gin_text: str) -> dict[str, str]:
   return {name: value for name, value in pairs}
 
 
-def _resumed_settings(out: run_dir.RunDir, run: config.TrainRun) -> str:
+def _resumed_settings(out: run_dir.RunDir, run: Any, checkpoints: Sequence[Any]) -> str:
   """The `config.gin` text of `run`, checked against the one of the checkpoints it resumes.
 
   A setting both files bind to different values, other than `RESUMABLE_CHANGES`, is refused
@@ -107,13 +107,14 @@ def _resumed_settings(out: run_dir.RunDir, run: config.TrainRun) -> str:
 
   Args:
     out: the run directory.
-    run: the run's settings.
+    run: the run's settings (`config.TrainRun` or `config.FinetuneRun`).
+    checkpoints: the run's checkpoint directories (a fine-tuning run's, one per stage).
 
   Raises:
     ValueError: changed settings without `allow_changed_settings`, naming each.
   """
   text = config.to_gin(run)
-  if not out.config_gin.exists() or not store.checkpoint_steps(out.checkpoints):
+  if not out.config_gin.exists() or not any(map(store.checkpoint_steps, checkpoints)):
     return text
   recorded, now = _bindings(out.config_gin.read_text()), _bindings(text)
   changed = [f"{name} = {now[name]} (was {recorded[name]})" for name in now
@@ -150,7 +151,7 @@ def train(run: config.TrainRun, show_progress: bool = True) -> loop.TrainResult:
   mesh, rules = _mesh(run.mesh)
   out = run_dir.RunDir(run.run_dir).create()
   with run_lock.writer_lock(out):
-    settings = _resumed_settings(out, run)
+    settings = _resumed_settings(out, run, [out.checkpoints])
     start = starting_point(run.model, mesh, rules)
     model_config = start.config
     if model_config.vocab_size < start.tokenizer.vocab_size:
@@ -190,6 +191,7 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
   mesh, rules = _mesh(run.mesh)
   out = run_dir.RunDir(run.run_dir).create()
   with run_lock.writer_lock(out):
+    settings = _resumed_settings(out, run, [out.stage(n).checkpoints for n in run_dir.STAGES])
     start = starting_point(run.model, mesh, rules)
     if start.config.vocab_size < start.tokenizer.vocab_size:
       raise ValueError(f"model vocab_size={start.config.vocab_size} is smaller than the "
@@ -203,7 +205,7 @@ def finetune(run: config.FinetuneRun, show_progress: bool = True) -> finetune_li
                                      with_eval=bool(run.train.eval_every))
       logging.info("stage %d data %s: packing efficiency %.1f%%", stage,
                    data.mixture or "demo corpus", 100 * feeds[stage][0].packing_efficiency())
-    out.config_gin.write_text(config.to_gin(run))
+    out.config_gin.write_text(settings)
     out.write_model_config(start.config)
     out.write_tokenizer(start.tokenizer)
     return finetune_lib.finetune(

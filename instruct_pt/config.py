@@ -101,6 +101,9 @@ class FinetuneRun:
     optimizer: the optimizer of the model.
     mesh: the device mesh and sharding rules.
     data: the tasks and mixtures the stages may name (`data.mixture` must stay unset).
+    allow_changed_settings: resume a run whose `config.gin` holds other settings than these
+      (besides `finetune.stage2_steps`, which may always grow); without it such a resume is
+      refused, naming each setting.
   """
 
   run_dir: str
@@ -110,6 +113,7 @@ class FinetuneRun:
   optimizer: OptimizerConfig = OptimizerConfig()
   mesh: MeshConfig = MeshConfig()
   data: DataConfig = DataConfig()
+  allow_changed_settings: bool = False
 
   def __post_init__(self):
     if self.data.mixture is not None:

@@ -1,11 +1,10 @@
-"""`instruct-pt train` and `instruct-pt finetune`: their parsers, handlers and summaries, and
-the `--help` of finetune, which lists every finetune.* gin setting."""
+"""`instruct-pt train` and `instruct-pt finetune`: their parsers, handlers and summaries; each
+one's `--help` lists every gin setting of its run."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import textwrap
 
 from instruct_pt.cli import common
 
@@ -59,7 +58,9 @@ def finetune_command(args: argparse.Namespace) -> int:
     args: the parsed flags of `instruct-pt finetune`.
   """
   from instruct_pt import commands, config, run_dir  # pylint: disable=import-outside-toplevel
-  result = commands.finetune(config.finetune_run(args.run_dir, args.gin_file, args.gin_param))
+  run = config.finetune_run(args.run_dir, args.gin_file, args.gin_param)
+  result = commands.finetune(dataclasses.replace(
+      run, allow_changed_settings=args.allow_changed_settings))
   status = _stop_status(result)
   out = run_dir.RunDir(args.run_dir)
   prompt = f"; the soft prompt: {out.prompt.name}" if out.prompt.exists() else ""
@@ -76,23 +77,9 @@ def train_help() -> str:
 
 
 def finetune_help() -> str:
-  """The gin settings of `instruct-pt finetune`, each with its default and description."""
+  """Every gin setting of `instruct-pt finetune`, with defaults."""
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
-  from instruct_pt.train.finetune import FinetuneConfig  # pylint: disable=import-outside-toplevel
-  described = common.documented_attributes(FinetuneConfig)
-  parts = ["finetune.* settings (--gin_param='finetune.NAME=VALUE' or a gin file, e.g. "
-           "configs/finetune/promot_tiny.gin):"]
-  for field in dataclasses.fields(FinetuneConfig):
-    parts.append(textwrap.fill(f"finetune.{field.name} = {field.default!r}: "
-                               f"{described[field.name]}", 90, initial_indent="  ",
-                               subsequent_indent="      "))
-  parts.append("\nThe other gin names of a fine-tuning run:")
-  for name, text in common.documented_attributes(config.FinetuneRun).items():
-    if name not in ("run_dir", "finetune"):
-      parts.append(textwrap.fill(f"{config.GIN_NAMES[type(getattr(config.FinetuneRun, name))]}"
-                                 f".*: {text}", 90, initial_indent="  ",
-                                 subsequent_indent="      "))
-  return "\n".join(parts)
+  return common.run_settings_help(config.FinetuneRun)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disable=protected-access
@@ -110,10 +97,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
       "--run_dir=runs/tiny", settings=train_help,
       settings_flag_help="show this help, with every gin setting of a training run, and exit")
   common.add_gin_flags(train)
-  train.add_argument("--allow_changed_settings", action="store_true",
-                     help="resume with settings other than those the run has trained with "
-                     "(its config.gin is kept as config.N.gin); without it, only "
-                     "train.num_steps may change")
+  _add_allow_changed_settings(train, "train.num_steps")
   train.set_defaults(func=train_command)
   finetune = common.add_command(
       subparsers, "finetune",
@@ -127,6 +111,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
       "resumes in whichever stage it stopped.",
       "instruct-pt finetune --gin_file=finetune/promot_tiny --run_dir=runs/promot",
       settings=finetune_help,
-      settings_flag_help="show this help, with every finetune.* gin setting, and exit")
+      settings_flag_help="show this help, with every gin setting of a fine-tuning run, and exit")
   common.add_gin_flags(finetune)
+  _add_allow_changed_settings(finetune, "finetune.stage2_steps")
   finetune.set_defaults(func=finetune_command)
+
+
+def _add_allow_changed_settings(parser: argparse.ArgumentParser, resumable: str) -> None:
+  parser.add_argument("--allow_changed_settings", action="store_true",
+                      help="resume with settings other than those the run has trained with "
+                      f"(its config.gin is kept as config.N.gin); without it, only {resumable} "
+                      "may change")
