@@ -1,14 +1,13 @@
-"""The training loop: learning, accumulation, resume, non-finite losses, schedules, metrics."""
+"""The training loop: learning, accumulation, resume, non-finite losses, metrics (the
+optimizer and its schedules: test_optim.py)."""
 
 import dataclasses
 import json
-import math
 import os
 import shutil
 
 import jax
 import numpy as np
-import optax
 import pytest
 from jax.sharding import PartitionSpec
 
@@ -190,47 +189,6 @@ def test_loss_weights_mask_tokens():
   assert float(weight) == 6.0
   total_z, _ = loop.weighted_cross_entropy(logits, targets, weights, z_loss=1e-2)
   np.testing.assert_allclose(total_z - total, 1e-2 * (log_z ** 2 * weights).sum(), rtol=1e-4)
-
-
-def test_schedule_warmup_then_cosine_to_final_ratio():
-  """Linear warmup to the peak, cosine decay to final_lr_ratio x peak at num_steps."""
-  config = optim.OptimizerConfig(learning_rate=1.0, warmup_steps=10, final_lr_ratio=0.1)
-  schedule = optim.make_schedule(config, num_steps=110)
-  assert float(schedule(0)) == 0.0
-  np.testing.assert_allclose(schedule(5), 0.5, rtol=1e-6)
-  np.testing.assert_allclose(schedule(10), 1.0, rtol=1e-6)
-  np.testing.assert_allclose(schedule(60), 0.1 + 0.9 * 0.5, rtol=1e-5)  # half-way: cos = 0
-  np.testing.assert_allclose(schedule(110), 0.1, rtol=1e-5)
-  linear = optim.make_schedule(optim.OptimizerConfig(learning_rate=1.0, schedule="linear",
-                                                     final_lr_ratio=0.0), num_steps=100)
-  np.testing.assert_allclose(linear(25), 0.75, rtol=1e-6)
-
-
-def test_weight_decay_skips_norm_scales():
-  """Weight decay applies to kernels and embeddings, not to RMSNorm scales."""
-  params = jax.eval_shape(Decoder(get_preset("tiny")).init, jax.random.key(0),
-                          np.zeros((1, 4), np.int32))["params"]
-  mask = optim.weight_decay_mask(params)
-  assert mask["layers"]["attention"]["query"]["kernel"].value is True
-  assert mask["embedder"]["embedding"].value is True
-  assert mask["layers"]["mlp_norm"]["scale"].value is False
-  assert mask["final_norm"]["scale"].value is False
-
-
-def test_gradient_clipping_bounds_the_update_norm():
-  """With clip_norm, the first Adam update is computed from clipped gradients: after one step
-  the first moment is (1 - b1) x the clipped gradient, so its norm is (1 - b1) x clip_norm
-  (0.1 x 1.0), where the unclipped gradient (norm 200) would give 20."""
-  config = optim.OptimizerConfig(clip_norm=1.0, weight_decay=0.0)
-  tx, _ = optim.make_optimizer(config, 10)
-  params = {"w": np.ones(4, np.float32)}
-  state = tx.init(params)
-  grads = {"w": np.full(4, 100.0, np.float32)}
-  updates, state = tx.update(grads, state, params)
-  first_moment = optax.tree_utils.tree_get(state, "mu")
-  assert math.isclose(float(optax.tree.norm(first_moment)), (1 - config.b1) * config.clip_norm,
-                      rel_tol=1e-5)
-  assert np.all(np.isfinite(updates["w"]))
 
 
 def test_flops_per_token_formula():

@@ -75,7 +75,6 @@ def make_schedule(config: OptimizerConfig, num_steps: int) -> optax.Schedule:
   decay_steps = config.decay_steps or num_steps
   peak = config.learning_rate
   final = peak * config.final_lr_ratio
-  warmup = optax.linear_schedule(0.0, peak, max(config.warmup_steps, 1))
   after = max(decay_steps - config.warmup_steps, 1)
   if config.schedule == "cosine":
     decay = optax.cosine_decay_schedule(peak, after, alpha=config.final_lr_ratio)
@@ -85,6 +84,7 @@ def make_schedule(config: OptimizerConfig, num_steps: int) -> optax.Schedule:
     decay = optax.constant_schedule(peak)
   if config.warmup_steps == 0:
     return decay
+  warmup = optax.linear_schedule(0.0, peak, config.warmup_steps)
   return optax.join_schedules([warmup, decay], [config.warmup_steps])
 
 
