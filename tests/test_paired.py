@@ -326,3 +326,251 @@ def test_zero_difference_with_zero_noise_is_within_noise():
 def test_format_p():
   assert [paired.format_p(p) for p in (0.0, 0.0009999, 0.001, 0.0342, 1.0)] == [
       "< 0.001", "< 0.001", "0.001", "0.034", "1.000"]
+
+
+# ---- Further known answers: defaults, input types, edge counts and one-line errors.
+
+def test_paired_t_defaults_and_direction_are_kept():
+  """Without task or metric the estimate says "" and "difference"; the direction given is
+  kept (bits-per-byte-like quantities are lower-is-better)."""
+  estimate = paired.paired_t([1.0, 2.0, 3.0, 6.0])
+  assert (estimate.task, estimate.metric, estimate.higher_is_better) == ("", "difference", True)
+  assert not paired.paired_t([1.0, 2.0], higher_is_better=False).higher_is_better
+
+
+def test_paired_t_computes_float32_differences_in_float64():
+  """Differences handed over as float32 (e.g. from a JAX array) are averaged in float64: the
+  mean of these five float32 values is their float64 mean to 1e-12, where a float32 mean is
+  off by ~1e-8 relative."""
+  d = np.array([0.1, 0.2, 0.3, 0.7, 1.1], np.float32)
+  exact = d.astype(np.float64)
+  estimate = paired.paired_t(d)
+  assert estimate.difference == pytest.approx(exact.mean(), rel=1e-12)
+  assert estimate.se == pytest.approx(exact.std(ddof=1) / math.sqrt(5), rel=1e-10)
+
+
+def test_mcnemar_counts_accuracy_given_as_numbers():
+  """lm-eval records `acc` as 1.0 / 0.0 (and 0/1 ints are common): they count as right and
+  wrong. a = 1, 1, 0, 0, 1; b = 0, 1, 1, 1, 1: 1 item only a gets right, 2 only b, so the
+  difference is (2 − 1)/5 and p = min(1, 2·P(X ≤ 1)), X ~ Bin(3, 1/2), = min(1, 2·4/8) = 1."""
+  for kind in (int, float):
+    estimate = paired.mcnemar([kind(x) for x in (1, 1, 0, 0, 1)],
+                              [kind(x) for x in (0, 1, 1, 1, 1)], task="demo_rc")
+    assert estimate.difference == pytest.approx(0.2)
+    assert estimate.method == "McNemar exact (1 vs 2 discordant)"
+    assert (estimate.task, estimate.metric, estimate.n_items, estimate.n_clusters) == (
+        "demo_rc", "acc", 5, 5)
+    assert estimate.p == 1.0
+  assert paired.mcnemar([True], [False]).task == ""
+
+
+def test_mcnemar_p_is_capped_at_one_and_bad_shapes_are_errors():
+  """1 vs 1 discordant: 2·P(X ≤ 1) for X ~ Bin(2, 1/2) is 2·3/4 = 1.5, reported as 1. No
+  items, or items given as a table rather than one per item, are one-line errors."""
+  estimate = paired.mcnemar([True, False, True], [False, True, True])
+  assert estimate.p == 1.0 and estimate.difference == 0.0
+  with pytest.raises(ValueError, match=r"^demo_rc acc: McNemar needs the same items from both "
+                     r"runs \(got 0 and 0\)$"):
+    paired.mcnemar([], [], task="demo_rc")
+  with pytest.raises(ValueError, match=r"got 2 and 2"):
+    paired.mcnemar([[True, False]], [[False, True]])
+
+
+def _bootstrap_reference(docs_a, docs_b, resamples, seed):
+  """The documented bootstrap, written out with numpy: `default_rng(seed)` draws, row by row,
+  `resamples` sets of n document indices with replacement (the same for both arms); each
+  resample's difference is Σ (ll_a − ll_b) / (ln 2 · Σ bytes) over the drawn documents; the
+  SE is their standard deviation (ddof 1), the CI their 2.5th and 97.5th percentiles, and
+  p = min(1, 2 · min(share ≤ 0, share ≥ 0))."""
+  a, b = np.asarray(docs_a, np.float64), np.asarray(docs_b, np.float64)
+  n = len(a)
+  drawn = np.random.default_rng(seed).integers(0, n, (resamples, n))
+  nats = a[:, 0] - b[:, 0]
+  values = nats[drawn].sum(1) / (math.log(2) * a[drawn, 1].sum(1))
+  p = min(1.0, 2 * min(np.mean(values <= 0), np.mean(values >= 0)))
+  return values.std(ddof=1), np.percentile(values, 2.5), np.percentile(values, 97.5), p
+
+
+def _noisy_documents(count, seed):
+  """Documents where run b is better on some and worse on others (a p well inside (0, 1))."""
+  rng = np.random.default_rng(seed)
+  lengths = rng.integers(20, 200, count)
+  ll_a = -1.3 * lengths + rng.normal(0, 5, count)
+  ll_b = ll_a + rng.normal(0.002, 0.05, count) * lengths
+  return ([(float(l), int(n)) for l, n in zip(ll_a, lengths)],
+          [(float(l), int(n)) for l, n in zip(ll_b, lengths)])
+
+
+def test_bootstrap_follows_the_documented_resampling():
+  """SE, CI and p equal the written-out bootstrap (`_bootstrap_reference`) for a given seed,
+  for the default seed (0) and for more documents than one chunk of resamples holds (4096
+  documents: the resamples are drawn in pieces of 2^21 / 4096 = 512)."""
+  docs_a, docs_b = _noisy_documents(12, seed=4)
+  for seed, estimate in ((7, paired.paired_bootstrap_bits_per_byte(docs_a, docs_b, 300, seed=7)),
+                         (0, paired.paired_bootstrap_bits_per_byte(docs_a, docs_b, 300))):
+    se, low, high, p = _bootstrap_reference(docs_a, docs_b, 300, seed)
+    assert 0.05 < p < 0.95  # the test can see a wrong factor in p
+    assert (estimate.se, estimate.ci_low, estimate.ci_high, estimate.p) == pytest.approx(
+        (se, low, high, p), rel=1e-12)
+  big_a, big_b = _noisy_documents(4096, seed=5)
+  estimate = paired.paired_bootstrap_bits_per_byte(big_a, big_b, 600, seed=2)
+  assert (estimate.se, estimate.ci_low, estimate.ci_high, estimate.p) == pytest.approx(
+      _bootstrap_reference(big_a, big_b, 600, 2), rel=1e-12)
+  assert (estimate.n_items, estimate.n_clusters) == (4096, 4096)
+  assert estimate.method == "paired bootstrap over documents (600 resamples)"
+
+
+def test_bootstrap_defaults_and_float32_inputs():
+  """The default is 2000 resamples and no task name; float32 log-likelihoods are differenced
+  and summed in float64 (a float32 sum is off by ~1e-8 relative)."""
+  docs = [(-100.0, 80), (-50.0, 30)]
+  estimate = paired.paired_bootstrap_bits_per_byte(docs, docs)
+  assert estimate.method == "paired bootstrap over documents (2000 resamples)"
+  assert (estimate.task, estimate.metric) == ("", "bits_per_byte")
+  assert estimate.higher_is_better is False
+  docs_a, docs_b = _noisy_documents(5, seed=6)
+  a32, b32 = np.asarray(docs_a, np.float32), np.asarray(docs_b, np.float32)
+  a64, b64 = a32.astype(np.float64), b32.astype(np.float64)
+  exact = (a64[:, 0] - b64[:, 0]).sum() / (math.log(2) * a64[:, 1].sum())
+  estimate = paired.paired_bootstrap_bits_per_byte(a32, b32, 10)
+  assert estimate.difference == pytest.approx(exact, rel=1e-12)
+
+
+def test_bootstrap_input_limits():
+  """2 documents and 2 resamples are enough; 1 resample, documents with no bytes, or a
+  non-finite log-likelihood in either run are one-line errors naming the task."""
+  docs_a, docs_b = [(-10.0, 8), (-20.0, 12)], [(-11.0, 8), (-19.0, 12)]
+  two = paired.paired_bootstrap_bits_per_byte(docs_a, docs_b, 2)
+  # Σ (ll_a − ll_b) = 1 − 1 = 0 nats over 20 bytes.
+  assert two.difference == 0.0 and two.n_items == 2
+  # One byte in all is enough (a resample of only the empty document has no rate: nan, which
+  # this check does not read).
+  with np.errstate(invalid="ignore"):
+    one_byte = paired.paired_bootstrap_bits_per_byte([(-1.0, 1), (-2.0, 0)],
+                                                     [(-2.0, 1), (-2.0, 0)], 5)
+  assert one_byte.difference == pytest.approx(1 / math.log(2))  # 1 nat over 1 byte
+  with pytest.raises(ValueError, match=r"^demo_perplexity bits_per_byte: a bootstrap needs at "
+                     r"least 2 documents with bytes and 2 resamples \(got 2 documents, 1 "
+                     r"resamples\)$"):
+    paired.paired_bootstrap_bits_per_byte(docs_a, docs_b, 1, task="demo_perplexity")
+  with pytest.raises(ValueError, match="at least 2 documents with bytes"):
+    paired.paired_bootstrap_bits_per_byte([(0.0, 0), (0.0, 0)], [(0.0, 0), (0.0, 0)], 5)
+  for bad in (math.nan, math.inf):
+    with pytest.raises(ValueError, match=r"^demo_perplexity bits_per_byte: log-likelihoods "
+                       r"must be finite$"):
+      paired.paired_bootstrap_bits_per_byte(docs_a, [(bad, 8), (-19.0, 12)], 5,
+                                            task="demo_perplexity")
+  with pytest.raises(ValueError, match=r"^demo_perplexity bits_per_byte: the runs' documents "
+                     r"differ \(2 and 1 documents, or different byte counts\)$"):
+    paired.paired_bootstrap_bits_per_byte(docs_a, docs_a[:1], 5, task="demo_perplexity")
+
+
+def test_choice_items_read_the_target_delimiter_and_work_without_configs():
+  """A string target is found as target_delimiter + target among the continuations: with
+  delimiter ":" the target "B" is option 1 (":B"); results without configs (or without the
+  task's) use lm-eval's default delimiter " ". Samples without `metrics` keep every option."""
+  sample = _choice_sample(0, [-2.0, -0.5, -1.0], "B", paragraph=1)
+  sample["arguments"] = [["q", ":A"], ["q", ":B"], ["q", ":C"]]
+  del sample["metrics"]
+  results = {"configs": {"demo_rc": {"target_delimiter": ":"}},
+             "samples": {"demo_rc": [sample]}}
+  [item] = paired.choice_items(results, "demo_rc").values()
+  assert (item.gold, item.margin, item.correct) == (1, 0.5, True)
+  plain = _choice_sample(0, [-2.0, -0.5], "option 0", paragraph=1)
+  for config in ({}, {"configs": {}}, {"configs": {"demo_rc": {}}}):
+    [item] = paired.choice_items({**config, "samples": {"demo_rc": [plain]}}, "demo_rc").values()
+    assert (item.gold, item.margin) == (0, -1.5)
+  with pytest.raises(ValueError, match=r"^demo_rc doc_id 0: target 'B' is not one of its 3 "
+                     r"options"):
+    paired.choice_items({"samples": {"demo_rc": [sample]}}, "demo_rc")
+
+
+def test_choice_items_take_lm_evals_acc_as_recorded():
+  """`correct` is lm-eval's `acc` when the sample has it (even where the log-likelihoods
+  tie), and the argmax otherwise."""
+  recorded = _choice_sample(0, [-2.0, -2.0], 1, paragraph=1, acc=1.0)
+  [item] = paired.choice_items(_results([recorded], []), "demo_rc").values()
+  assert item.correct is True
+  del recorded["acc"]
+  [item] = paired.choice_items(_results([recorded], []), "demo_rc").values()
+  assert item.correct is False  # argmax picks option 0
+
+
+def test_clustering_errors_name_the_docs_fields():
+  """Clustering by a field the doc lacks names the fields the doc has, or "none"."""
+  results = _results([_choice_sample(0, [-1.0, -2.0], 0, paragraph=1)], [])
+  with pytest.raises(ValueError, match=r"^demo_rc doc_id 0: the doc has no field 'passage' to "
+                     r"cluster by \(it has: question, paragraph\)$"):
+    paired.choice_items(results, "demo_rc", cluster_field="passage")
+  del results["samples"]["demo_rc"][0]["doc"]
+  with pytest.raises(ValueError, match=r"^demo_rc doc_id 0: the doc has no field 'passage' to "
+                     r"cluster by \(it has: none\)$"):
+    paired.choice_items(results, "demo_rc", cluster_field="passage")
+
+
+def test_rolling_documents_read_bits_per_byte_alone():
+  """A task that lists only bits_per_byte (no byte_perplexity) is read from it."""
+  sample = _rolling_sample(0, -70.0, 40)
+  del sample["byte_perplexity"]
+  assert paired.rolling_documents(_results([], [sample]), "demo_perplexity") == {
+      0: (-70.0, 40)}
+
+
+def test_results_without_samples_are_one_line_errors():
+  with pytest.raises(ValueError, match=r"^demo_rc: the results hold no per-item samples "
+                     r"\(lm-eval's log_samples\)$"):
+    paired.choice_items({"samples": {}}, "demo_rc")
+  with pytest.raises(ValueError, match=r"^the results hold no per-item samples "
+                     r"\(lm-eval's log_samples\)$"):
+    paired.compare_runs({"samples": {"t": []}}, {})
+
+
+def test_compare_runs_needs_an_output_type_from_the_configs():
+  """Without configs, or without the task's, the output type is unknown: one error."""
+  base = _results([_choice_sample(i, [-1.0, -2.0], 0, i) for i in range(2)], [])
+  for configs in ({}, {"configs": {}}):
+    results = {**configs, "samples": base["samples"]}
+    with pytest.raises(ValueError, match=r"^demo_rc: the results' configs give no "
+                       r"output_type$"):
+      paired.compare_runs(results, results)
+
+
+def _compare_pair():
+  """Two runs: 4 multiple-choice items (b better on two, worse on one) and 12 documents."""
+  margins = [([-1.0, -2.0], [-1.0, -1.5]), ([-2.0, -1.0], [-0.5, -1.0]),
+             ([-1.0, -3.0], [-2.0, -1.0]), ([-1.0, -2.0], [-0.8, -2.0])]
+  docs_a, docs_b = _noisy_documents(12, seed=4)
+  runs = []
+  for arm, docs in ((0, docs_a), (1, docs_b)):
+    choice = [_choice_sample(i, lls[arm], 0, paragraph=i // 2, acc=float(lls[arm][0] > lls[arm][1]))
+              for i, lls in enumerate(margins)]
+    runs.append(_results(choice, [_rolling_sample(i, ll, n) for i, (ll, n) in enumerate(docs)]))
+  return runs, docs_a, docs_b
+
+
+def test_compare_runs_passes_task_seed_and_resamples_on():
+  """compare_runs' accuracy estimate names the task; its bootstrap uses the given seed and
+  resamples (default: seed 0, 2000 resamples), as the written-out bootstrap shows."""
+  (a, b), docs_a, docs_b = _compare_pair()
+  margin, acc, bits = paired.compare_runs(a, b, seed=7, resamples=300)
+  # Margins a: 1, -1, 2, 1; b: 0.5, 0.5, -1, 1.2; differences -0.5, 1.5, -3, 0.2.
+  assert margin.difference == pytest.approx((-0.5 + 1.5 - 3 + 0.2) / 4)
+  # Right a: 1, 0, 1, 1; b: 1, 1, 0, 1: 1 vs 1 discordant.
+  assert (acc.task, acc.method) == ("demo_rc", "McNemar exact (1 vs 1 discordant)")
+  se, low, high, p = _bootstrap_reference(docs_a, docs_b, 300, 7)
+  assert (bits.se, bits.ci_low, bits.ci_high, bits.p) == pytest.approx((se, low, high, p),
+                                                                        rel=1e-12)
+  default = paired.compare_runs(a, b)[2]
+  assert default.method == "paired bootstrap over documents (2000 resamples)"
+  assert default.se == pytest.approx(_bootstrap_reference(docs_a, docs_b, 2000, 0)[0], rel=1e-12)
+
+
+def test_compare_runs_clusters_both_runs_items():
+  """Both runs' items are read with the cluster field: a second run whose docs lack it is
+  an error, not a silent pairing."""
+  (a, b), _, _ = _compare_pair()
+  for sample in b["samples"]["demo_rc"]:
+    del sample["doc"]["paragraph"]
+  paired.compare_runs(a, b)  # without clustering, nothing is missing
+  with pytest.raises(ValueError, match=r"^demo_rc doc_id 0: the doc has no field 'paragraph'"):
+    paired.compare_runs(a, b, cluster_field="paragraph")

@@ -6,8 +6,8 @@ function. A mutant is *killed* when a test fails. The score of a module is
 
     killed / (mutants - equivalent)
 
-where `EQUIVALENT` below lists, with a reason, the survivors that change nothing observable.
-Mutants in functions that the module's own tests never call count as not killed.
+where `mutation_equivalents.txt` lists, with a reason, the survivors that change nothing
+observable. Mutants in functions that the module's own tests never call count as not killed.
 
 Each module runs in its own scratch copy of the tree under `.mutation/<module>/`, so mutmut's
 results are kept there: re-running the command re-tests only the mutants of functions that
@@ -54,13 +54,35 @@ MODULES = {
     "instruct_pt/analysis/units.py": ["tests/test_units.py"],
 }
 
-# Surviving mutants that change nothing observable: mutant name -> why.
-EQUIVALENT: dict[str, str] = {
-    "instruct_pt.data.formats.x_parse_pairs__mutmut_7":
-        "split(EOS)[0] == split(EOS, 1)[0] for every string (maxsplit only changes later parts)",
-    "instruct_pt.data.formats.x_parse_pairs__mutmut_9":
-        "split(EOS, 2)[0] == split(EOS, 1)[0] for every string, likewise",
-}
+# Surviving mutants that change nothing observable, each with why.
+EQUIVALENTS_FILE = Path(__file__).with_name("mutation_equivalents.txt")
+
+
+def read_equivalents(path: Path = EQUIVALENTS_FILE) -> dict[str, str]:
+  """Mutant name -> why it is equivalent, from `path`.
+
+  Args:
+    path: the equivalents file.
+
+  Raises:
+    SystemExit: a reason without a name, naming the file and line.
+  """
+  equivalent: dict[str, str] = {}
+  name = None
+  for number, line in enumerate(path.read_text().splitlines(), 1):
+    if not line.strip() or line.startswith("#"):
+      continue
+    if line.startswith(" "):
+      if name is None:
+        sys.exit(f"{path}:{number}: a reason before any mutant name")
+      equivalent[name] = (equivalent[name] + " " + line.strip()).strip()
+    else:
+      name = line.strip().removesuffix(":")
+      equivalent[name] = ""
+  return equivalent
+
+
+EQUIVALENT = read_equivalents()
 
 _RESULT_LINE = re.compile(r"^\s+(?P<name>\S+__mutmut_\d+): (?P<status>.+)$")
 
