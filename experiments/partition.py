@@ -57,6 +57,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 import common  # experiments/common.py: the script's directory is on sys.path
+import stats  # experiments/stats.py
 from instruct_pt import run_dir
 from instruct_pt.analysis import contexts
 from instruct_pt.analysis import partition as partition_lib
@@ -197,20 +198,7 @@ def pool(settings: Settings, tokenizer, seed: int) -> dict[str, Any]:
           "featurizer_sample": sample}
 
 
-# Statistics ------------------------------------------------------------------------------------
-
-def perplexity_interval(nll: np.ndarray, tokens: np.ndarray, groups: np.ndarray, seed: int,
-                        resamples: int = 2000) -> list[float]:
-  """95% bootstrap interval of exp(sum nll / sum tokens), resampling documents within each
-  group (source)."""
-  rng = np.random.default_rng(seed)
-  values = []
-  members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-  for _ in range(resamples):
-    picks = np.concatenate([rng.choice(m, len(m)) for m in members])
-    values.append(math.exp(nll[picks].sum() / tokens[picks].sum()))
-  return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
-
+# Clustering ------------------------------------------------------------------------------------
 
 def clustering_check(features: np.ndarray, assignment: np.ndarray,
                      labels: Sequence[str]) -> dict[str, float]:
@@ -225,21 +213,6 @@ def clustering_check(features: np.ndarray, assignment: np.ndarray,
           "true_centroid_purity": partition_lib.true_centroid_purity(features, labels),
           "objective_found": partition_lib.within_cluster_sum_of_squares(features, assignment),
           "objective_sources": partition_lib.within_cluster_sum_of_squares(features, labels)}
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray, tokens: np.ndarray, groups: np.ndarray,
-                      seed: int, resamples: int = 2000) -> dict[str, Any]:
-  """Mean per-token NLL of `a` minus `b` over the same documents, with a 95% paired
-  bootstrap interval (documents resampled within each group) and whether it holds 0."""
-  rng = np.random.default_rng(seed)
-  members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
-  value = float((a.sum() - b.sum()) / tokens.sum())
-  values = []
-  for _ in range(resamples):
-    picks = np.concatenate([rng.choice(m, len(m)) for m in members])
-    values.append((a[picks].sum() - b[picks].sum()) / tokens[picks].sum())
-  interval = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
-  return {"value": value, "ci": interval, "within_noise": interval[0] <= 0 <= interval[1]}
 
 
 # The arms --------------------------------------------------------------------------------------
@@ -345,14 +318,14 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
     for source in (*SOURCES, "overall"):
       mask = np.ones(len(held), bool) if source == "overall" else held_sources == source
       entry[source] = float(math.exp(nll[arm][mask].sum() / tokens[mask].sum()))
-      entry[f"{source}_ci"] = perplexity_interval(nll[arm][mask], tokens[mask],
-                                                  held_sources[mask], seed)
+      entry[f"{source}_ci"] = stats.perplexity_interval(nll[arm][mask], tokens[mask],
+                                                        held_sources[mask], seed)
     results_by_arm[arm] = entry
   differences = {}
   for a, b in (("cbtm_top1", "dense"), ("cbtm_top1", "random_top1"), ("cbtm_top2", "dense")):
     for source in (*SOURCES, "overall"):
       mask = np.ones(len(held), bool) if source == "overall" else held_sources == source
-      differences[f"{a} - {b}: {source}"] = paired_difference(
+      differences[f"{a} - {b}: {source}"] = stats.per_token_difference(
           nll[a][mask], nll[b][mask], tokens[mask], held_sources[mask], seed)
   seconds["total"] = time.perf_counter() - start
   return {

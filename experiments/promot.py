@@ -46,6 +46,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 import common  # experiments/common.py: the script's directory is on sys.path
+import stats  # experiments/stats.py
 from instruct_pt import run_dir
 from instruct_pt.data import sources
 from instruct_pt.evaluation.scoring import Scorer
@@ -166,33 +167,7 @@ def step_batches(tokenizer, examples: Sequence[tuple[str, str]], settings: Setti
   return lambda start: (batch(step) for step in range(start, 1 << 30))
 
 
-# Statistics ------------------------------------------------------------------------------------
-
-def wilson(successes: float, n: int) -> list[float]:
-  """95% Wilson interval of a proportion."""
-  if n == 0:
-    return [0.0, 1.0]
-  z, p = 1.96, successes / n
-  centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-  half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-  return [max(0.0, centre - half), min(1.0, centre + half)]
-
-
-def mean_interval(values: Sequence[float]) -> list[float]:
-  """Mean +- 1.96 standard errors."""
-  values = np.asarray(values, np.float64)
-  half = 1.96 * values.std(ddof=1) / math.sqrt(len(values)) if len(values) > 1 else math.inf
-  return [float(values.mean() - half), float(values.mean() + half)]
-
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int = 0,
-                     resamples: int = 2000) -> list[float]:
-  """95% bootstrap interval of mean(a - b) over paired items."""
-  diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-  picks = np.random.default_rng(seed).integers(0, len(diff), (resamples, len(diff)))
-  means = diff[picks].mean(axis=1)
-  return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-
+# Answers ---------------------------------------------------------------------------------------
 
 def answer_line(generation: str) -> str:
   """The answer a greedy generation gives: its first non-blank line, stripped."""
@@ -253,10 +228,10 @@ class Evaluator:
     correct = [float(said == (a == ANSWERS[0])) for said, (_, a) in zip(said_true, target)]
     formatted = true_false_hits(self._greedy(engine, [p for p, _ in target]))
     return {"target_accuracy": float(np.mean(correct)),
-            "target_accuracy_ci": wilson(sum(correct), len(correct)),
+            "target_accuracy_ci": stats.wilson(sum(correct), len(correct)),
             "target_true_share": float(np.mean(said_true)),
             "target_format_rate": float(np.mean(formatted)),
-            "target_format_rate_ci": wilson(sum(formatted), len(formatted)),
+            "target_format_rate_ci": stats.wilson(sum(formatted), len(formatted)),
             "items": {"correct": correct, "target_formatted": formatted}}
 
   def __call__(self, params, prompt: Optional[np.ndarray] = None) -> dict[str, Any]:
@@ -282,11 +257,11 @@ class Evaluator:
     return {
         **results,
         "format_rate": float(np.mean(formatted)),
-        "format_rate_ci": wilson(sum(formatted), len(formatted)),
+        "format_rate_ci": stats.wilson(sum(formatted), len(formatted)),
         "gold_logprob": float(np.mean(gold)),
-        "gold_logprob_ci": mean_interval(gold),
+        "gold_logprob_ci": stats.mean_interval(gold),
         "exact_match": float(np.mean(exact)),
-        "exact_match_ci": wilson(sum(exact), len(exact)),
+        "exact_match_ci": stats.wilson(sum(exact), len(exact)),
         "docs_perplexity": float(math.exp(-doc_logprob / sum(len(d) - 1 for d in docs))),
         "per_task": per_task, "outputs": first_lines,
         "items": {**results["items"], "formatted": formatted, "gold": gold},
@@ -365,9 +340,10 @@ def run_arms(settings: Settings, out: run_dir.RunDir, seed: int) -> dict[str, An
 
 
 def _difference(a: dict, b: dict, key: str) -> dict[str, Any]:
-  value = float(np.mean(a[key]) - np.mean(b[key]))
-  interval = paired_bootstrap(a[key], b[key])
-  return {"value": value, "ci": interval, "within_noise": interval[0] <= 0 <= interval[1]}
+  # The value is mean(a) - mean(b) (not stats.paired_difference's mean(a - b), which may differ
+  # in the last bit), so that results.json stays as it was.
+  return stats.noise_entry(float(np.mean(a[key]) - np.mean(b[key])),
+                           stats.paired_bootstrap(a[key], b[key]))
 
 
 # Report ----------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 import common  # experiments/common.py: the script's directory is on sys.path
+import stats  # experiments/stats.py
 from instruct_pt import parallel, run_dir
 from instruct_pt.analysis import stimuli
 from instruct_pt.analysis import units as analysis
@@ -139,33 +140,6 @@ def token_docs(tokenizer, texts: Sequence[str], tokens: int, count: int) -> list
   return docs
 
 
-# Statistics ------------------------------------------------------------------------------------
-
-def wilson(successes: float, n: int) -> list[float]:
-  """95% Wilson interval of a proportion."""
-  z, p = 1.96, successes / n
-  centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-  half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-  return [max(0.0, centre - half), min(1.0, centre + half)]
-
-
-def mean_interval(values: Sequence[float]) -> list[float]:
-  """Mean +- 1.96 standard errors."""
-  values = np.asarray(values, np.float64)
-  half = 1.96 * values.std(ddof=1) / math.sqrt(len(values))
-  return [float(values.mean() - half), float(values.mean() + half)]
-
-
-def difference(a: Sequence[float], b: Sequence[float], seed: int = 0) -> dict[str, Any]:
-  """mean(a - b) over paired items with a 95% bootstrap interval and a within-noise flag."""
-  diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-  picks = np.random.default_rng(seed).integers(0, len(diff), (2000, len(diff)))
-  means = diff[picks].mean(axis=1)
-  interval = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-  return {"value": float(diff.mean()), "ci": interval,
-          "within_noise": interval[0] <= 0 <= interval[1]}
-
-
 # E3a -------------------------------------------------------------------------------------------
 
 class Harness:
@@ -195,8 +169,9 @@ class Harness:
     return {"docs_perplexity": math.exp(sum(n * (len(d) - 1) for n, d in zip(doc_nll, self.docs))
                                         / total),
             "agreement": float(np.mean(correct)),
-            "agreement_ci": wilson(sum(correct), len(correct)),
-            "addition_logprob": float(np.mean(gold)), "addition_logprob_ci": mean_interval(gold),
+            "agreement_ci": stats.wilson(sum(correct), len(correct)),
+            "addition_logprob": float(np.mean(gold)),
+            "addition_logprob_ci": stats.mean_interval(gold),
             "items": {"doc_nll": doc_nll, "correct": correct, "gold": gold}}
 
 
@@ -236,10 +211,10 @@ def run_e3a(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
             for key in lang}
     for key, label in (("correct", "agreement"), ("doc_nll", "docs NLL"),
                        ("gold", "addition log-prob")):
-      differences[f"{label}: language {percent}% - none"] = difference(lang[key],
-                                                                       items["none"][key])
-      differences[f"{label}: language {percent}% - random {percent}%"] = difference(
-          lang[key], rand[key])
+      differences[f"{label}: language {percent}% - none"] = stats.paired_difference(
+          lang[key], items["none"][key])
+      differences[f"{label}: language {percent}% - random {percent}%"] = (
+          stats.paired_difference(lang[key], rand[key]))
   return {"selections": {str(k): v for k, v in selections.items()},
           "t_max": float(np.nanmax(found.t)), "conditions": conditions,
           "differences": differences, "per_layer": analysis.per_layer(found)}
@@ -310,8 +285,8 @@ def run_e3b(model, mesh, rules, settings: Settings, out: run_dir.RunDir,
     curves[arm] = points
     ends[arm] = now
     finals[arm] = {"lr": lr, "trained_entries": _trained_entries(model.params, table, freeze),
-                   "target_gain": difference(base["target"], now["target"]),
-                   "forgetting": difference(now["general"], base["general"]),
+                   "target_gain": stats.paired_difference(base["target"], now["target"]),
+                   "forgetting": stats.paired_difference(now["general"], base["general"]),
                    "seconds": time.perf_counter() - begin}
   return {"selected_code_units": int(chosen.sum()), "general_units": len(general.units),
           "code_units_per_layer": analysis.per_layer(code_units)["selected"],
@@ -334,8 +309,9 @@ def between_arms(ends: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, 
     ends: arm -> {"target": per-document code losses, "general": per-document prose losses}
       after training.
   """
-  return {f"{a} - {b}": {"target_gain": difference(ends[b]["target"], ends[a]["target"]),
-                         "forgetting": difference(ends[a]["general"], ends[b]["general"])}
+  return {f"{a} - {b}": {
+      "target_gain": stats.paired_difference(ends[b]["target"], ends[a]["target"]),
+      "forgetting": stats.paired_difference(ends[a]["general"], ends[b]["general"])}
           for a, b in ARM_PAIRS if a in ends and b in ends}
 
 

@@ -3,6 +3,7 @@ with the model's own code, streaming Welch t, top-p% selection, ablation masks i
 layers, targeted tuning masks in the optimizer, and the one-line errors. Tiny model, CPU.
 """
 
+import dataclasses
 import functools
 import json
 
@@ -99,6 +100,26 @@ def test_recorded_units_equal_a_manual_forward_and_pool_by_the_mask(params):
       np.testing.assert_allclose(last[row], manual[:, row, n - 1], rtol=1e-5, atol=1e-5)
       np.testing.assert_allclose(mean[row], manual[:, row, :n].mean(axis=1), rtol=1e-5,
                                  atol=1e-5)
+  # A Recorder of residual units pooled by the last token, on the rows' real tokens only (its
+  # zero padding comes after them, so causal attention keeps the prefixes' activations).
+  recorder = analysis.Recorder(TINY, params, "residual", "last", max_tokens=10, batch_size=4)
+  recorded = recorder.pooled([list(tokens[row, :n]) for row, n in enumerate([10, 4, 1])])
+  assert recorded.shape == (3, L, D) and recorded.dtype == np.float32
+  for row, n in enumerate([10, 4, 1]):
+    np.testing.assert_allclose(recorded[row], residual[:, row, n - 1], rtol=1e-5, atol=1e-5)
+
+
+def test_pooled_units_are_float32_for_a_bfloat16_model(params):
+  """A bfloat16 model records bfloat16 units; pooling returns them as float32 (the statistics
+  are accumulated in float64 from there)."""
+  model = Decoder(dataclasses.replace(TINY, dtype="bfloat16"))
+  tokens, lengths = _tokens(4, (2, 6)), jnp.asarray([6, 3], jnp.int32)
+  _, state = jax.jit(lambda p, t: model.apply({"params": p}, t, mutable=["intermediates"]))(
+      params, tokens)
+  assert state["intermediates"]["layers"]["residual"][0].dtype == jnp.bfloat16
+  pooled = jax.jit(lambda p, t, n: analysis.pooled_units(model, p, t, n, "residual", "last"))(
+      params, tokens, lengths)
+  assert pooled.dtype == jnp.float32 and pooled.shape == (2, L, D)
 
 
 def test_streaming_welch_t_equals_a_two_pass_computation():

@@ -51,7 +51,8 @@ MODULES = {
     "instruct_pt/evaluation/compare.py": ["tests/test_compare.py"],
     "instruct_pt/evaluation/paired.py": ["tests/test_paired.py"],
     "instruct_pt/demo_comparison.py": ["tests/test_demo_report.py"],
-    "instruct_pt/analysis/units.py": ["tests/test_units.py"],
+    "instruct_pt/analysis/units.py": ["tests/test_units.py", "tests/test_unit_stats.py"],
+    "experiments/stats.py": ["tests/test_experiment_stats.py"],
 }
 
 # Surviving mutants that change nothing observable, each with why.
