@@ -219,7 +219,7 @@ def analyze_units(run: config.AnalyzeUnitsRun) -> Any:
   """Localizes task-relevant units: Welch t of every unit, task vs control stimuli, and the
   global top `run.top_percent`% (`instruct_pt.analysis.units`).
 
-  Writes `run.out`/units.json (the selected units, highest t first, and how they were chosen),
+  Writes `run.output_dir`/units.json (the selected units, highest t first, and how they were chosen),
   t_values.npy (`[layers, width]`) and units.png (per-layer counts and t).
 
   Args:
@@ -238,7 +238,7 @@ def analyze_units(run: config.AnalyzeUnitsRun) -> Any:
   control = stimuli_lib.read(run.control_stimuli, run.text_field)
   described = run_dir.load(run.model, with_params=False)
   if described.tokenizer is None:
-    raise ValueError(f"--model={run.model} has no tokenizer to encode the stimuli with")
+    raise ValueError(f"--run_dir={run.model} has no tokenizer to encode the stimuli with")
   mesh, rules = _mesh(run.mesh)
   recorder_args = (run.kind, run.pooling, run.max_tokens, run.batch_size)
   task_ids = analysis.encode_stimuli(described.tokenizer, task, run.max_tokens)
@@ -254,7 +254,7 @@ def analyze_units(run: config.AnalyzeUnitsRun) -> Any:
       "model": run.model, "statistic": analysis.STATISTIC.format(pooling=run.pooling),
       "pooling": run.pooling, "task_source": run.task_stimuli,
       "control_source": run.control_stimuli})
-  analysis.write(found, run.out)
+  analysis.write(found, run.output_dir)
   return found
 
 

@@ -312,7 +312,7 @@ class AnalyzeUnitsRun:
     task_stimuli: task stimuli: a text file (one per line), a JSONL file (`text_field`), or
       `builtin:NAME[:COUNT]` (`instruct_pt.analysis.stimuli`).
     control_stimuli: control stimuli, the same forms.
-    out: the output directory (units.json, t_values.npy, units.png).
+    output_dir: the output directory (units.json, t_values.npy, units.png).
     kind: "residual" (each dimension after each block) or "mlp" (SwiGLU hidden units).
     pooling: "last" (the stimulus' last token) or "mean" (over its tokens).
     top_percent: share of all units to select, in percent.
@@ -325,7 +325,7 @@ class AnalyzeUnitsRun:
   model: str
   task_stimuli: str
   control_stimuli: str
-  out: str
+  output_dir: str
   kind: str = "residual"
   pooling: str = "last"
   top_percent: float = 1.0

@@ -145,6 +145,10 @@ def test_flags_are_never_abbreviated(capsys):
      "; train.num_steps is a setting: use --gin_param=train.num_steps=5"),
     ("synthesize --run_dir=RUN --num_slots=4",
      "; synthesize.num_slots is a setting: use --gin_param=synthesize.num_slots=4"),
+    ("evaluate --model=smollm2 --tasks=demo", "; did you mean --run_dir? (one name across "
+     "commands)"),
+    ("evaluate --run_dir=RUN --tasks=demo --out=x", "; did you mean --output_dir? (one name "
+     "across commands)"),
 ])
 def test_an_unknown_flag_says_what_was_meant(capsys, line, hint):
   """A flag with dashes or a typo names the command's flag; a setting given as a flag names

@@ -6,6 +6,7 @@ layers, targeted tuning masks in the optimizer, and the one-line errors. Tiny mo
 import dataclasses
 import functools
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -310,7 +311,7 @@ def test_bad_units_files_and_too_few_stimuli_give_one_line(tmp_path, capsys, mes
        "unknown builtin 'nonsense'"),
       (["--task_stimuli=builtin:sentences:8", "--control_stimuli=builtin:pseudowords:8",
         "--top_percent=0"], "--top_percent=0.0: give a percentage in (0, 100]")):
-    assert cli.main(["analyze-units", f"--model={run}", f"--out={tmp_path / 'out'}",
+    assert cli.main(["analyze-units", f"--run_dir={run}", f"--output_dir={tmp_path / 'out'}",
                      *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
@@ -333,7 +334,7 @@ def test_analyze_units_writes_units_t_values_and_png(tmp_path, capsys, mesh, par
   out = tmp_path / "units"
   assert cli.main(["analyze-units", f"--run_dir={run}", "--task_stimuli=builtin:sentences:20",
                    "--control_stimuli=builtin:pseudowords:20", "--kind=mlp", "--pooling=mean",
-                   "--top_percent=5", "--batch_size=8", f"--out={out}"]) == 0
+                   "--top_percent=5", "--batch_size=8", f"--output_dir={out}"]) == 0
   assert "analyze-units: wrote" in capsys.readouterr().out
   data = json.loads((out / "units.json").read_text())
   t = np.load(out / "t_values.npy")
@@ -371,10 +372,12 @@ def test_analyze_units_help_lists_every_option(capsys):
   with pytest.raises(SystemExit):
     cli.main(["analyze-units", "--help"])
   text = capsys.readouterr().out
-  for flag in ("--model", "--run_dir", "--task_stimuli", "--control_stimuli", "--top_percent",
-               "--pooling", "--kind", "--out", "--max_tokens", "--batch_size", "--text_field",
-               "--mesh", "--gin_param", "builtin:NAME", "unit_mask", "trainable_units"):
+  for flag in ("--run_dir", "--task_stimuli", "--control_stimuli", "--top_percent",
+               "--pooling", "--kind", "--output_dir", "--max_tokens", "--batch_size",
+               "--text_field", "--mesh", "--gin_param", "builtin:NAME", "unit_mask",
+               "trainable_units"):
     assert flag in text, flag
   from instruct_pt import config  # pylint: disable=import-outside-toplevel
-  for field in config.AnalyzeUnitsRun.__dataclass_fields__:
-    assert f"--{field}" in text, field
+  for field in config.AnalyzeUnitsRun.__dataclass_fields__:  # the model source is --run_dir
+    assert f"--{'run_dir' if field == 'model' else field}" in text, field
+  assert not re.search(r"--(model|out)\b(?!_)", text)  # one name per concept

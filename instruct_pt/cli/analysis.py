@@ -62,13 +62,13 @@ def analyze_units_command(args: argparse.Namespace) -> int:
   from instruct_pt import commands, config  # pylint: disable=import-outside-toplevel
   run = config.AnalyzeUnitsRun(
       model=args.model, task_stimuli=args.task_stimuli, control_stimuli=args.control_stimuli,
-      out=args.out, kind=args.kind, pooling=args.pooling, top_percent=args.top_percent,
+      output_dir=args.output_dir, kind=args.kind, pooling=args.pooling, top_percent=args.top_percent,
       max_tokens=args.max_tokens, batch_size=args.batch_size, text_field=args.text_field,
       mesh=common.mesh_config(args))
   found = commands.analyze_units(run)
   from instruct_pt.analysis import units  # pylint: disable=import-outside-toplevel
   print(units.summary(found))
-  print(f"analyze-units: wrote {args.out}/units.json, t_values.npy and units.png")
+  print(f"analyze-units: wrote {args.output_dir}/units.json, t_values.npy and units.png")
   return 0
 
 
@@ -102,12 +102,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
       "SwiGLU hidden units) on task and control stimuli, pooled per stimulus, computes "
       "Welch's t on |activation| per unit from streaming statistics, and selects the "
       "global top --top_percent% (AlKhamissi et al., arXiv 2411.02280). Writes "
-      "OUT/units.json, OUT/t_values.npy and OUT/units.png. Use the units file to ablate "
-      "(lm-eval --model_args unit_mask=OUT/units.json) or for targeted tuning "
-      "(--gin_param=\"train.trainable_units='OUT/units.json'\" or train.freeze_units).",
-      "instruct-pt analyze-units --model=smollm2 --task_stimuli=task.jsonl "
-      "--control_stimuli=control.jsonl --out=runs/units")
-  units.add_argument("--model", "--run_dir", dest="model", required=True,
+      "OUTPUT_DIR/units.json, t_values.npy and units.png. Use the units file to ablate "
+      "(lm-eval --model_args unit_mask=OUTPUT_DIR/units.json) or for targeted tuning "
+      "(--gin_param=\"train.trainable_units='OUTPUT_DIR/units.json'\" or "
+      "train.freeze_units).",
+      "instruct-pt analyze-units --run_dir=smollm2 --task_stimuli=task.jsonl "
+      "--control_stimuli=control.jsonl --output_dir=runs/units")
+  units.add_argument("--run_dir", dest="model", required=True,
                      help="the model: a run directory, Hugging Face directory, GGUF file or "
                      "bundled name (smollm2)")
   units.add_argument("--task_stimuli", required=True,
@@ -115,7 +116,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # pylint: disab
                      "builtin:NAME[:COUNT] with NAME one of sentences, pseudowords, code, prose")
   units.add_argument("--control_stimuli", required=True,
                      help="control stimuli, in the same forms (e.g. builtin:pseudowords)")
-  units.add_argument("--out", required=True, help="output directory")
+  units.add_argument("--output_dir", required=True, help="where units.json, t_values.npy and "
+                     "units.png go")
   units.add_argument("--kind", default="residual", choices=("residual", "mlp"),
                      help="units: residual (each dimension after each block, the paper's) or "
                      "mlp (SwiGLU hidden units) (default: residual)")

@@ -54,6 +54,12 @@ def _command_parser(parser: argparse.ArgumentParser,
   return parser
 
 
+# Every command names the model source --run_dir and a plain output directory --output_dir;
+# the names other tools use for them.
+_CONCEPT_FLAGS = {"--model": "--run_dir", "--model_dir": "--run_dir", "--out": "--output_dir",
+                  "--output": "--output_dir", "--out_dir": "--output_dir"}
+
+
 def _flag_hint(parser: argparse.ArgumentParser, word: str) -> Optional[str]:
   """What an unknown `--flag[=value]` probably meant, or None."""
   if not word.startswith("--"):
@@ -62,6 +68,9 @@ def _flag_hint(parser: argparse.ArgumentParser, word: str) -> Optional[str]:
   actions = parser._actions  # pylint: disable=protected-access
   flags = [option for action in actions for option in action.option_strings
            if option.startswith("--")]
+  concept = _CONCEPT_FLAGS.get("--" + name.replace("-", "_"))
+  if concept in flags:
+    return f"did you mean {concept}? (one name across commands)"
   close = difflib.get_close_matches("--" + name.replace("-", "_"), flags, n=1, cutoff=0.75)
   if close:
     return f"did you mean {close[0]}?"
