@@ -114,6 +114,10 @@ def cli_page(build_parser: Callable[[], argparse.ArgumentParser]) -> str:
       "Generated from the argument parser (`instruct_pt/cli/`) on every build of this site: "
       "what `instruct-pt COMMAND --help` prints. Settings that are gin bindings "
       "(`--gin_param=train.num_steps=100`) are in the [gin reference](gin.md).", "",
+      "One name per concept in every command: `--run_dir` is a run directory, or the model "
+      "source a command reads (run directory, Hugging Face directory, GGUF file or bundled "
+      "name); `--output_dir` is a plain output directory (not a run); `--mesh` is the "
+      "data,fsdp,tensor shape.", "",
       "Commands: " + ", ".join(f"[`{' '.join(w)}`](#{'-'.join(['instruct-pt'] + w)})"
                                for w in leaves) + ".", ""]
   for words, text in found:
