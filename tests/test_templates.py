@@ -1,4 +1,5 @@
-"""Format recovery, templatification, task categories and quality filters of synthesized pairs."""
+"""Templatification and task categories of synthesized pairs (recovery and quality filters:
+tests/test_recovery.py, tests/test_filters.py)."""
 
 import collections
 import dataclasses
@@ -8,8 +9,10 @@ import re
 
 import pytest
 
+from instruct_pt.synthesis import template_official as official
+from instruct_pt.synthesis import template_official_patterns as official_patterns
 from instruct_pt.synthesis import template_pools as pools
-from instruct_pt.synthesis import categories, filters, recovery, templates
+from instruct_pt.synthesis import categories, recovery, templates
 from instruct_pt.data.formats import QAPair
 
 CONTEXT = ("Marie Curie was born in Warsaw in 1867. She moved to Paris, where she studied "
@@ -26,55 +29,6 @@ OPTIONS_COT = QAPair("Which field did she study?\nOptions:\n- Law\n- Physics\n- 
 MALFORMED_COT = QAPair("Why did she move?\nLet's think step by step.", "To study.")
 OPTIONS_WITH_GOLD = QAPair("Which city did she move to?\nOptions:\n- Berlin\n- Paris\n- Vienna",
                            "Paris")
-
-
-def _recovered(question, answer):
-  item = recovery.recover(QAPair(question, answer))
-  return None if item is None else (item.question, item.options, item.answer, item.cot)
-
-
-def test_recover_official_cot_rules():
-  """Hand-derived from the official `parse_QA_list`: the cue must end the question, the answer
-  must hold exactly one marker, one trailing period leaves the rationale; else dropped."""
-  cue, marker = "\nLet's think step by step.", "\nTherefore, the answer is "
-  assert _recovered("How many?" + cue, "2+2 is 4." + marker + "4") == (
-      "How many?", None, "4", "2+2 is 4")
-  assert _recovered("How many?" + cue, "no marker") is None
-  assert _recovered("How many?", "r." + marker + "4") is None  # marker without the cue
-  assert _recovered("How many?" + cue, "a" + marker + "b" + marker + "c") is None
-  assert _recovered("How many?" + cue, "r.." + marker + "4.") == ("How many?", None, "4.", "r.")
-  assert _recovered(cue.strip(), "r" + marker + "4") is None  # no stem
-  assert _recovered("Pick\nOptions:\n- 3\n- 4" + cue, "r." + marker + "4") == (
-      "Pick", ("3", "4"), "4", "r")
-  items, dropped = recovery.recover_all([PLAIN, MALFORMED_COT, COT])
-  assert len(items) == 2 and dropped == 1
-
-
-def test_recover_official_option_rules():
-  """Options kept verbatim (an empty one too); the answer must equal an option (stripped,
-  case-sensitive) or be an unanswerable string that is no option; else dropped."""
-  question = "Which city?\nOptions:\n- Rome\n- Paris\n- Oslo"
-  assert _recovered(question, "Paris") == ("Which city?", ("Rome", "Paris", "Oslo"), "Paris",
-                                           None)
-  assert _recovered(question, "paris") is None
-  # The release's unanswerable strings (82: 41 and their lowercased copies): "None" and
-  # "none" are on it, "None of the above" is not, and a missing comma in the release runs
-  # two strings together, so "None of the options fit" alone is not either.
-  assert _recovered(question, "None") == ("Which city?", ("Rome", "Paris", "Oslo"), "None",
-                                          None)
-  assert _recovered(question, "none of the above choices")[2] == "none of the above choices"
-  joined = ("None of the available choices adequately meet the specified conditions"
-            "None of the options fit")
-  assert _recovered(question, joined)[2] == joined
-  for dropped in ("None of the above", "None of the options fit", "NONE", "Madrid"):
-    assert _recovered(question, dropped) is None, dropped
-  assert len(pools.UNANSWERABLE_OPTIONS) == 82 == len(pools.UNANSWERABLE_OPTION_SET)
-  assert pools.UNANSWERABLE_OPTIONS[0] == "None of the above choices"
-  assert pools.UNANSWERABLE_OPTIONS[41] == "none of the above choices"
-  assert _recovered("Q?\nOptions:\n- a\n- \n- b\nmore", "b\nmore") == (
-      "Q?", ("a", "", "b\nmore"), "b\nmore", None)
-  assert _recovered("Q?\nOptions:\n- a\nOptions:\n- b", "a") is None  # two markers
-  assert _recovered("\nOptions:\n- a\n- b", "a") is None  # no stem
 
 
 def _style(options, unanswerable="None of these"):
@@ -266,6 +220,17 @@ def test_our_separator_and_hidden_option_rates_pinned_here():
       assert abs(tally[separator] / 8000 - count / 79) < 0.02, (name, tally)
   hidden = sum(s.patterns["options"] == s.patterns["plain"] for s in styles) / 8000
   assert abs(hidden - 0.5) < 0.02
+  # The option format: every item name is a lead of the pool, a label and a space; one item
+  # end for all options, ";" in 1 of 3 texts (the pool's weights 2 : 1 for "" and ";"); the
+  # unanswerable string is one of the release's.
+  for style in styles[:500]:
+    assert [item[:1] for item in style.options.items] == [style.options.items[0][:1]] * 3
+    assert style.options.items[0][:1] in pools.OPTION_LEADS
+    assert all(item.endswith(" ") for item in style.options.items)
+    assert len(set(style.options.ends)) == 1 and style.options.ends[0] in pools.OPTION_ENDS
+    assert style.unanswerable in pools.UNANSWERABLE_OPTIONS
+  semicolons = sum(s.options.ends == (";",) * 3 for s in styles) / 8000
+  assert abs(semicolons - 1 / 3) < 0.02, semicolons
   # In texts, a hidden list leaves the wrong options out (the answer is written as its text).
   entry = [templates.Entry(CONTEXT, [OPTIONS_WITH_GOLD, PLAIN])]
   with_list = sum("Vienna" in templates.templatify(entry, seed, "filtered")[0].text
@@ -293,6 +258,7 @@ def test_every_layout_writes_every_pair(monkeypatch):
 
 @pytest.mark.parametrize("mode", templates.MODES)
 def test_templatify_is_deterministic_and_seed_dependent(mode):
+  """Equal seeds give equal texts, 30 seeds 30 different texts; an unknown mode is refused."""
   entries = [templates.Entry(CONTEXT, [PLAIN, OPTIONS_COT])]
   outputs = [templates.templatify(entries, seed, mode) for seed in range(30)]
   assert outputs == [templates.templatify(entries, seed, mode) for seed in range(30)]
@@ -404,49 +370,306 @@ def test_categorize_fallback_is_abstractive():
   assert categories.categorize(pair, CONTEXT) == "abstractive_qa"
 
 
-def test_filter_reasons_are_each_triggered_and_counted():
-  """Empty, over-long, ungrounded and in-text duplicate pairs are dropped with their reason."""
-  quality = filters.QualityFilter(max_answer_chars=50)
-  pairs = [QAPair("  ", "x"), QAPair("What?", ""),
-           QAPair("Describe her life.", "y" * 51),
-           QAPair("Extract the city where she was born.", "Krakow"),
-           QAPair("Extract the city where she was born.", "Warsaw"),
-           QAPair("extract the city where she was born.", "Warsaw"),
-           QAPair("List the sciences she studied.", "physics, biology"),
-           QAPair("Who shared the prize with her?", "Pierre Curie")]
-  kept, counts, kept_categories = quality.filter_pairs(CONTEXT, pairs)
-  assert counts == collections.Counter(empty=2, answer_too_long=1, ungrounded=2,
-                                       duplicate_in_text=1, kept=2)
-  assert [p.answer for p in kept] == ["Warsaw", "Pierre Curie"]
-  assert kept_categories == [categories.categorize(p, CONTEXT) for p in kept]
-  assert kept_categories[0] == "extractive_qa"
-  assert quality.counts == counts
+# ---- Rendering written out by hand ----------------------------------------------------------
+
+CUE, MARKER = "\nLet's think step by step.", "\nTherefore, the answer is "
+HAND_PATTERNS = {
+    "plain": templates.Pattern("Q: ", "{question}", " ", "A: ", "{answer}", "\n\n"),
+    "options": templates.Pattern("", "{question}{options}", " ", "", "{option_answer}", "\n--\n"),
+    "cot": templates.Pattern("", "{question} Think.", "\n", "", "{cot}. So {answer}", "\n"),
+    "options_cot": templates.Pattern("", "{question}{options}", "\n", "", "{cot}: {answer}", "\n"),
+}
 
 
-LONG_QUESTION = ("According to the second paragraph of the article, what were the main reasons "
-                 "that led the young scientist to leave her home country and move to the French "
-                 "capital to continue her studies?")
+def _plain(i):
+  """Plain pair i (question `Q<i>?`, answer `A<i>`) with its fields."""
+  item = recovery.recover(QAPair(f"Q{i}?", f"A{i}"))
+  return item, {"question": f"Q{i}?", "answer": f"A{i}", "cot": "", "options": "",
+                "option_answer": f"A{i}"}
 
 
-def test_near_duplicates_across_documents():
-  """Case/punctuation variants and a one-word change are caught corpus-wide; others are not."""
-  quality = filters.QualityFilter()
-  quality.filter_pairs(CONTEXT, [QAPair(LONG_QUESTION, "To study.")])
-  variant = LONG_QUESTION.upper().replace(",", "").replace("?", " !")
-  one_word = LONG_QUESTION.replace("young", "brilliant")
-  unrelated = ("Which experimental methods did the two researchers use to isolate the new "
-               "radioactive elements in their laboratory?")
-  _, counts, _ = quality.filter_pairs("another document",
-                                      [QAPair(variant, "a"), QAPair(one_word, "b"),
-                                       QAPair(unrelated, "c")])
-  assert counts == collections.Counter(near_duplicate=2, kept=1)
-  assert quality.counts == collections.Counter(near_duplicate=2, kept=2)
+def _cot(i):
+  """CoT pair i (rationale `R<i>`) with its fields."""
+  item = recovery.recover(QAPair(f"Q{i}?" + CUE, f"R{i}." + MARKER + f"A{i}"))
+  assert item.cot == f"R{i}"
+  return item, {"question": f"Q{i}?", "answer": f"A{i}", "cot": f"R{i}", "options": "",
+                "option_answer": f"A{i}"}
 
 
-def test_minhash_similarity_tracks_jaccard():
-  """Short questions differing in one word are not near-duplicates; signatures are stable."""
-  index = filters.MinHashIndex()
-  assert index.signature("A b, c!") == index.signature("a B c")
-  assert not index.check_and_add("What is the capital of France?")
-  assert not index.check_and_add("What is the capital of Spain?")
-  assert index.check_and_add("what is the capital of france")
+def test_render_entry_classic_and_dialog_written_out():
+  """Classic: read start with the context, the read end only when a comprehension start
+  follows, then the last pair's separator and the pairs joined by it; Dialog: context, dialog
+  start, separator, pairs; inverted: pairs start with the pairs, pairs end, text start with
+  the context. Pairs [plain 1, CoT 2]: the CoT pattern's separator "\\n" is used."""
+  pairs = [_plain(1), _cot(2)]
+  written = "Q: Q1? A: A1" + "\n" + "Q2? Think.\nR2. So A2"
+  classic = templates.GroupStyle("classic", HAND_PATTERNS,
+                                 read=("Read: {context}", " END", "Answer:"))
+  assert templates.render_entry("CTX", pairs, classic) == "Read: CTX END" + "Answer:" + "\n" + (
+      written)
+  bare = dataclasses.replace(classic, read=("Read: {context}", " END", ""))
+  assert templates.render_entry("CTX", pairs, bare) == "Read: CTX" + "\n" + written
+  # the plain pattern's separator when the plain pair is last
+  assert templates.render_entry("CTX", pairs[::-1], bare) == (
+      "Read: CTX\n\nQ2? Think.\nR2. So A2\n\nQ: Q1? A: A1")
+  dialog = templates.GroupStyle("dialog", HAND_PATTERNS, dialog_start=" | Talk:")
+  assert templates.render_entry("CTX", pairs, dialog) == "CTX | Talk:" + "\n" + written
+  for layout in ("classic", "dialog"):
+    inverted = templates.GroupStyle(layout, HAND_PATTERNS, inverted=True,
+                                    inversion=("First: {pairs}", "\n==\n", "Text: {context}"),
+                                    read=("Read: {context}", " END", "Answer:"))
+    assert templates.render_entry("CTX", pairs, inverted) == (
+        "First: " + written + "\n==\n" + "Text: CTX")
+
+
+def test_render_entry_next_turn_dialog_written_out():
+  """Next-turn dialog: the history is each earlier pair preceded by its own pattern's
+  separator, the next turn the last pair alone, all in the layout's template."""
+  group = templates.GroupStyle("next_turn_dialog", HAND_PATTERNS,
+                               next_turn="{context}|{history}|{next_turn}")
+  pairs = [_plain(1), _cot(2), _plain(3)]
+  assert templates.render_entry("CTX", pairs, group) == (
+      "CTX|" + "\n\nQ: Q1? A: A1" + "\n" + "Q2? Think.\nR2. So A2" + "|Q: Q3? A: A3")
+
+
+INLINE_EXPLAINED = templates.InlinePattern("{context}#{examples}#{test}",
+                                           "<{input}={output} since {explanation}>",
+                                           "[{input}=?{output}]")
+INLINE_PLAIN = templates.InlinePattern("{context}#{examples}#{test}",
+                                       "<{input}={output}{explanation}>", "[{input}=?{output}]")
+
+
+def test_render_entry_inline_few_shot_written_out():
+  """Inline few-shot: every pair but the last is an example, the last the test, all written
+  with the inputs and targets (no prefixes) of their kind's pattern without CoT (plain here:
+  "Q1?" / "A1", not the CoT pattern's "Q1? Think."); the explaining
+  pattern, with each rationale, only when every pair has one. A pair without rationale has an
+  empty explanation."""
+  group = templates.GroupStyle("inline_few_shot", HAND_PATTERNS,
+                               inline=(INLINE_EXPLAINED, INLINE_PLAIN))
+  all_cot = [_cot(1), _cot(2), _cot(3)]
+  assert templates.render_entry("CTX", all_cot, group) == (
+      "CTX#<Q1?=A1 since R1><Q2?=A2 since R2>#[Q3?=?A3]")
+  mixed = [_plain(1), _plain(2), _cot(3)]
+  assert templates.render_entry("CTX", mixed, group) == (
+      "CTX#<Q1?=A1><Q2?=A2>#[Q3?=?A3]")
+  assert templates.render_entry("CTX", [_plain(1)], group) == "CTX##[Q1?=?A1]"
+
+
+def test_fields_of_plain_cot_and_option_pairs():
+  """The fields a pattern is filled with: question stem, answer, rationale ("" without),
+  options block ("" without) and the option answer (the answer itself without options, else
+  the gold option's label as `render_options` writes it)."""
+  text = _style(templates.OptionStyle(" Opts:", ("\n(a) ", "\n(b) "), (";", ";"), True))
+  plain_item, plain_fields = _plain(1)
+  assert templates._fields(plain_item, text, 0) == plain_fields  # pylint: disable=protected-access
+  cot_item, cot_fields = _cot(2)
+  assert templates._fields(cot_item, text, 0) == cot_fields  # pylint: disable=protected-access
+  item = recovery.recover(QAPair("Pick?\nOptions:\n- x\n- y", "y"))
+  for seed in range(4):
+    order = ["x", "y"]
+    random.Random(seed).shuffle(order)  # the documented shuffle: random.Random(seed)
+    fields = templates._fields(item, text, seed)  # pylint: disable=protected-access
+    assert fields == {"question": "Pick?", "answer": "y", "cot": "",
+                      "options": f" Opts:\n(a) {order[0]};\n(b) {order[1]};",
+                      "option_answer": "(a)" if order[0] == "y" else "(b)"}
+
+
+def test_render_options_edge_cases():
+  """An unanswerable string that is itself an option is answered by its label, not by the
+  text's unanswerable string; a gold option shuffled beyond the item names drops the pair
+  (None), with two names for three options (order by `random.Random(seed).shuffle`)."""
+  item = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- None", "None"))
+  style = _style(templates.our_option_style("", " ", ("upper", "{}."), "", 2), "Not stated")
+  for seed in range(4):
+    block, answer = templates.render_options(item, style, seed)
+    assert answer == ("A." if block.startswith(" A. None") else "B."), (block, answer)
+  three = recovery.recover(QAPair("Which city?\nOptions:\n- Rome\n- Paris\n- Oslo", "Paris"))
+  outcomes = set()
+  for seed in range(12):
+    order = ["Rome", "Paris", "Oslo"]
+    random.Random(seed).shuffle(order)
+    expected = None if order[2] == "Paris" else (
+        f" A. {order[0]} B. {order[1]}", "AB"[order.index("Paris")] + ".")
+    assert templates.render_options(three, style, seed) == expected, seed
+    outcomes.add(expected is None)
+  assert outcomes == {True, False}
+
+
+def test_labels_beyond_the_alphabet_are_numbers():
+  """Letters name the first 26 options; the 27th on is numbered (27, 28), in both cases."""
+  upper = templates.our_option_style("", "", ("upper", "{}."), "", 28)
+  assert upper.items[24:] == ("Y. ", "Z. ", "27. ", "28. ")
+  lower = templates.our_option_style("", "\n", ("lower", "({})"), ";", 27)
+  assert lower.items[:2] + lower.items[25:] == ("\n(a) ", "\n(b) ", "\n(z) ", "\n(27) ")
+  assert lower.ends == (";",) * 27 and lower.labelled
+  bullets = templates.our_option_style("", " ", ("bullet", "*"), "", 2)
+  assert bullets.items == (" * ", " * ") and not bullets.labelled
+
+
+def _forced_groups(monkeypatch, layout, inverted=False, count=40):
+  """Our group choices with the layout forced, over `count` seeds, with their text style."""
+  monkeypatch.setattr(templates, "draw_layout", lambda min_pairs, rng: (layout, inverted))
+  groups = []
+  for seed in range(count):
+    rng = random.Random(seed)
+    text = templates.draw_text_style(rng, 3)
+    group = templates._draw_group(2, 3, text, rng)  # pylint: disable=protected-access
+    groups.append((text, group))
+  return groups
+
+
+def test_our_classic_group_strings(monkeypatch):
+  """Classic: the read start is the bare context or one of the pool's, the read end one of the
+  pool's, the comprehension start empty or one of the pool's, each way seen; not inverted, the
+  inversion strings keep their defaults; inverted, all three come from the pools."""
+  groups = _forced_groups(monkeypatch, "classic")
+  for text, group in groups:
+    read_start, read_end, compre_start = group.read
+    assert read_start == "{context}" or read_start in pools.READ_STARTS
+    assert read_end in pools.READ_ENDS and group.inline is None
+    assert compre_start == "" or compre_start in pools.COMPREHENSION_STARTS
+    assert group.patterns == text.patterns and group.layout == "classic"
+    assert group.inversion == ("{pairs}", "", "{context}")
+  assert {g.read[0] == "{context}" for _, g in groups} == {True, False}
+  assert {g.read[2] == "" for _, g in groups} == {True, False}
+  for _, group in _forced_groups(monkeypatch, "classic", inverted=True):
+    qa_start, qa_end, text_start = group.inversion
+    assert group.inverted and qa_start in pools.INVERTED_QA_STARTS
+    assert qa_end in pools.INVERTED_QA_ENDS and text_start in pools.INVERTED_TEXT_STARTS
+
+
+@pytest.mark.parametrize("layout", ["dialog", "next_turn_dialog"])
+def test_our_dialog_group_strings(monkeypatch, layout):
+  """Dialog layouts: every pattern of the text gets the same speakers as "\\n<user>: " and
+  "\\n<assistant>: " prefixes, no delimiter, and one of the pool's dialog separators; the
+  rest of the pattern is the text's; the dialog start is a join and a start of the pools."""
+  starts = {join + start for join in pools.DIALOG_JOINS for start in pools.DIALOG_STARTS}
+  for text, group in _forced_groups(monkeypatch, layout):
+    first = group.patterns["plain"]
+    assert any((first.inputs_prefix, first.targets_prefix) == (f"\n{u}: ", f"\n{a}: ")
+               for u, a in pools.DIALOG_SPEAKERS), first
+    assert first.separator in pools.DIALOG_SEPARATORS
+    for mode, pattern in text.patterns.items():
+      assert group.patterns[mode] == dataclasses.replace(
+          pattern, inputs_prefix=first.inputs_prefix, delimiter="",
+          targets_prefix=first.targets_prefix, separator=first.separator)
+    assert group.dialog_start in starts and group.next_turn in pools.NEXT_TURN_DIALOG
+
+
+def test_our_inline_group_strings(monkeypatch):
+  """Inline few-shot: one template and test of the pools for both patterns, the plain one
+  with an example of `INLINE_EXAMPLES`, the explaining one with one of
+  `INLINE_EXPLAINED_EXAMPLES`."""
+  for text, group in _forced_groups(monkeypatch, "inline_few_shot"):
+    explained, plain = group.inline
+    assert plain.template == explained.template and plain.template in pools.INLINE_FEW_SHOT
+    assert plain.test == explained.test and plain.test in pools.INLINE_TESTS
+    assert plain.example in pools.INLINE_EXAMPLES
+    assert explained.example in pools.INLINE_EXPLAINED_EXAMPLES
+    assert group.patterns == text.patterns
+
+
+def test_templatify_keeps_pairs_after_a_dropped_one():
+  """A pair the recovery drops (a malformed CoT) leaves the pairs after it in the text."""
+  entry = templates.Entry(CONTEXT, [MALFORMED_COT, PLAIN])
+  for mode in templates.MODES:
+    (output,) = templates.templatify([entry], 7, mode)
+    assert "Where was Marie Curie born?" in output.text and "Why did she move?" not in output.text
+
+
+def test_our_option_shuffle_differs_across_seeds():
+  """Ours shuffles each pair's options from the text's stream: the listed order of the first
+  pair's options (the only one here) changes with the seed."""
+  entry = [templates.Entry("No city named here.", [OPTIONS_WITH_GOLD])]
+  orders = set()
+  for seed in range(40):
+    text = templates.templatify(entry, seed, "filtered")[0].text
+    if all(city in text for city in ("Berlin", "Vienna")):  # the options are listed
+      orders.add(tuple(sorted(("Berlin", "Paris", "Vienna"), key=text.index)))
+  assert len(orders) >= 3, orders
+
+
+# ---- Official mode: each choice is the first draw of a fresh generator -----------------------
+# The release (LMOps `read_compre.cook_pt_entries`, `read_compre_pt.get_patterns`) draws every
+# choice as `random.Random(seed).choice(pool)` (the entry separator from `seed + 1`, each pair's
+# option shuffle `random.Random(seed * index).shuffle`), and draws the dialog speakers from its
+# speaker list reversed. The expected values below follow those rules with the stdlib.
+
+
+def test_official_text_and_group_choices_are_first_draws():
+  """Per text: the option item names (labelled when all differ: the release's `is_abc_style`),
+  the unanswerable string from the release's 82, the entry separator that of the plain pattern
+  drawn with `seed + 1`. Per group, with the release's weights written here: the layout
+  (Classic 80, Dialog 5, Numbered 5, Inline 5, Next-turn 5 when every entry has >= 2 pairs,
+  else Classic 95, Dialog 5) and the inversion (True 5 : False 95), both from
+  `choices(..., k=1)[0]` of the same fresh generator; the inversion strings; Classic groups'
+  read start, read end and comprehension start; Dialog groups' join + start and speakers (the
+  release's list reversed: 50 entries, the last "\\n P1) " / "\\n P2) "); Numbered groups'
+  template, item names and item ends (the release's end list reversed); Inline groups' two
+  patterns."""
+  assert len(official.DIALOG_SPEAKERS) == 50
+  assert official.DIALOG_SPEAKERS[-1] == ("\n P1) ", "\n P2) ")
+  weights = {2: {"classic": 80, "dialog": 5, "numbered_questions": 5, "inline_few_shot": 5,
+                 "next_turn_dialog": 5},
+             1: {"classic": 95, "dialog": 5}}
+  seen = collections.Counter()
+  for seed in range(12345, 12645):
+    def first(pool, seed=seed):
+      return random.Random(seed).choice(pool)
+
+    text = templates.official_text_style(seed)
+    items = first(official.OPTION_ITEMS)
+    assert text.options.items == items
+    assert text.options.labelled == (len(set(items)) == len(items))
+    seen["labelled", text.options.labelled] += 1
+    assert text.unanswerable == first(pools.UNANSWERABLE_OPTIONS)
+    assert text.entry_separator == random.Random(seed + 1).choice(official_patterns.PLAIN)[5]
+    for min_pairs in (1, 2):
+      group = templates.official_group_style(seed, min_pairs, text.patterns)
+      layouts = weights[min_pairs]
+      assert group.layout == random.Random(seed).choices(list(layouts), list(layouts.values()),
+                                                         k=1)[0]
+      assert group.inverted == random.Random(seed).choices([True, False], [5, 95], k=1)[0]
+      seen[group.layout] += 1
+      seen["inverted", group.inverted] += 1
+      assert group.inversion == (first(official.INVERTED_QA_STARTS),
+                                 first(official.INVERTED_QA_ENDS),
+                                 first(official.INVERTED_TEXT_STARTS))
+      if group.layout == "classic":
+        assert group.read == (first(official.READ_STARTS), first(official.READ_ENDS),
+                              first(official.COMPREHENSION_STARTS))
+      if group.layout in ("dialog", "next_turn_dialog"):
+        speakers = first(list(reversed(official.DIALOG_SPEAKERS)))
+        plain = group.patterns["plain"]
+        assert (plain.inputs_prefix, plain.targets_prefix) == speakers, seed
+        assert group.dialog_start == first(official.DIALOG_JOINS) + first(official.DIALOG_STARTS)
+      if group.layout == "numbered_questions":
+        assert group.numbered == first(official.NUMBERED_QUESTIONS)
+        assert group.number_items == first(official.NUMBERED_ITEMS)
+        assert group.number_ends == first(list(reversed(official.OPTION_ITEM_ENDS)))
+      if group.layout == "inline_few_shot":
+        explained, plain = group.inline
+        assert (explained.template, explained.example, explained.test) == (
+            first(official.INLINE_EXPLAINED))
+        assert (plain.template, plain.example, plain.test) == first(official.INLINE_PLAIN)
+  for key in ("dialog", "next_turn_dialog", "numbered_questions", "inline_few_shot",
+              ("labelled", True), ("labelled", False), ("inverted", True)):
+    assert seen[key] >= 5, (key, seen)
+  assert len({templates.official_text_style(s).entry_separator for s in range(50)}) > 1
+
+
+def test_official_option_shuffle_is_seeded_by_seed_times_index():
+  """The option pair at index 2 of its entry is shuffled by `random.Random(seed * 2)`: its
+  options are written in that order (when the drawn pattern writes them)."""
+  pairs = [QAPair("Where is it?", "Here"), QAPair("Why?", "Because"),
+           QAPair("Pick one?\nOptions:\n- Xylo\n- Yarrow\n- Zinnia\n- Wombat", "Yarrow")]
+  written = 0
+  for seed in range(12345, 12385):
+    (output,) = templates.templatify([templates.Entry("Some text.", pairs)], seed, "official")
+    order = ["Xylo", "Yarrow", "Zinnia", "Wombat"]
+    random.Random(seed * 2).shuffle(order)
+    if all(option in output.text for option in order):
+      written += 1
+      assert sorted(order, key=output.text.index) == order, seed
+  assert written >= 20
