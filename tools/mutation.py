@@ -85,6 +85,10 @@ def read_equivalents(path: Path = EQUIVALENTS_FILE) -> dict[str, str]:
 
 EQUIVALENT = read_equivalents()
 
+# mutmut's outcomes that count as caught: a failing test, and a mutant that made the tests
+# hang (timeout) or crash (segfault).
+KILLED = ("killed", "timeout", "segfault")
+
 _RESULT_LINE = re.compile(r"^\s+(?P<name>\S+__mutmut_\d+): (?P<status>.+)$")
 
 
@@ -104,12 +108,16 @@ class Score:
   @property
   def survivors(self) -> list[str]:
     return sorted(n for n, s in self.statuses.items()
-                  if s not in ("killed", "timeout") and n not in EQUIVALENT)
+                  if s not in KILLED and n not in EQUIVALENT)
+
+  @property
+  def killed(self) -> int:
+    return sum(self.count(status) for status in KILLED)
 
   @property
   def score(self) -> float:
-    """Killed (a timeout is a kill: the mutant made the tests hang) over non-equivalent."""
-    killed = self.count("killed") + self.count("timeout")
+    """Killed over non-equivalent mutants."""
+    killed = self.killed
     total = len(self.statuses) - len(self.equivalent)
     return killed / total if total else 1.0
 
@@ -155,7 +163,8 @@ def _mutmut(work: Path, *args: str, log=None) -> subprocess.CompletedProcess:
                          stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def run_module(module: str, tests: list[str], max_children: int) -> Score:
+def run_module(module: str, tests: list[str], max_children: int,
+               report_only: bool = False) -> Score:
   """Runs (or resumes) mutmut on one module and returns its outcome counts.
 
   mutmut keeps verdicts of unchanged functions; when anything else changed (a test, another
@@ -165,8 +174,11 @@ def run_module(module: str, tests: list[str], max_children: int) -> Score:
     module: the module's path in the repository, a key of MODULES.
     tests: the test files whose tests may kill its mutants.
     max_children: mutants tested at once.
+    report_only: read the verdicts of the last run without running anything.
   """
   work = SCRATCH / module.removeprefix("instruct_pt/").replace("/", "_").removesuffix(".py")
+  if report_only:
+    return _read_score(work, module)
   work.mkdir(parents=True, exist_ok=True)
   _sync(work)
   (work / "setup.cfg").write_text(_setup_cfg(module, tests))
@@ -180,11 +192,17 @@ def run_module(module: str, tests: list[str], max_children: int) -> Score:
     run = _mutmut(work, "run", "--max-children", str(max_children), log=log)
   if run.returncode != 0:
     sys.exit(f"{module}: mutmut failed (exit {run.returncode}); see {log_path}")
+  return _read_score(work, module)
+
+
+def _read_score(work: Path, module: str) -> Score:
+  if not (work / "mutants").is_dir():
+    sys.exit(f"{module}: no mutation run in {work} yet")
   listing = _mutmut(work, "results", "--all", "true")
   statuses = {m["name"]: m["status"] for m in map(_RESULT_LINE.match, listing.stdout.splitlines())
               if m}
   if not statuses:
-    sys.exit(f"{module}: mutmut reported no mutants; see {log_path}")
+    sys.exit(f"{module}: mutmut reported no mutants; see {work / 'mutmut.log'}")
   return Score(module, statuses)
 
 
@@ -197,7 +215,7 @@ def table(scores: list[Score]) -> str:
   lines = ["| module | mutants | killed | survived | no tests | equivalent | score |",
            "|---|---:|---:|---:|---:|---:|---:|"]
   for s in scores:
-    killed = s.count("killed") + s.count("timeout")
+    killed = s.killed
     lines.append(f"| `{s.module}` | {len(s.statuses)} | {killed} | "
                  f"{s.count('survived') - len(s.equivalent)} | {s.count('no tests')} | "
                  f"{len(s.equivalent)} | {100 * s.score:.0f}% |")
@@ -210,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--max_children", type=int, default=os.cpu_count() or 2,
                       help="mutants tested at once (default: the CPU count)")
   parser.add_argument("--survivors", action="store_true", help="list each surviving mutant")
+  parser.add_argument("--report_only", action="store_true",
+                      help="print the table of the last runs without running mutmut")
   parser.add_argument("--tests", default="",
                       help="comma-separated test files to use instead of MODULES' (one module)")
   args = parser.parse_args(argv)
@@ -222,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
   missing = [t for t in args.tests.split(",") if t and not (REPO / t).is_file()]
   if missing:
     parser.error(f"no such test file: {', '.join(missing)}")
-  scores = [run_module(m, args.tests.split(",") if args.tests else MODULES[m], args.max_children)
-            for m in args.modules or MODULES]
+  scores = [run_module(m, args.tests.split(",") if args.tests else MODULES[m], args.max_children,
+                        args.report_only) for m in args.modules or MODULES]
   print(table(scores))
   for s in scores:
     for name in s.equivalent:
